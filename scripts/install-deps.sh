@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of changetrail on a fresh Debian
+# (bookworm) machine. Idempotent: packages already present are left alone, and
+# `apt-get update` only runs when something is missing.
+set -euo pipefail
+
+PKGS=(
+  build-essential cmake ninja-build pkg-config git
+  librdkafka-dev libmongoc-dev libbson-dev libjansson-dev libuv1-dev
+  libcmocka-dev clang lld llvm libclang-rt-14-dev valgrind
+  kcat python3 python3-venv curl ca-certificates
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#PKGS[@]} packages present"
+  exit 0
+fi
+
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+echo "install-deps: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done"

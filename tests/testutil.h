@@ -1,0 +1,36 @@
+/*
+ * testutil.h - helpers shared by the tests: server addresses from the
+ * environment, unique names, files.
+ */
+#ifndef CT_TESTUTIL_H
+#define CT_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+/*
+ * Returns the value of environment variable `name` (a server address).
+ * When it is unset the whole test program exits: 77 (ctest: skipped) for a
+ * developer without servers, 1 (failed) when CT_TEST_REQUIRE_SERVERS=1, as in
+ * the project's test command and CI, so that a missing server never hides as
+ * a pass.
+ */
+const char *ct_test_server_env(const char *name);
+
+/* Writes "<prefix>-<pid>-<time>-<counter>" into buf: names (topics, groups,
+ * databases) that no other run or test uses. */
+void ct_test_unique_name(char *buf, size_t size, const char *prefix);
+
+/* Reads a whole file into a NUL-terminated malloc'd buffer (NULL on error). */
+char *ct_test_read_file(const char *path, size_t *len);
+
+/* Path of a file under the source tree: $CT_SOURCE_DIR/<rel>. Static buffer. */
+const char *ct_test_source_path(const char *rel);
+
+/* Monotonic time in microseconds. */
+int64_t ct_test_now_us(void);
+
+#endif
