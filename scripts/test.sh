@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Runs every test of changetrail on a fresh Debian machine, from nothing:
+#   1. installs the build/test dependencies (scripts/install-deps.sh)
+#   2. makes a Python venv with tests/requirements.txt (cached)
+#   3. builds with -Werror and runs unit, mock-cluster and integration tests
+#      against a real Kafka and FerretDB that it starts on 127.0.0.1 and stops
+#   4. rebuilds with ASan+UBSan and runs the same tests again
+#   5. runs the unit tests under valgrind
+#   6. runs every libFuzzer target for a short fixed time
+# Exit status is non-zero when anything fails. Server logs of a failed run
+# are kept and their path printed.
+#
+# usage: scripts/test.sh [--quick]     --quick: step 3 only
+#   CT_FUZZ_SECONDS (default 20) time per fuzz target
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+FUZZ_SECONDS=${CT_FUZZ_SECONDS:-20}
+T0=$(date +%s)
+step() { printf '\n==> [%4ss] %s\n' "$(( $(date +%s) - T0 ))" "$*"; }
+
+step "dependencies"
+bash scripts/install-deps.sh
+
+step "python venv (tests/requirements.txt)"
+CT_CACHE_DIR=${CT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/changetrail}
+REQ_KEY=$(sha256sum tests/requirements.txt | cut -c1-12)
+VENV="$CT_CACHE_DIR/venv-$REQ_KEY"
+if [ ! -x "$VENV/bin/python" ]; then
+  python3 -m venv "$VENV.tmp"
+  "$VENV.tmp/bin/pip" install -q -r tests/requirements.txt
+  rm -rf "$VENV" && mv "$VENV.tmp" "$VENV"
+  # the venv's scripts embed their path; re-create python symlinks only
+fi
+export CT_PYTHON="$VENV/bin/python"
+"$CT_PYTHON" -c 'import sys; print("python", sys.version.split()[0])'
+
+# Our own ports and data directory, so a quickstart running beside us is untouched.
+export CT_KAFKA_PORT=${CT_TEST_KAFKA_PORT:-29092}
+export CT_KAFKA_CONTROLLER_PORT=${CT_TEST_KAFKA_CONTROLLER_PORT:-29093}
+export CT_FERRETDB_PORT=${CT_TEST_FERRETDB_PORT:-47017}
+export CT_LOCAL_DIR=${CT_TEST_LOCAL_DIR:-/tmp/changetrail-test-$$}
+export CT_TEST_REQUIRE_SERVERS=1
+
+cleanup() {
+  local rc=$?
+  deploy/local/services.sh down >/dev/null 2>&1 || true
+  if [ "$rc" -eq 0 ]; then
+    rm -rf "$CT_LOCAL_DIR"
+  else
+    echo "test.sh: FAILED (exit $rc); server logs kept under $CT_LOCAL_DIR" >&2
+  fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step "local servers (Kafka, FerretDB)"
+deploy/local/services.sh up
+eval "$(deploy/local/services.sh env)"
+
+run_ctest() { # build-dir [ctest args...]
+  local dir=$1; shift
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -j2 "$@")
+}
+
+step "build (-Werror)"
+cmake -S . -B build/ci -G Ninja -DCT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_PYTHON="$CT_PYTHON" >/dev/null
+ninja -C build/ci
+
+step "tests"
+run_ctest build/ci
+
+if [ "$QUICK" -eq 1 ]; then
+  step "done (quick)"
+  exit 0
+fi
+
+step "build (ASan+UBSan)"
+cmake -S . -B build/asan -G Ninja -DCT_WERROR=ON -DCT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug \
+  -DCT_BUILD_BENCH=OFF -DCT_PYTHON="$CT_PYTHON" >/dev/null
+ninja -C build/asan
+
+step "tests under ASan+UBSan"
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  run_ctest build/asan
+
+step "unit tests under valgrind"
+fails=0
+for t in build/ci/tests/test_*; do
+  [ -x "$t" ] || continue
+  name=$(basename "$t")
+  (cd build/ci && ctest -N -L unit 2>/dev/null | grep -qw "$name") || continue
+  if CT_SOURCE_DIR="$ROOT" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
+       "$t" >"build/ci/valgrind-$name.log" 2>&1; then
+    echo "valgrind: $name clean"
+  else
+    echo "valgrind: $name FAILED (build/ci/valgrind-$name.log)"; tail -n 30 "build/ci/valgrind-$name.log"; fails=1
+  fi
+done
+[ "$fails" -eq 0 ] || exit 1
+
+step "fuzz targets (${FUZZ_SECONDS}s each)"
+CC=clang cmake -S . -B build/fuzz -G Ninja -DCT_FUZZ=ON -DCT_BUILD_TESTS=ON -DCT_BUILD_BENCH=OFF \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS='-fsanitize=fuzzer-no-link,address,undefined' >/dev/null
+ninja -C build/fuzz $(cd build/fuzz && ninja -t targets all | grep -oE '^fuzz_[a-z_]+' | sort -u) >/dev/null
+nfuzz=0
+for f in build/fuzz/tests/fuzz_*; do
+  [ -x "$f" ] || continue
+  name=${f##*/fuzz_}
+  work="build/fuzz/corpus-$name"; rm -rf "$work"; mkdir -p "$work"
+  [ -d "tests/fuzz/corpus/$name" ] && cp -r "tests/fuzz/corpus/$name/." "$work/"
+  if "$f" -max_total_time="$FUZZ_SECONDS" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="build/fuzz/$name-" "$work" >"build/fuzz/$name.log" 2>&1; then
+    echo "fuzz: $name ok ($(grep -m1 -oE 'stat::number_of_executed_units: *[0-9]+' "build/fuzz/$name.log" | grep -oE '[0-9]+$') runs)"
+    nfuzz=$((nfuzz + 1))
+  else
+    echo "fuzz: $name FOUND A CRASH"; tail -n 40 "build/fuzz/$name.log"; exit 1
+  fi
+done
+echo "fuzz: $nfuzz targets ran clean"
+
+step "all tests passed"
