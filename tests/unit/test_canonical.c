@@ -1,0 +1,174 @@
+/*
+ * test_canonical.c - canonical JSON text, SHA-256 and the record hash.
+ */
+#include "testutil.h"
+#include "changetrail/canonical.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static char *canon(const char *json)
+{
+	json_error_t jerr;
+	json_t *v = json_loads(json, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+	if (!v)
+		fail_msg("bad test JSON %s: %s", json, jerr.text);
+	char *out = NULL;
+	ct_error err;
+	assert_int_equal(ct_canonical_dump(v, &out, NULL, &err), CT_OK);
+	json_decref(v);
+	return out;
+}
+
+#define ASSERT_CANON(in, want)                  \
+	do {                                    \
+		char *got_ = canon(in);         \
+		assert_string_equal(got_, want); \
+		free(got_);                     \
+	} while (0)
+
+static void test_sha256_known_vectors(void **state)
+{
+	uint8_t d[32];
+	char hex[65];
+	ct_sha256("", 0, d);
+	ct_hex(d, 32, hex);
+	assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+	ct_sha256("abc", 3, d);
+	ct_hex(d, 32, hex);
+	assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+	const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+	ct_sha256(m, strlen(m), d);
+	ct_hex(d, 32, hex);
+	assert_string_equal(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+	/* One million 'a', fed in uneven pieces to exercise the block buffer. */
+	ct_sha256_ctx ctx;
+	char a[997];
+	memset(a, 'a', sizeof(a));
+	ct_sha256_init(&ctx);
+	size_t left = 1000000;
+	while (left) {
+		size_t n = left < sizeof(a) ? left : sizeof(a);
+		ct_sha256_update(&ctx, a, n);
+		left -= n;
+	}
+	ct_sha256_final(&ctx, d);
+	ct_hex(d, 32, hex);
+	assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+static void test_keys_sorted_by_code_point(void **state)
+{
+	ASSERT_CANON("{\"b\":1,\"a\":2,\"\":3,\"A\":4,\"\\u00e9\":5,\"z\":6,\"\\ud83d\\ude00\":7,\"\\uffff\":8}",
+		     "{\"\":3,\"A\":4,\"a\":2,\"b\":1,\"z\":6,\"\xc3\xa9\":5,\"\xef\xbf\xbf\":8,\"\xf0\x9f\x98\x80\":7}");
+	ASSERT_CANON("{\"$x\":1,\".\":2,\"~\":3,\"a.b\":{\"y\":[],\"x\":{}}}",
+		     "{\"$x\":1,\".\":2,\"a.b\":{\"x\":{},\"y\":[]},\"~\":3}");
+}
+
+static void test_string_escapes(void **state)
+{
+	ASSERT_CANON("\"q\\\" b\\\\ s/ \\b\\f\\n\\r\\t \\u0001\\u001f \\u007f\"",
+		     "\"q\\\" b\\\\ s/ \\b\\f\\n\\r\\t \\u0001\\u001f \x7f\"");
+	ASSERT_CANON("\"nul\\u0000in\"", "\"nul\\u0000in\"");
+}
+
+static void test_numbers(void **state)
+{
+	ASSERT_CANON("[0,-1,9223372036854775807,-9223372036854775808]",
+		     "[0,-1,9223372036854775807,-9223372036854775808]");
+	ASSERT_CANON("[1.0,0.1,1.5,-0.0,1e300,5e-324,9007199254740993.0,123456.789,1E-7]",
+		     "[1.0,0.1,1.5,-0.0,1e+300,5e-324,9007199254740992.0,123456.789,1e-07]");
+	ASSERT_CANON("[true,false,null]", "[true,false,null]");
+}
+
+static void test_round_trip_is_stable(void **state)
+{
+	const char *docs[] = {
+		"{\"a\":[1,2.5,{\"c\":null,\"b\":\"x\"}],\"\":{\"\":\"\"}}",
+		"{\"price\":{\"amount\":0.30000000000000004,\"cur\":\"EUR\"},\"tags\":[\"\\u2603\"]}",
+		"[[[[]]],{},\"\",0.001,1e-300,-2.2250738585072014e-308]",
+	};
+	for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+		char *c1 = canon(docs[i]);
+		char *c2 = canon(c1);
+		assert_string_equal(c1, c2);
+		json_t *a = json_loads(docs[i], JSON_DECODE_ANY, NULL);
+		json_t *b = json_loads(c1, JSON_DECODE_ANY, NULL);
+		assert_true(json_equal(a, b));
+		json_decref(a);
+		json_decref(b);
+		free(c1);
+		free(c2);
+	}
+}
+
+static void test_depth_bound(void **state)
+{
+	json_t *v = json_array();
+	json_t *cur = v;
+	for (int i = 0; i < CT_CANONICAL_MAX_DEPTH + 5; i++) {
+		json_t *n = json_array();
+		json_array_append_new(cur, n);
+		cur = n;
+	}
+	char *out = NULL;
+	ct_error err;
+	assert_int_equal(ct_canonical_dump(v, &out, NULL, &err), CT_ELIMIT);
+	assert_null(out);
+	assert_non_null(strstr(err.message, "deeper"));
+	json_decref(v);
+	assert_int_equal(ct_canonical_dump(NULL, &out, NULL, &err), CT_EINVAL);
+}
+
+static void test_record_hash_covers_content_not_provenance(void **state)
+{
+	const char *rec = "{\"_id\":\"e1\",\"collection\":\"orders\",\"document_id\":\"1\",\"version\":2,"
+			  "\"changes\":[[\"change\",\"qty\",[1,2]]],\"prev_hash\":\"aa\","
+			  "\"kafka\":{\"topic\":\"t\",\"partition\":0,\"offset\":5},\"hash\":\"zz\"}";
+	json_t *r = json_loads(rec, 0, NULL);
+	char h1[65], h2[65], h3[65];
+	ct_error err;
+	assert_int_equal(ct_record_hash(r, h1, &err), CT_OK);
+	assert_int_equal(strlen(h1), 64);
+
+	/* Same content, other offset, other key order, other stored hash. */
+	json_t *r2 = json_loads("{\"hash\":\"other\",\"kafka\":{\"offset\":99},\"prev_hash\":\"aa\","
+				"\"changes\":[[\"change\",\"qty\",[1,2]]],\"version\":2,\"document_id\":\"1\","
+				"\"collection\":\"orders\",\"_id\":\"e1\"}", 0, NULL);
+	assert_int_equal(ct_record_hash(r2, h2, &err), CT_OK);
+	assert_string_equal(h1, h2);
+
+	/* Any content change, the chain link included, changes the hash. */
+	json_object_set_new(r2, "prev_hash", json_string("ab"));
+	assert_int_equal(ct_record_hash(r2, h3, &err), CT_OK);
+	assert_string_not_equal(h1, h3);
+	json_object_set_new(r2, "prev_hash", json_string("aa"));
+	json_object_set_new(r2, "version", json_integer(3));
+	assert_int_equal(ct_record_hash(r2, h3, &err), CT_OK);
+	assert_string_not_equal(h1, h3);
+
+	/* The input is not modified. */
+	assert_non_null(json_object_get(r, "kafka"));
+	assert_string_equal(json_string_value(json_object_get(r, "hash")), "zz");
+	json_decref(r);
+	json_decref(r2);
+
+	json_t *arr = json_array();
+	assert_int_equal(ct_record_hash(arr, h3, &err), CT_EINVAL);
+	json_decref(arr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_sha256_known_vectors),
+		cmocka_unit_test(test_keys_sorted_by_code_point),
+		cmocka_unit_test(test_string_escapes),
+		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_round_trip_is_stable),
+		cmocka_unit_test(test_depth_bound),
+		cmocka_unit_test(test_record_hash_covers_content_not_provenance),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
