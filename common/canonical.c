@@ -69,7 +69,7 @@ static void put_real(ct_buf *b, double v)
 		ct_buf_puts(b, ".0");
 }
 
-static int dump(ct_buf *b, const json_t *v, int depth, ct_error *err)
+static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err)
 {
 	char num[32];
 	const char **keys = NULL;
@@ -92,14 +92,15 @@ static int dump(ct_buf *b, const json_t *v, int depth, ct_error *err)
 		}
 		json_object_foreach((json_t *)v, k, child)
 			keys[i++] = k;
-		qsort(keys, n, sizeof(*keys), key_cmp);
+		if (sort)
+			qsort(keys, n, sizeof(*keys), key_cmp);
 		ct_buf_putc(b, '{');
 		for (i = 0; i < n; i++) {
 			if (i)
 				ct_buf_putc(b, ',');
 			put_string(b, keys[i], strlen(keys[i]));
 			ct_buf_putc(b, ':');
-			rc = dump(b, json_object_get(v, keys[i]), depth + 1, err);
+			rc = dump(b, json_object_get(v, keys[i]), sort, depth + 1, err);
 			if (rc)
 				goto out;
 		}
@@ -111,7 +112,7 @@ static int dump(ct_buf *b, const json_t *v, int depth, ct_error *err)
 		for (size_t i = 0; i < json_array_size(v); i++) {
 			if (i)
 				ct_buf_putc(b, ',');
-			rc = dump(b, json_array_get(v, i), depth + 1, err);
+			rc = dump(b, json_array_get(v, i), sort, depth + 1, err);
 			if (rc)
 				goto out;
 		}
@@ -138,13 +139,13 @@ out:
 	return rc;
 }
 
-int ct_canonical_dump(const json_t *value, char **out, size_t *len, ct_error *err)
+static int dump_to(const json_t *value, int sort, char **out, size_t *len, ct_error *err)
 {
 	ct_buf b = CT_BUF_INIT;
 	int rc;
 	if (!value || !out)
 		return ct_error_set(err, CT_EINVAL, "canonical: NULL argument");
-	rc = dump(&b, value, 0, err);
+	rc = dump(&b, value, sort, 0, err);
 	if (rc) {
 		ct_buf_free(&b);
 		return rc;
@@ -153,6 +154,16 @@ int ct_canonical_dump(const json_t *value, char **out, size_t *len, ct_error *er
 	if (!*out)
 		return ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
 	return CT_OK;
+}
+
+int ct_canonical_dump(const json_t *value, char **out, size_t *len, ct_error *err)
+{
+	return dump_to(value, 1, out, len, err);
+}
+
+int ct_json_dump_compact(const json_t *value, char **out, size_t *len, ct_error *err)
+{
+	return dump_to(value, 0, out, len, err);
 }
 
 int ct_record_hash(const json_t *record, char out_hex[65], ct_error *err)

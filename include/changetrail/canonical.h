@@ -46,6 +46,13 @@ extern "C" {
  */
 CT_EXTERN int ct_canonical_dump(const json_t *value, char **out, size_t *len, ct_error *err);
 
+/**
+ * Like ct_canonical_dump() but object members stay in their insertion order:
+ * compact JSON for output meant for people and other tools (reals in their
+ * shortest exact form, which jansson's own dumper does not give).
+ */
+CT_EXTERN int ct_json_dump_compact(const json_t *value, char **out, size_t *len, ct_error *err);
+
 /** Incremental SHA-256 state; plain data, one per thread. */
 typedef struct ct_sha256_ctx {
 	uint32_t h[8];
