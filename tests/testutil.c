@@ -73,3 +73,75 @@ int64_t ct_test_now_us(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
+
+size_t ct_test_consume(const char *bootstrap, const char *topic, size_t want, int timeout_ms,
+		       ct_test_msg **out)
+{
+	char errstr[512], group[128];
+	size_t n = 0, cap = want ? want : 64;
+	ct_test_msg *msgs = calloc(cap, sizeof(*msgs));
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	ct_test_unique_name(group, sizeof(group), "ct-test-reader");
+	if (rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "group.id", group, errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
+	    rd_kafka_conf_set(conf, "topic.metadata.refresh.interval.ms", "500", errstr, sizeof(errstr))) {
+		fprintf(stderr, "ct_test_consume: %s\n", errstr);
+		abort();
+	}
+	rd_kafka_t *c = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (!c) {
+		fprintf(stderr, "ct_test_consume: %s\n", errstr);
+		abort();
+	}
+	rd_kafka_poll_set_consumer(c);
+	rd_kafka_topic_partition_list_t *subs = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(subs, topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_subscribe(c, subs);
+	rd_kafka_topic_partition_list_destroy(subs);
+	int64_t deadline = ct_test_now_us() + (int64_t)timeout_ms * 1000;
+	while ((want == 0 || n < want) && ct_test_now_us() < deadline) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+		if (!m)
+			continue;
+		if (m->err) {
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		if (n == cap) {
+			cap *= 2;
+			msgs = realloc(msgs, cap * sizeof(*msgs));
+		}
+		ct_test_msg *t = &msgs[n++];
+		memset(t, 0, sizeof(*t));
+		t->key = strndup(m->key ? (const char *)m->key : "", m->key_len);
+		t->value = malloc(m->len + 1);
+		memcpy(t->value, m->payload, m->len);
+		t->value[m->len] = '\0';
+		t->value_len = m->len;
+		t->partition = m->partition;
+		t->offset = m->offset;
+		rd_kafka_headers_t *hdrs;
+		const void *hv;
+		size_t hl;
+		if (!rd_kafka_message_headers(m, &hdrs) &&
+		    !rd_kafka_header_get_last(hdrs, "ct-schema", &hv, &hl))
+			t->schema_header = strndup(hv, hl);
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(c);
+	rd_kafka_destroy(c);
+	*out = msgs;
+	return n;
+}
+
+void ct_test_msgs_free(ct_test_msg *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(msgs[i].key);
+		free(msgs[i].value);
+		free(msgs[i].schema_header);
+	}
+	free(msgs);
+}

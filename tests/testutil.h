@@ -33,4 +33,26 @@ const char *ct_test_source_path(const char *rel);
 /* Monotonic time in microseconds. */
 int64_t ct_test_now_us(void);
 
+
+
+/* ---- Kafka helpers for tests that read what was produced ---- */
+#include <librdkafka/rdkafka.h>
+
+typedef struct ct_test_msg {
+	char *key;
+	char *value;
+	size_t value_len;
+	int32_t partition;
+	int64_t offset;
+	char *schema_header; /* value of header "ct-schema" or NULL */
+} ct_test_msg;
+
+/*
+ * Reads `topic` from the beginning with a fresh consumer group until `want`
+ * messages arrived or `timeout_ms` passed (want = 0: read for the whole
+ * timeout). Returns the count; *out receives a malloc'd array.
+ */
+size_t ct_test_consume(const char *bootstrap, const char *topic, size_t want, int timeout_ms,
+		       ct_test_msg **out);
+void ct_test_msgs_free(ct_test_msg *msgs, size_t n);
 #endif
