@@ -51,7 +51,9 @@ static void put_string(ct_buf *b, const char *s, size_t n)
 
 static void put_real(ct_buf *b, double v)
 {
-	char tmp[40];
+	/* %g never writes more than ~25 bytes at precision <= 17, but gcc -O0 cannot
+	 * see that bound and would fail the build on -Wformat-truncation. */
+	char tmp[320];
 	/* Shortest precision that reads back to the same double; round-tripping
 	 * is monotonic in the precision, so a binary search finds it. */
 	int lo = 1, hi = 17;
