@@ -32,5 +32,12 @@ if "$BIN/cli/changetrail" diff --help >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
+# The producer example: an inventory app whose requests emit change events.
+echo
+echo "== producer/examples/inventory: requests by alice, bob and admin emit changes to Kafka"
+"$BIN/producer/examples/inventory" "$CT_KAFKA_BOOTSTRAP" changetrail.events
+echo "== the last events on topic changetrail.events (key, then body)"
+kcat -b "$CT_KAFKA_BOOTSTRAP" -t changetrail.events -C -e -o -3 -q -f '%k %s\n' 2>/dev/null | cut -c1-240 || true
+
 echo
 echo "Servers are still running: deploy/local/services.sh status | down"
