@@ -48,7 +48,8 @@ typedef struct ct_test_msg {
 } ct_test_msg;
 
 /*
- * Reads `topic` from the beginning with a fresh consumer group until `want`
+ * Reads every partition of `topic` from the beginning (explicit assignment,
+ * no consumer group) until `want`
  * messages arrived or `timeout_ms` passed (want = 0: read for the whole
  * timeout). Returns the count; *out receives a malloc'd array.
  */
