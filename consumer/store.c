@@ -108,30 +108,88 @@ int ctc_store_ping(ctc_store *s, ct_error *err)
 	return ok ? 0 : mongo_error(err, "ping", &e);
 }
 
-int ctc_store_ensure_indexes(ctc_store *s, ct_error *err)
+/* Names of the indexes `coll` has (an array of strings, owned by the caller). */
+static int index_names(mongoc_collection_t *coll, json_t **out, ct_error *err)
 {
 	bson_error_t e;
-	bson_t *cmd = BCON_NEW(
-		"createIndexes", BCON_UTF8("history"), "indexes", "[",
-		"{", "key", "{", "collection", BCON_INT32(1), "document_id", BCON_INT32(1), "version",
-		BCON_INT32(1), "}", "name", BCON_UTF8("doc_version"), "unique", BCON_BOOL(true), "}",
-		"{", "key", "{", "context_id", BCON_INT32(1), "}", "name", BCON_UTF8("context"), "}",
-		"{", "key", "{", "actor", BCON_INT32(1), "ts", BCON_INT32(1), "}", "name", BCON_UTF8("actor_ts"), "}",
-		"{", "key", "{", "ts", BCON_INT32(1), "}", "name", BCON_UTF8("ts"), "}",
-		"{", "key", "{", "parent.collection", BCON_INT32(1), "parent.document_id", BCON_INT32(1), "}",
-		"name", BCON_UTF8("parent"), "}",
-		"]");
-	bool ok = mongoc_database_write_command_with_opts(s->db, cmd, NULL, NULL, &e);
-	bson_destroy(cmd);
-	if (!ok)
-		return mongo_error(err, "createIndexes history", &e);
-	cmd = BCON_NEW("createIndexes", BCON_UTF8("contexts"), "indexes", "[", "{", "key", "{",
-		       "first_ts", BCON_INT32(1), "}", "name", BCON_UTF8("first_ts"), "}", "]");
-	ok = mongoc_database_write_command_with_opts(s->db, cmd, NULL, NULL, &e);
-	bson_destroy(cmd);
-	if (!ok)
-		return mongo_error(err, "createIndexes contexts", &e);
+	const bson_t *d;
+	json_t *names = json_array();
+	mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(coll, NULL);
+	while (mongoc_cursor_next(cur, &d)) {
+		bson_iter_t it;
+		if (bson_iter_init_find(&it, d, "name") && BSON_ITER_HOLDS_UTF8(&it))
+			json_array_append_new(names, json_string(bson_iter_utf8(&it, NULL)));
+	}
+	bool failed = mongoc_cursor_error(cur, &e);
+	mongoc_cursor_destroy(cur);
+	/* a collection that does not exist yet has no indexes (code 26) */
+	if (failed && e.code != 26) {
+		json_decref(names);
+		return mongo_error(err, "listIndexes", &e);
+	}
+	*out = names;
 	return 0;
+}
+
+static bool has_name(const json_t *names, const char *name)
+{
+	for (size_t i = 0; i < json_array_size(names); i++)
+		if (!strcmp(json_string_value(json_array_get(names, i)), name))
+			return true;
+	return false;
+}
+
+/*
+ * Creates each missing index with its own createIndexes. Asking for indexes
+ * that exist is avoided on purpose: FerretDB 1.24 can panic on it
+ * ("slice bounds out of range") once the collection holds data.
+ */
+int ctc_store_ensure_indexes(ctc_store *s, ct_error *err)
+{
+	static const struct {
+		const char *coll, *name, *keys[3];
+		bool unique;
+	} wanted[] = {
+		{"history", "doc_version", {"collection", "document_id", "version"}, true},
+		{"history", "context", {"context_id"}, false},
+		{"history", "actor_ts", {"actor", "ts"}, false},
+		{"history", "ts", {"ts"}, false},
+		{"history", "parent", {"parent.collection", "parent.document_id"}, false},
+		{"contexts", "first_ts", {"first_ts"}, false},
+	};
+	json_t *hist = NULL, *ctxs = NULL;
+	int rc;
+	if ((rc = index_names(s->history, &hist, err)) || (rc = index_names(s->contexts, &ctxs, err)))
+		goto out;
+	for (size_t i = 0; i < CT_ARRAY_LEN(wanted); i++) {
+		bool is_hist = !strcmp(wanted[i].coll, "history");
+		if (has_name(is_hist ? hist : ctxs, wanted[i].name))
+			continue;
+		bson_t cmd = BSON_INITIALIZER, arr, idx, key;
+		bson_error_t e;
+		BSON_APPEND_UTF8(&cmd, "createIndexes", wanted[i].coll);
+		BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+		BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &idx);
+		BSON_APPEND_DOCUMENT_BEGIN(&idx, "key", &key);
+		for (size_t k = 0; k < 3 && wanted[i].keys[k]; k++)
+			BSON_APPEND_INT32(&key, wanted[i].keys[k], 1);
+		bson_append_document_end(&idx, &key);
+		BSON_APPEND_UTF8(&idx, "name", wanted[i].name);
+		if (wanted[i].unique)
+			BSON_APPEND_BOOL(&idx, "unique", true);
+		bson_append_document_end(&arr, &idx);
+		bson_append_array_end(&cmd, &arr);
+		bool ok = mongoc_database_write_command_with_opts(s->db, &cmd, NULL, NULL, &e);
+		bson_destroy(&cmd);
+		if (!ok) {
+			rc = mongo_error(err, "createIndexes", &e);
+			goto out;
+		}
+	}
+out:
+	json_decref(hist);
+	json_decref(ctxs);
+	return rc;
 }
 
 int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_t **out,
