@@ -94,7 +94,7 @@ static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err)
 		}
 		json_object_foreach((json_t *)v, k, child)
 			keys[i++] = k;
-		if (sort)
+		if (sort && n) /* qsort(NULL, 0, ...) is undefined (UBSan) */
 			qsort(keys, n, sizeof(*keys), key_cmp);
 		ct_buf_putc(b, '{');
 		for (i = 0; i < n; i++) {
