@@ -1,39 +1,97 @@
 /*
- * main.c - entry point of changetrail-consumer: command line, then the loop.
- *
- * The pipeline itself (Kafka -> diff -> MongoDB) is built in the files beside
- * this one; today this only answers --help and --version.
+ * main.c - entry point of changetrail-consumer: command line and
+ * configuration, then the pipeline until a signal.
  */
 #include "changetrail/common.h"
+#include "config.h"
+#include "log.h"
+#include "pipeline.h"
+#include "store.h"
 
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+extern char **environ;
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"usage: changetrail-consumer [--config FILE] [--check-config]\n"
+		"usage: changetrail-consumer [--config FILE] [--check-config] [--no-write]\n"
 		"       changetrail-consumer --help | --version\n"
 		"\n"
 		"Consumes change events from Kafka, computes structural diffs, groups\n"
-		"them by context and persists history to MongoDB.\n");
+		"them by context and persists history to MongoDB (docs/consumer.md).\n"
+		"\n"
+		"  --config FILE    INI configuration; CHANGETRAIL_<SECTION>_<KEY> variables\n"
+		"                   override it (CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=...)\n"
+		"  --check-config   print the effective configuration (secrets redacted), exit\n"
+		"  --no-write       everything but the MongoDB writes (benchmarks, dry runs)\n"
+		"\n"
+		"exit status: 0 stopped cleanly, 1 failure, 2 bad usage or configuration\n");
 }
 
 int main(int argc, char **argv)
 {
+	const char *path = NULL;
+	bool check = false, no_write = false;
+	ctc_config cfg;
+	ct_error err;
+	int rc = 1;
+
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 			usage(stdout);
 			return 0;
-		}
-		if (!strcmp(argv[i], "--version")) {
+		} else if (!strcmp(argv[i], "--version")) {
 			printf("changetrail-consumer %s\n", ct_version());
 			return 0;
+		} else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
+			path = argv[++i];
+		} else if (!strncmp(argv[i], "--config=", 9)) {
+			path = argv[i] + 9;
+		} else if (!strcmp(argv[i], "--check-config")) {
+			check = true;
+		} else if (!strcmp(argv[i], "--no-write")) {
+			no_write = true;
+		} else {
+			fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[i]);
+			usage(stderr);
+			return 2;
 		}
-		fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[i]);
-		usage(stderr);
+	}
+	if (ctc_config_init(&cfg, &err)) {
+		fprintf(stderr, "changetrail-consumer: %s\n", err.message);
+		return 1;
+	}
+	if ((path && ctc_config_load_file(&cfg, path, &err)) || ctc_config_apply_env(&cfg, environ, &err) ||
+	    ctc_config_validate(&cfg, &err)) {
+		fprintf(stderr, "changetrail-consumer: %s\n", err.message);
+		ctc_config_free(&cfg);
 		return 2;
 	}
-	fprintf(stderr, "changetrail-consumer: the pipeline is not built yet\n");
-	return 1;
+	if (no_write)
+		cfg.no_write = true;
+	if (check) {
+		ctc_config_print(&cfg, stdout);
+		ctc_config_free(&cfg);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	ctc_store_global_init();
+	ctc_pipeline *p = ctc_pipeline_new(&cfg, &err);
+	if (!p) {
+		ctc_log(CTC_ERROR, "cannot start", "error=\"%s\"", err.message);
+		rc = err.code == CT_ECONFIG ? 2 : 1;
+		goto out;
+	}
+	rc = ctc_pipeline_run(p, &err) ? 1 : 0;
+	if (rc)
+		ctc_log(CTC_ERROR, "consumer failed", "error=\"%s\"", err.message);
+	ctc_pipeline_free(p);
+out:
+	ctc_store_global_cleanup();
+	ctc_config_free(&cfg);
+	return rc;
 }

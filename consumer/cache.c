@@ -1,0 +1,160 @@
+/*
+ * cache.c - bounded LRU of document states (see cache.h). Chained hash
+ * table (FNV-1a, power-of-two buckets, doubled at load 1) and an intrusive
+ * doubly linked list in use order.
+ */
+#include "cache.h"
+
+#include "ct_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct entry {
+	ctc_doc_state *st;
+	int32_t partition;
+	uint64_t hash;
+	struct entry *next_in_bucket;
+	struct entry *prev, *next; /* LRU: head = most recent */
+} entry;
+
+struct ctc_cache {
+	entry **buckets;
+	size_t nbuckets, count, max_docs;
+	entry *head, *tail;
+};
+
+static uint64_t fnv1a(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (; *s; s++) {
+		h ^= (unsigned char)*s;
+		h *= 1099511628211ull;
+	}
+	return h;
+}
+
+ctc_cache *ctc_cache_new(size_t max_docs)
+{
+	ctc_cache *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->nbuckets = 1024;
+	c->max_docs = max_docs ? max_docs : 1;
+	if (!(c->buckets = calloc(c->nbuckets, sizeof(*c->buckets)))) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void lru_unlink(ctc_cache *c, entry *e)
+{
+	if (e->prev)
+		e->prev->next = e->next;
+	else
+		c->head = e->next;
+	if (e->next)
+		e->next->prev = e->prev;
+	else
+		c->tail = e->prev;
+	e->prev = e->next = NULL;
+}
+
+static void lru_push_front(ctc_cache *c, entry *e)
+{
+	e->prev = NULL;
+	e->next = c->head;
+	if (c->head)
+		c->head->prev = e;
+	c->head = e;
+	if (!c->tail)
+		c->tail = e;
+}
+
+static void remove_entry(ctc_cache *c, entry *e)
+{
+	entry **pp = &c->buckets[e->hash & (c->nbuckets - 1)];
+	while (*pp != e)
+		pp = &(*pp)->next_in_bucket;
+	*pp = e->next_in_bucket;
+	lru_unlink(c, e);
+	ctc_state_free(e->st);
+	free(e);
+	c->count--;
+}
+
+void ctc_cache_free(ctc_cache *c)
+{
+	if (!c)
+		return;
+	ctc_cache_drop_partition(c, -1);
+	free(c->buckets);
+	free(c);
+}
+
+ctc_doc_state *ctc_cache_get(ctc_cache *c, const char *key)
+{
+	uint64_t h = fnv1a(key);
+	for (entry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_in_bucket)
+		if (e->hash == h && !strcmp(e->st->key, key)) {
+			lru_unlink(c, e);
+			lru_push_front(c, e);
+			return e->st;
+		}
+	return NULL;
+}
+
+static void grow(ctc_cache *c)
+{
+	size_t n = c->nbuckets * 2;
+	entry **b = calloc(n, sizeof(*b));
+	if (!b)
+		return; /* keep the longer chains; still correct */
+	for (size_t i = 0; i < c->nbuckets; i++)
+		for (entry *e = c->buckets[i], *next; e; e = next) {
+			next = e->next_in_bucket;
+			e->next_in_bucket = b[e->hash & (n - 1)];
+			b[e->hash & (n - 1)] = e;
+		}
+	free(c->buckets);
+	c->buckets = b;
+	c->nbuckets = n;
+}
+
+int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *err)
+{
+	entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (c->count >= c->nbuckets && c->nbuckets < ((size_t)1 << 28))
+		grow(c);
+	e->st = st;
+	e->partition = partition;
+	e->hash = fnv1a(st->key);
+	e->next_in_bucket = c->buckets[e->hash & (c->nbuckets - 1)];
+	c->buckets[e->hash & (c->nbuckets - 1)] = e;
+	lru_push_front(c, e);
+	c->count++;
+	return 0;
+}
+
+void ctc_cache_trim(ctc_cache *c)
+{
+	while (c->count > c->max_docs && c->tail)
+		remove_entry(c, c->tail);
+}
+
+void ctc_cache_drop_partition(ctc_cache *c, int32_t partition)
+{
+	for (entry *e = c->head, *next; e; e = next) {
+		next = e->next;
+		if (partition < 0 || e->partition == partition)
+			remove_entry(c, e);
+	}
+}
+
+size_t ctc_cache_count(const ctc_cache *c)
+{
+	return c->count;
+}

@@ -1,0 +1,397 @@
+/*
+ * config.c - parses the consumer's INI file and environment overrides into a
+ * ctc_config, checks it, and prints it with every secret redacted.
+ */
+#include "config.h"
+
+#include "ct_internal.h"
+#include "log.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+typedef enum { F_STR, F_INT, F_BOOL } field_kind;
+
+/* Keys of the sections the consumer itself reads; [kafka] is open-ended. */
+static const struct field {
+	const char *section, *key;
+	field_kind kind;
+	size_t offset;
+	int64_t min, max;
+} fields[] = {
+#define S(sec, k, m) {sec, k, F_STR, offsetof(ctc_config, m), 0, 0}
+#define I(sec, k, m, lo, hi) {sec, k, F_INT, offsetof(ctc_config, m), lo, hi}
+	S("mongodb", "uri", mongodb_uri),
+	S("mongodb", "database", mongodb_database),
+	S("consumer", "topic", topic),
+	S("consumer", "dlq_topic", dlq_topic),
+	S("consumer", "group_id", group_id),
+	I("consumer", "batch_size", batch_size, 1, 10000),
+	I("consumer", "batch_ms", batch_ms, 1, 60000),
+	I("consumer", "cache_max_documents", cache_max_documents, 1, 100000000),
+	I("consumer", "shutdown_timeout_ms", shutdown_timeout_ms, 100, 600000),
+	I("consumer", "exit_on_idle_ms", exit_on_idle_ms, 0, 86400000),
+	{"consumer", "no_write", F_BOOL, offsetof(ctc_config, no_write), 0, 0},
+	S("consumer", "log_level", log_level),
+	I("consumer", "max_event_bytes", max_event_bytes, 0, 64 * 1024 * 1024),
+	I("consumer", "max_depth", max_depth, 0, 512),
+	I("consumer", "max_keys", max_keys, 0, 10000000),
+	I("consumer", "max_string_bytes", max_string_bytes, 0, 64 * 1024 * 1024),
+	I("consumer", "max_array_items", max_array_items, 0, 10000000),
+	S("http", "listen", http_listen),
+#undef S
+#undef I
+};
+
+static int set_str(char **slot, const char *value, ct_error *err)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	free(*slot);
+	*slot = copy;
+	return 0;
+}
+
+int ctc_config_init(ctc_config *cfg, ct_error *err)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->batch_size = 500;
+	cfg->batch_ms = 200;
+	cfg->cache_max_documents = 100000;
+	cfg->shutdown_timeout_ms = 30000;
+	if (set_str(&cfg->mongodb_uri, "mongodb://127.0.0.1:27017/", err) ||
+	    set_str(&cfg->mongodb_database, "changetrail", err) ||
+	    set_str(&cfg->topic, "changetrail.events", err) ||
+	    set_str(&cfg->dlq_topic, "changetrail.events.dlq", err) ||
+	    set_str(&cfg->group_id, "changetrail-consumer", err) ||
+	    set_str(&cfg->log_level, "info", err) ||
+	    set_str(&cfg->http_listen, "127.0.0.1:9464", err)) {
+		ctc_config_free(cfg);
+		return CT_ENOMEM;
+	}
+	return 0;
+}
+
+void ctc_config_free(ctc_config *cfg)
+{
+	for (size_t i = 0; i < cfg->nkafka; i++) {
+		free(cfg->kafka[i].key);
+		free(cfg->kafka[i].value);
+	}
+	for (size_t i = 0; i < CT_ARRAY_LEN(fields); i++)
+		if (fields[i].kind == F_STR) {
+			char **slot = (char **)((char *)cfg + fields[i].offset);
+			free(*slot);
+		}
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+const char *ctc_config_kafka_get(const ctc_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->nkafka; i++)
+		if (!strcmp(cfg->kafka[i].key, key))
+			return cfg->kafka[i].value;
+	return NULL;
+}
+
+static int set_kafka(ctc_config *cfg, const char *key, const char *value, const char *where,
+		     ct_error *err)
+{
+	for (size_t i = 0; i < cfg->nkafka; i++)
+		if (!strcmp(cfg->kafka[i].key, key))
+			return set_str(&cfg->kafka[i].value, value, err);
+	if (cfg->nkafka >= CTC_CONFIG_MAX_KAFKA_KEYS)
+		return ct_error_set(err, CT_ELIMIT, "%s: more than %d [kafka] keys", where,
+				    CTC_CONFIG_MAX_KAFKA_KEYS);
+	ctc_kv *kv = &cfg->kafka[cfg->nkafka];
+	kv->key = strdup(key);
+	kv->value = strdup(value);
+	if (!kv->key || !kv->value) {
+		free(kv->key);
+		free(kv->value);
+		kv->key = kv->value = NULL;
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
+	cfg->nkafka++;
+	return 0;
+}
+
+/* Sets section.key = value; `where` ("file:line" or "environment X") names the origin. */
+static int set_value(ctc_config *cfg, const char *section, const char *key, const char *value,
+		     const char *where, ct_error *err)
+{
+	if (!strcmp(section, "kafka")) {
+		if (!*key)
+			return ct_error_set(err, CT_ECONFIG, "%s: empty [kafka] key", where);
+		return set_kafka(cfg, key, value, where, err);
+	}
+	for (size_t i = 0; i < CT_ARRAY_LEN(fields); i++) {
+		const struct field *f = &fields[i];
+		if (strcmp(f->section, section) || strcmp(f->key, key))
+			continue;
+		void *slot = (char *)cfg + f->offset;
+		if (f->kind == F_STR)
+			return set_str(slot, value, err);
+		if (f->kind == F_BOOL) {
+			if (!strcmp(value, "true") || !strcmp(value, "1") || !strcmp(value, "yes"))
+				*(bool *)slot = true;
+			else if (!strcmp(value, "false") || !strcmp(value, "0") || !strcmp(value, "no"))
+				*(bool *)slot = false;
+			else
+				return ct_error_set(err, CT_ECONFIG, "%s: [%s] %s must be true or false",
+						    where, section, key);
+			return 0;
+		}
+		char *end;
+		errno = 0;
+		long long v = strtoll(value, &end, 10);
+		if (errno || end == value || *end || v < f->min || v > f->max)
+			return ct_error_set(err, CT_ECONFIG,
+					    "%s: [%s] %s must be an integer in %lld..%lld", where,
+					    section, key, (long long)f->min, (long long)f->max);
+		*(int64_t *)slot = v;
+		return 0;
+	}
+	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http"))
+		return ct_error_set(err, CT_ECONFIG, "%s: unknown section [%s]", where, section);
+	return ct_error_set(err, CT_ECONFIG, "%s: unknown key '%s' in [%s]", where, key, section);
+}
+
+static char *trim(char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	size_t n = strlen(s);
+	while (n && isspace((unsigned char)s[n - 1]))
+		s[--n] = '\0';
+	return s;
+}
+
+int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
+{
+	char line[CTC_CONFIG_MAX_LINE + 2], section[64] = "", where[512];
+	size_t total = 0;
+	unsigned lineno = 0;
+	int rc = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return ct_error_set(err, CT_EIO, "%s: cannot open: %s", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		size_t n = strlen(line);
+		lineno++;
+		snprintf(where, sizeof(where), "%s:%u", path, lineno);
+		total += n;
+		if (total > CTC_CONFIG_MAX_FILE_BYTES) {
+			rc = ct_error_set(err, CT_ELIMIT, "%s: file larger than %d bytes", where,
+					  CTC_CONFIG_MAX_FILE_BYTES);
+			goto out;
+		}
+		if (n && line[n - 1] != '\n' && !feof(f)) {
+			rc = ct_error_set(err, CT_ELIMIT, "%s: line longer than %d bytes", where,
+					  CTC_CONFIG_MAX_LINE);
+			goto out;
+		}
+		if (memchr(line, '\0', n) != NULL && strlen(line) != n) {
+			rc = ct_error_set(err, CT_ECONFIG, "%s: NUL byte", where);
+			goto out;
+		}
+		char *s = trim(line);
+		if (!*s || *s == '#' || *s == ';')
+			continue;
+		if (*s == '[') {
+			char *close = strchr(s, ']');
+			if (!close || close[1] != '\0') {
+				rc = ct_error_set(err, CT_ECONFIG, "%s: malformed section header", where);
+				goto out;
+			}
+			*close = '\0';
+			char *name = trim(s + 1);
+			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
+			    strcmp(name, "consumer") && strcmp(name, "http")) {
+				rc = ct_error_set(err, CT_ECONFIG,
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http)",
+						  where, name);
+				goto out;
+			}
+			snprintf(section, sizeof(section), "%s", name);
+			continue;
+		}
+		char *eq = strchr(s, '=');
+		if (!eq) {
+			rc = ct_error_set(err, CT_ECONFIG, "%s: expected 'key = value'", where);
+			goto out;
+		}
+		if (!*section) {
+			rc = ct_error_set(err, CT_ECONFIG, "%s: key outside of any [section]", where);
+			goto out;
+		}
+		*eq = '\0';
+		char *key = trim(s), *value = trim(eq + 1);
+		if (!*key) {
+			rc = ct_error_set(err, CT_ECONFIG, "%s: empty key", where);
+			goto out;
+		}
+		if ((rc = set_value(cfg, section, key, value, where, err)))
+			goto out;
+	}
+	if (ferror(f))
+		rc = ct_error_set(err, CT_EIO, "%s: read error", path);
+out:
+	fclose(f);
+	return rc;
+}
+
+int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
+{
+	static const char prefix[] = "CHANGETRAIL_";
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http"};
+	for (; envp && *envp; envp++) {
+		const char *e = *envp, *eq = strchr(e, '=');
+		char name[256], key[256], where[300];
+		if (strncmp(e, prefix, sizeof(prefix) - 1) || !eq)
+			continue;
+		size_t nlen = (size_t)(eq - e);
+		if (nlen >= sizeof(name))
+			return ct_error_set(err, CT_ELIMIT, "environment variable name too long");
+		memcpy(name, e, nlen);
+		name[nlen] = '\0';
+		snprintf(where, sizeof(where), "environment %s", name);
+		const char *rest = name + sizeof(prefix) - 1;
+		const char *section = NULL;
+		for (size_t i = 0; i < CT_ARRAY_LEN(sections); i++) {
+			size_t sl = strlen(sections[i]);
+			if (!strncasecmp(rest, sections[i], sl) && rest[sl] == '_' && rest[sl + 1]) {
+				section = sections[i];
+				rest += sl + 1;
+				break;
+			}
+		}
+		if (!section)
+			return ct_error_set(err, CT_ECONFIG,
+					    "%s: expected CHANGETRAIL_<KAFKA|MONGODB|CONSUMER|HTTP>_<KEY>", where);
+		size_t i = 0;
+		for (; rest[i]; i++) {
+			char c = (char)tolower((unsigned char)rest[i]);
+			key[i] = (!strcmp(section, "kafka") && c == '_') ? '.' : c;
+		}
+		key[i] = '\0';
+		int rc = set_value(cfg, section, key, eq + 1, where, err);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int ctc_config_validate(const ctc_config *cfg, ct_error *err)
+{
+	static const char *const forbidden[] = {"enable.auto.commit", "enable.auto.offset.store",
+						"group.id"};
+	const char *bs = ctc_config_kafka_get(cfg, "bootstrap.servers");
+	if (!bs || !*bs)
+		return ct_error_set(err, CT_ECONFIG,
+				    "[kafka] bootstrap.servers is required (or CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS)");
+	for (size_t i = 0; i < CT_ARRAY_LEN(forbidden); i++)
+		if (ctc_config_kafka_get(cfg, forbidden[i]))
+			return ct_error_set(err, CT_ECONFIG,
+					    "[kafka] %s is set by the consumer itself%s", forbidden[i],
+					    strcmp(forbidden[i], "group.id") ? "" : " (use [consumer] group_id)");
+	if (!*cfg->mongodb_uri || strncmp(cfg->mongodb_uri, "mongodb", 7))
+		return ct_error_set(err, CT_ECONFIG, "[mongodb] uri must be a mongodb:// URI");
+	if (!*cfg->mongodb_database || strpbrk(cfg->mongodb_database, "/\\. \"$") ||
+	    strlen(cfg->mongodb_database) > 63)
+		return ct_error_set(err, CT_ECONFIG,
+				    "[mongodb] database must be 1..63 characters without /\\. \"$");
+	if (!*cfg->topic || !*cfg->dlq_topic || !*cfg->group_id)
+		return ct_error_set(err, CT_ECONFIG, "[consumer] topic, dlq_topic and group_id must not be empty");
+	if (!strcmp(cfg->topic, cfg->dlq_topic))
+		return ct_error_set(err, CT_ECONFIG, "[consumer] dlq_topic must differ from topic");
+	if (ctc_log_level_parse(cfg->log_level) < 0)
+		return ct_error_set(err, CT_ECONFIG, "[consumer] log_level must be debug, info, warn or error");
+	if (*cfg->http_listen) {
+		const char *colon = strrchr(cfg->http_listen, ':');
+		char *end;
+		long port = colon ? strtol(colon + 1, &end, 10) : -1;
+		if (!colon || colon == cfg->http_listen || !colon[1] || *end || port < 0 || port > 65535)
+			return ct_error_set(err, CT_ECONFIG, "[http] listen must be host:port (port 0..65535)");
+	}
+	return 0;
+}
+
+bool ctc_config_is_secret_key(const char *key)
+{
+	static const char *const words[] = {"password", "secret", "sasl.jaas", "oauthbearer.config",
+					    "ssl.key.pem", "ssl_key", "token", "credential"};
+	for (size_t i = 0; i < CT_ARRAY_LEN(words); i++)
+		if (strstr(key, words[i]))
+			return true;
+	return false;
+}
+
+/* Case-insensitive substring test (strcasestr is a GNU extension). */
+static bool ci_contains(const char *hay, const char *needle)
+{
+	size_t n = strlen(needle);
+	for (; *hay; hay++)
+		if (!strncasecmp(hay, needle, n))
+			return true;
+	return false;
+}
+
+const char *ctc_config_redact_uri(const char *uri, char *out, size_t size)
+{
+	const char *scheme = strstr(uri, "://");
+	const char *start = scheme ? scheme + 3 : uri;
+	/* The userinfo ends at the last '@' before the path: passwords may hold '@' unescaped. */
+	const char *slash = strchr(start, '/'), *at = NULL;
+	for (const char *p = start; *p && (!slash || p < slash); p++)
+		if (*p == '@')
+			at = p;
+	if (!at) {
+		snprintf(out, size, "%s", uri);
+		return out;
+	}
+	snprintf(out, size, "%.*s***%s", (int)(start - uri), uri, at);
+	/* query options may carry secrets too (e.g. authMechanismProperties) */
+	char *q = strchr(out, '?');
+	if (q && (ci_contains(q, "password") || ci_contains(q, "secret") || ci_contains(q, "token")))
+		snprintf(q, size - (size_t)(q - out), "?***");
+	return out;
+}
+
+static void print_value(FILE *out, const char *key, const char *value, bool secret)
+{
+	fprintf(out, "%s = %s\n", key, secret ? "***" : value);
+}
+
+void ctc_config_print(const ctc_config *cfg, FILE *out)
+{
+	char uri[1024];
+	fprintf(out, "[kafka]\n");
+	for (size_t i = 0; i < cfg->nkafka; i++)
+		print_value(out, cfg->kafka[i].key, cfg->kafka[i].value,
+			    ctc_config_is_secret_key(cfg->kafka[i].key));
+	const char *section = "";
+	for (size_t i = 0; i < CT_ARRAY_LEN(fields); i++) {
+		const struct field *f = &fields[i];
+		const void *slot = (const char *)cfg + f->offset;
+		if (strcmp(section, f->section)) {
+			section = f->section;
+			fprintf(out, "\n[%s]\n", section);
+		}
+		if (f->kind == F_STR) {
+			const char *v = *(char *const *)slot;
+			if (!strcmp(f->section, "mongodb") && !strcmp(f->key, "uri"))
+				v = ctc_config_redact_uri(v, uri, sizeof(uri));
+			print_value(out, f->key, v, false);
+		} else if (f->kind == F_BOOL) {
+			print_value(out, f->key, *(const bool *)slot ? "true" : "false", false);
+		} else {
+			fprintf(out, "%s = %lld\n", f->key, (long long)*(const int64_t *)slot);
+		}
+	}
+}

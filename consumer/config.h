@@ -1,0 +1,85 @@
+/*
+ * config.h - configuration of changetrail-consumer: an INI file, then
+ * CHANGETRAIL_<SECTION>_<KEY> environment overrides, then validation.
+ * docs/consumer.md is the reference of every key.
+ */
+#ifndef CTC_CONFIG_H
+#define CTC_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "changetrail/common.h"
+
+/* Bounds on what a config file may hold. */
+#define CTC_CONFIG_MAX_FILE_BYTES (1024 * 1024)
+#define CTC_CONFIG_MAX_LINE 4096
+#define CTC_CONFIG_MAX_KAFKA_KEYS 256
+
+typedef struct ctc_kv {
+	char *key;
+	char *value;
+} ctc_kv;
+
+typedef struct ctc_config {
+	/* [kafka]: passed to librdkafka as they are (consumer and DLQ producer) */
+	ctc_kv kafka[CTC_CONFIG_MAX_KAFKA_KEYS];
+	size_t nkafka;
+	/* [mongodb] */
+	char *mongodb_uri;
+	char *mongodb_database;
+	/* [consumer] */
+	char *topic;
+	char *dlq_topic;
+	char *group_id;
+	int64_t batch_size;          /* 1..10000 */
+	int64_t batch_ms;            /* 1..60000 */
+	int64_t cache_max_documents; /* 1..100000000 */
+	int64_t shutdown_timeout_ms; /* 100..600000 */
+	int64_t exit_on_idle_ms;     /* 0 = never; >0: stop after so long without messages */
+	bool no_write;               /* null sink: everything but the MongoDB writes */
+	char *log_level;
+	/* event limits (0 = the parser's default) */
+	int64_t max_event_bytes, max_depth, max_keys, max_string_bytes, max_array_items;
+	/* [http] */
+	char *http_listen; /* "host:port"; empty = no HTTP server */
+} ctc_config;
+
+/* Fills `cfg` with the defaults (allocates; ctc_config_free() it). */
+int ctc_config_init(ctc_config *cfg, ct_error *err);
+void ctc_config_free(ctc_config *cfg);
+
+/*
+ * Reads the INI file at `path` into `cfg` (on top of what it holds). Errors
+ * (CT_ECONFIG, CT_EIO, CT_ELIMIT) name "path:line" and the rule.
+ */
+int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err);
+
+/*
+ * Applies CHANGETRAIL_<SECTION>_<KEY>=value from `envp` (NULL-terminated,
+ * usually environ). For [kafka] the key is lowercased and '_' becomes '.'
+ * (CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers); for the other
+ * sections it is lowercased (CHANGETRAIL_CONSUMER_BATCH_SIZE -> batch_size).
+ */
+int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err);
+
+/* Checks what must be set and the bounds; CT_ECONFIG naming the key. */
+int ctc_config_validate(const ctc_config *cfg, ct_error *err);
+
+/* Value of a [kafka] key or NULL. */
+const char *ctc_config_kafka_get(const ctc_config *cfg, const char *key);
+
+/* true when the value of this [kafka] key must never be shown. */
+bool ctc_config_is_secret_key(const char *key);
+
+/*
+ * Writes `uri` with any user:password@ replaced by ***@ into out (always
+ * NUL-terminated). Returns out.
+ */
+const char *ctc_config_redact_uri(const char *uri, char *out, size_t size);
+
+/* Prints the effective configuration as INI, secrets shown as ***. */
+void ctc_config_print(const ctc_config *cfg, FILE *out);
+
+#endif

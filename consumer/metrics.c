@@ -1,0 +1,93 @@
+/*
+ * metrics.c - Prometheus text rendering of the consumer's metrics.
+ */
+#include "metrics.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static const double size_le[CTC_SIZE_BUCKETS] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 7500, 10000};
+static const double dur_le[CTC_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+
+void ctc_metrics_init(ctc_metrics *m)
+{
+	memset(m, 0, sizeof(*m));
+	atomic_store(&m->lag, -1);
+}
+
+void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us)
+{
+	size_t i = 0;
+	while (i < CTC_SIZE_BUCKETS && (double)events > size_le[i])
+		i++;
+	atomic_fetch_add(&m->size_bucket[i], 1);
+	atomic_fetch_add(&m->size_sum, events);
+	i = 0;
+	while (i < CTC_DURATION_BUCKETS && (double)duration_us / 1e6 > dur_le[i])
+		i++;
+	atomic_fetch_add(&m->dur_bucket[i], 1);
+	atomic_fetch_add(&m->dur_sum_us, duration_us);
+	atomic_fetch_add(&m->batches, 1);
+}
+
+static void put(ct_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void put(ct_buf *out, const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		ct_buf_put(out, line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
+static void histogram(ct_buf *out, const char *name, const char *help, const double *le, size_t n,
+		      atomic_uint_fast64_t *buckets, double sum)
+{
+	uint64_t cum = 0;
+	put(out, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+	for (size_t i = 0; i < n; i++) {
+		cum += atomic_load(&buckets[i]);
+		put(out, "%s_bucket{le=\"%g\"} %llu\n", name, le[i], (unsigned long long)cum);
+	}
+	cum += atomic_load(&buckets[n]);
+	put(out, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name,
+	    (unsigned long long)cum, name, sum, name, (unsigned long long)cum);
+}
+
+void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
+{
+	put(out, "# HELP changetrail_events_total Events consumed, by outcome.\n"
+		 "# TYPE changetrail_events_total counter\n");
+	put(out, "changetrail_events_total{result=\"persisted\"} %llu\n", (unsigned long long)atomic_load(&m->persisted));
+	put(out, "changetrail_events_total{result=\"duplicate\"} %llu\n", (unsigned long long)atomic_load(&m->duplicate));
+	put(out, "changetrail_events_total{result=\"empty\"} %llu\n", (unsigned long long)atomic_load(&m->empty));
+	put(out, "changetrail_events_total{result=\"dlq\"} %llu\n", (unsigned long long)atomic_load(&m->dlq));
+	put(out, "changetrail_events_total{result=\"context\"} %llu\n", (unsigned long long)atomic_load(&m->markers));
+	put(out, "# HELP changetrail_dlq_total Messages sent to the dead-letter topic.\n"
+		 "# TYPE changetrail_dlq_total counter\nchangetrail_dlq_total %llu\n",
+	    (unsigned long long)atomic_load(&m->dlq));
+	put(out, "# HELP changetrail_batches_total Batches written and committed.\n"
+		 "# TYPE changetrail_batches_total counter\nchangetrail_batches_total %llu\n",
+	    (unsigned long long)atomic_load(&m->batches));
+	histogram(out, "changetrail_batch_size", "Messages per batch.", size_le, CTC_SIZE_BUCKETS,
+		  m->size_bucket, (double)atomic_load(&m->size_sum));
+	histogram(out, "changetrail_batch_duration_seconds", "From batch start to offsets committed.",
+		  dur_le, CTC_DURATION_BUCKETS, m->dur_bucket, (double)atomic_load(&m->dur_sum_us) / 1e6);
+	put(out, "# HELP changetrail_store_errors_total Failed MongoDB batch writes (retried).\n"
+		 "# TYPE changetrail_store_errors_total counter\nchangetrail_store_errors_total %llu\n",
+	    (unsigned long long)atomic_load(&m->store_errors));
+	put(out, "# HELP changetrail_commit_errors_total Failed offset commits.\n"
+		 "# TYPE changetrail_commit_errors_total counter\nchangetrail_commit_errors_total %llu\n",
+	    (unsigned long long)atomic_load(&m->commit_errors));
+	put(out, "# HELP changetrail_consumer_lag Messages behind the high watermark, owned partitions.\n"
+		 "# TYPE changetrail_consumer_lag gauge\nchangetrail_consumer_lag %lld\n",
+	    (long long)atomic_load(&m->lag));
+	put(out, "# HELP changetrail_assigned_partitions Partitions owned.\n"
+		 "# TYPE changetrail_assigned_partitions gauge\nchangetrail_assigned_partitions %d\n",
+	    atomic_load(&m->assigned));
+	put(out, "# HELP changetrail_paused 1 while consumption is paused for MongoDB.\n"
+		 "# TYPE changetrail_paused gauge\nchangetrail_paused %d\n", atomic_load(&m->paused));
+}

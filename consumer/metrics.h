@@ -1,0 +1,32 @@
+/*
+ * metrics.h - the consumer's counters and histograms, updated from the
+ * loop and the writer thread (atomics), rendered as Prometheus text.
+ */
+#ifndef CTC_METRICS_H
+#define CTC_METRICS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "ct_buf.h"
+
+#define CTC_SIZE_BUCKETS 11
+#define CTC_DURATION_BUCKETS 12
+
+typedef struct ctc_metrics {
+	atomic_uint_fast64_t persisted, duplicate, empty, dlq, markers;
+	atomic_uint_fast64_t batches, store_errors, commit_errors;
+	atomic_uint_fast64_t size_bucket[CTC_SIZE_BUCKETS + 1], size_sum;
+	atomic_uint_fast64_t dur_bucket[CTC_DURATION_BUCKETS + 1], dur_sum_us;
+	atomic_int_fast64_t lag;     /* -1 = unknown */
+	atomic_int assigned;          /* partitions owned */
+	atomic_int store_ok;          /* last MongoDB operation succeeded */
+	atomic_int paused;            /* consumption paused for MongoDB */
+} ctc_metrics;
+
+void ctc_metrics_init(ctc_metrics *m);
+void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us);
+/* Appends the Prometheus text exposition (format 0.0.4) to `out`. */
+void ctc_metrics_render(ctc_metrics *m, ct_buf *out);
+
+#endif

@@ -1,0 +1,659 @@
+/*
+ * pipeline.c - the loop side of changetrail-consumer (see pipeline.h).
+ *
+ * Threads: the libuv loop thread owns the Kafka consumer (polling,
+ * rebalances, commits), the pending batch and the HTTP server. At most one
+ * batch is in the writer (uv_queue_work) at a time, while the next one fills
+ * up to batch_size; beyond that nothing is read, so librdkafka's own bounded
+ * prefetch is the only queue. The cache is touched by the writer, and by the
+ * loop only while no batch is in the writer.
+ */
+#include "pipeline.h"
+
+#include "ct_internal.h"
+#include "http.h"
+#include "log.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <uv.h>
+
+struct ctc_pipeline {
+	const ctc_config *cfg;
+	uv_loop_t loop;
+	int pipefd[2];
+	uv_poll_t kpoll;
+	uv_timer_t batch_timer, tick_timer, deadline_timer;
+	uv_signal_t sigterm, sigint;
+	uv_async_t stop_async;
+	uv_work_t work, ping_work;
+	bool ping_inflight;
+	rd_kafka_t *rk, *dlq;
+	rd_kafka_queue_t *queue;
+	ctc_http *http;
+	ctc_store *ping_store;
+	ctc_worker worker;
+	ctc_metrics metrics;
+	atomic_int abort;
+	/* batches */
+	ctc_batch *pending, *inflight;
+	uint64_t next_seq;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool inflight_done; /* guarded by mu */
+	/* lifecycle */
+	bool stopping, closed, handles_open;
+	int result;
+	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us;
+	uint64_t events_seen;
+};
+
+static int64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+static void drain(ctc_pipeline *p);
+static void batch_timer_cb(uv_timer_t *t);
+static void begin_stop(ctc_pipeline *p, const char *why);
+static void maybe_finish_stop(ctc_pipeline *p);
+
+/* ---- commits ---- */
+
+static void commit_batch(ctc_pipeline *p, ctc_batch *b)
+{
+	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+	for (size_t i = 0; i < b->n; i++) {
+		const rd_kafka_message_t *m = b->msgs[i];
+		rd_kafka_topic_partition_t *tp =
+			rd_kafka_topic_partition_list_find(offs, rd_kafka_topic_name(m->rkt), m->partition);
+		if (!tp)
+			tp = rd_kafka_topic_partition_list_add(offs, rd_kafka_topic_name(m->rkt), m->partition);
+		if (m->offset + 1 > tp->offset)
+			tp->offset = m->offset + 1; /* the next offset to read */
+	}
+	if (offs->cnt) {
+		rd_kafka_resp_err_t e = rd_kafka_commit(p->rk, offs, 0);
+		if (e) {
+			/* Not fatal: the next commit covers it, redelivery is harmless. */
+			atomic_fetch_add(&p->metrics.commit_errors, 1);
+			ctc_log(CTC_WARN, "commit failed", "batch=%llu error=\"%s\"",
+				(unsigned long long)b->seq, rd_kafka_err2str(e));
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(offs);
+	b->committed = true;
+	p->last_commit_us = now_us();
+}
+
+/* ---- the writer ---- */
+
+static void work_cb(uv_work_t *req)
+{
+	ctc_pipeline *p = req->data;
+	ctc_worker_process(&p->worker, p->inflight);
+	pthread_mutex_lock(&p->mu);
+	p->inflight_done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void dispatch(ctc_pipeline *p);
+
+static void after_work_cb(uv_work_t *req, int status)
+{
+	ctc_pipeline *p = req->data;
+	ctc_batch *b = p->inflight;
+	int64_t us = now_us() - b->start_us;
+	if (b->ok) {
+		if (!b->committed)
+			commit_batch(p, b);
+		ctc_metrics_batch(&p->metrics, b->n, (uint64_t)us);
+		ctc_log(CTC_INFO, "batch committed",
+			"batch=%llu events=%zu history=%llu duplicate=%llu empty=%llu context=%llu dlq=%llu ms=%.1f",
+			(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
+			(unsigned long long)b->duplicate, (unsigned long long)b->empty,
+			(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0);
+	} else {
+		/* Never commit past unwritten data: stop; the group redelivers it. */
+		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
+			(unsigned long long)b->seq, b->n);
+		if (p->result == 0)
+			p->result = CT_ETIMEDOUT;
+		if (!p->stopping)
+			begin_stop(p, "batch failed");
+	}
+	ctc_batch_free(b);
+	p->inflight = NULL;
+	if (p->result == 0 && p->pending &&
+	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
+	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000))
+		dispatch(p);
+	if (p->stopping)
+		maybe_finish_stop(p);
+	else
+		drain(p);
+}
+
+static void dispatch(ctc_pipeline *p)
+{
+	if (p->inflight || !p->pending || p->pending->n == 0)
+		return;
+	uv_timer_stop(&p->batch_timer);
+	p->inflight = p->pending;
+	p->pending = NULL;
+	p->inflight->start_us = now_us();
+	p->inflight_done = false;
+	p->work.data = p;
+	if (uv_queue_work(&p->loop, &p->work, work_cb, after_work_cb)) {
+		/* only fails when the loop is closing: drop it uncommitted, it is redelivered */
+		ctc_log(CTC_ERROR, "cannot queue work", NULL);
+		ctc_batch_free(p->inflight);
+		p->inflight = NULL;
+		p->result = CT_EINTERNAL;
+		begin_stop(p, "internal error");
+	}
+}
+
+/* Waits (blocking the loop) until the in-flight batch is processed, then commits it. */
+static void settle_inflight(ctc_pipeline *p)
+{
+	if (!p->inflight)
+		return;
+	pthread_mutex_lock(&p->mu);
+	while (!p->inflight_done)
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (p->inflight->ok && !p->inflight->committed)
+		commit_batch(p, p->inflight);
+}
+
+/* ---- Kafka ---- */
+
+static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	ctc_pipeline *p = opaque;
+	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		rd_kafka_assign(rk, parts);
+		atomic_store(&p->metrics.assigned, parts->cnt);
+		p->assigned_us = now_us();
+		if (p->worker.paused)
+			rd_kafka_pause_partitions(rk, parts);
+		ctc_log(CTC_INFO, "partitions assigned", "count=%d", parts->cnt);
+		return;
+	}
+	/* revoke: finish and commit what is in the writer; drop what is not */
+	settle_inflight(p);
+	if (p->pending) {
+		ctc_batch_free(p->pending);
+		p->pending = NULL;
+		uv_timer_stop(&p->batch_timer);
+	}
+	for (int i = 0; i < parts->cnt; i++)
+		ctc_cache_drop_partition(p->worker.cache, parts->elems[i].partition);
+	rd_kafka_assign(rk, NULL);
+	atomic_store(&p->metrics.assigned, 0);
+	ctc_log(CTC_INFO, "partitions revoked", "count=%d", parts->cnt);
+}
+
+static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	char q[600];
+	ctc_log(level <= 3 ? CTC_ERROR : level <= 4 ? CTC_WARN : CTC_DEBUG, "librdkafka", "facility=%s detail=%s",
+		fac, ctc_log_q(buf, q, sizeof(q)));
+}
+
+static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	ctc_worker *w = opaque;
+	if (m->err) {
+		atomic_fetch_add(&w->dlq_failed, 1);
+		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", rd_kafka_err2str(m->err));
+	}
+}
+
+static bool pending_full(const ctc_pipeline *p)
+{
+	return p->pending && p->pending->n >= (size_t)p->cfg->batch_size;
+}
+
+static int pending_add(ctc_pipeline *p, rd_kafka_message_t *m)
+{
+	if (!p->pending) {
+		ctc_batch *b = calloc(1, sizeof(*b));
+		if (!b || !(b->msgs = calloc((size_t)p->cfg->batch_size, sizeof(*b->msgs)))) {
+			free(b);
+			return CT_ENOMEM;
+		}
+		b->cap = (size_t)p->cfg->batch_size;
+		b->seq = ++p->next_seq;
+		b->start_us = now_us();
+		p->pending = b;
+		uv_timer_start(&p->batch_timer, batch_timer_cb, (uint64_t)p->cfg->batch_ms, 0);
+	}
+	p->pending->msgs[p->pending->n++] = m;
+	return 0;
+}
+
+/* Reads what librdkafka has, up to a full pending batch (no other queue grows). */
+static void drain(ctc_pipeline *p)
+{
+	while (!p->stopping) {
+		if (pending_full(p)) {
+			dispatch(p);
+			if (pending_full(p))
+				return; /* writer busy: backpressure */
+		}
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(p->rk, 0);
+		if (!m)
+			return;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				ctc_log(CTC_WARN, "kafka consumer error", "error=\"%s\"", rd_kafka_err2str(m->err));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		p->last_msg_us = now_us();
+		if (!p->first_msg_us)
+			p->first_msg_us = p->last_msg_us;
+		p->events_seen++;
+		if (pending_add(p, m)) {
+			rd_kafka_message_destroy(m);
+			ctc_log(CTC_ERROR, "out of memory", NULL);
+			begin_stop(p, "out of memory");
+			return;
+		}
+	}
+}
+
+static void kpoll_cb(uv_poll_t *h, int status, int events)
+{
+	ctc_pipeline *p = h->data;
+	char buf[256];
+	while (read(p->pipefd[0], buf, sizeof(buf)) > 0)
+		;
+	drain(p);
+}
+
+static void batch_timer_cb(uv_timer_t *t)
+{
+	ctc_pipeline *p = t->data;
+	dispatch(p);
+}
+
+/* ---- lag, health, idle exit ---- */
+
+static void update_lag(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	int64_t lag = 0;
+	if (rd_kafka_assignment(p->rk, &parts) || !parts)
+		return;
+	if (parts->cnt && rd_kafka_position(p->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			int64_t lo, hi;
+			if (rd_kafka_get_watermark_offsets(p->rk, parts->elems[i].topic, parts->elems[i].partition,
+							   &lo, &hi))
+				continue;
+			int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
+			if (hi > pos)
+				lag += hi - pos;
+		}
+		atomic_store(&p->metrics.lag, lag);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+static void ping_work_cb(uv_work_t *req)
+{
+	ctc_pipeline *p = req->data;
+	atomic_store(&p->metrics.store_ok, ctc_store_ping(p->ping_store, NULL) == 0);
+}
+
+static void ping_after_cb(uv_work_t *req, int status)
+{
+	ctc_pipeline *p = req->data;
+	p->ping_inflight = false;
+	if (p->stopping)
+		maybe_finish_stop(p);
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+	ctc_pipeline *p = t->data;
+	static unsigned ticks;
+	int64_t now = now_us();
+	ticks++;
+	if (p->stopping)
+		return;
+	drain(p); /* backup for a missed io event; also serves rebalances */
+	if (ticks % 10 == 0)
+		update_lag(p);
+	if (p->ping_store && !p->ping_inflight && (ticks % 50 == 1)) {
+		p->ping_inflight = true;
+		p->ping_work.data = p;
+		uv_queue_work(&p->loop, &p->ping_work, ping_work_cb, ping_after_cb);
+	}
+	if (p->cfg->exit_on_idle_ms > 0 && !p->inflight && !p->pending) {
+		/* idle = owning partitions and nothing new for so long; a consumer
+		 * still waiting for the group (a dead member's session to expire)
+		 * is not idle, but gives up after a minute without partitions */
+		int64_t since = p->last_msg_us > p->assigned_us ? p->last_msg_us : p->assigned_us;
+		if (atomic_load(&p->metrics.assigned) > 0 && now - since >= p->cfg->exit_on_idle_ms * 1000)
+			begin_stop(p, "idle");
+		else if (atomic_load(&p->metrics.assigned) == 0 && now - p->started_us >= 60000000 &&
+			 now - p->assigned_us >= 60000000)
+			begin_stop(p, "idle without partitions");
+	}
+}
+
+static int http_handler(void *ud, const char *path, ct_buf *body, const char **ctype)
+{
+	ctc_pipeline *p = ud;
+	if (!strcmp(path, "/metrics")) {
+		*ctype = "text/plain; version=0.0.4; charset=utf-8";
+		ctc_metrics_render(&p->metrics, body);
+		return 200;
+	}
+	if (!strcmp(path, "/healthz")) {
+		ct_buf_puts(body, "ok\n"); /* answered by the loop, so the loop is alive */
+		return 200;
+	}
+	if (!strcmp(path, "/readyz")) {
+		bool assigned = atomic_load(&p->metrics.assigned) > 0;
+		bool store = p->cfg->no_write || atomic_load(&p->metrics.store_ok);
+		ct_buf_puts(body, assigned ? "assigned=yes" : "assigned=no");
+		ct_buf_puts(body, store ? " mongodb=ok\n" : " mongodb=unreachable\n");
+		return assigned && store && !p->stopping ? 200 : 503;
+	}
+	ct_buf_puts(body, "not found\n");
+	return 404;
+}
+
+/* ---- stop ---- */
+
+static void deadline_cb(uv_timer_t *t)
+{
+	ctc_pipeline *p = t->data;
+	ctc_log(CTC_ERROR, "shutdown deadline passed", "shutdown_timeout_ms=%lld",
+		(long long)p->cfg->shutdown_timeout_ms);
+	atomic_store(&p->abort, 1); /* the writer gives up retrying; nothing more is committed */
+}
+
+static void close_cb(uv_handle_t *h)
+{
+}
+
+static void maybe_finish_stop(ctc_pipeline *p)
+{
+	if (p->closed || p->inflight || p->ping_inflight)
+		return;
+	if (p->pending && p->result == 0 && !atomic_load(&p->abort)) {
+		dispatch(p); /* the last, partly filled batch */
+		return;
+	}
+	p->closed = true;
+	if (p->pending) {
+		ctc_batch_free(p->pending);
+		p->pending = NULL;
+	}
+	/* leaves the group; its revoke callback finds nothing in flight */
+	rd_kafka_consumer_close(p->rk);
+	while (rd_kafka_outq_len(p->dlq) > 0 && !atomic_load(&p->abort))
+		rd_kafka_flush(p->dlq, 100);
+	uv_timer_stop(&p->deadline_timer);
+	ctc_http_stop(p->http);
+	p->http = NULL;
+	uv_close((uv_handle_t *)&p->kpoll, close_cb);
+	uv_close((uv_handle_t *)&p->batch_timer, close_cb);
+	uv_close((uv_handle_t *)&p->tick_timer, close_cb);
+	uv_close((uv_handle_t *)&p->deadline_timer, close_cb);
+	uv_close((uv_handle_t *)&p->sigterm, close_cb);
+	uv_close((uv_handle_t *)&p->sigint, close_cb);
+	uv_close((uv_handle_t *)&p->stop_async, close_cb);
+	p->handles_open = false;
+	int64_t active = p->first_msg_us && p->last_commit_us > p->first_msg_us ? p->last_commit_us - p->first_msg_us : 0;
+	ctc_log(CTC_INFO, "consumer stopped",
+		"events=%llu persisted=%llu duplicate=%llu empty=%llu dlq=%llu active_ms=%.1f result=%d",
+		(unsigned long long)p->events_seen, (unsigned long long)atomic_load(&p->metrics.persisted),
+		(unsigned long long)atomic_load(&p->metrics.duplicate),
+		(unsigned long long)atomic_load(&p->metrics.empty),
+		(unsigned long long)atomic_load(&p->metrics.dlq), (double)active / 1000.0, p->result);
+}
+
+static void begin_stop(ctc_pipeline *p, const char *why)
+{
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	ctc_log(CTC_INFO, "stopping", "reason=%s", why);
+	uv_poll_stop(&p->kpoll);
+	uv_timer_start(&p->deadline_timer, deadline_cb, (uint64_t)p->cfg->shutdown_timeout_ms, 0);
+	maybe_finish_stop(p);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	begin_stop(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void stop_async_cb(uv_async_t *h)
+{
+	begin_stop(h->data, "requested");
+}
+
+void ctc_pipeline_stop(ctc_pipeline *p)
+{
+	uv_async_send(&p->stop_async);
+}
+
+/* ---- construction ---- */
+
+static rd_kafka_conf_t *kafka_conf(const ctc_config *cfg, bool consumer, ct_error *err)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	for (size_t i = 0; i < cfg->nkafka; i++) {
+		const char *k = cfg->kafka[i].key;
+		/* a consumer-only key on the DLQ producer (or the reverse) is not an error of the user */
+		if (!consumer && (!strncmp(k, "auto.offset", 11) || strstr(k, "session.timeout") ||
+				  strstr(k, "max.poll") || strstr(k, "fetch.") || strstr(k, "partition.assignment") ||
+				  strstr(k, "heartbeat") || strstr(k, "isolation.level") || strstr(k, "group.")))
+			continue;
+		if (rd_kafka_conf_set(conf, k, cfg->kafka[i].value, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK) {
+			/* errstr names the property, never its value */
+			ct_error_set(err, CT_ECONFIG, "[kafka] %s: %s", k, errstr);
+			rd_kafka_conf_destroy(conf);
+			return NULL;
+		}
+	}
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+	return conf;
+}
+
+static int set(rd_kafka_conf_t *conf, const char *k, const char *v, ct_error *err)
+{
+	char errstr[512];
+	if (rd_kafka_conf_set(conf, k, v, errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		return ct_error_set(err, CT_ECONFIG, "kafka %s: %s", k, errstr);
+	return 0;
+}
+
+ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
+{
+	char errstr[512];
+	rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
+	ctc_pipeline *p = calloc(1, sizeof(*p));
+	if (!p) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->pipefd[0] = p->pipefd[1] = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	ctc_metrics_init(&p->metrics);
+	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
+	if (uv_loop_init(&p->loop)) {
+		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
+		free(p);
+		return NULL;
+	}
+
+	if (!(cconf = kafka_conf(cfg, true, err)))
+		goto fail;
+	if (!ctc_config_kafka_get(cfg, "auto.offset.reset") && set(cconf, "auto.offset.reset", "earliest", err))
+		goto fail;
+	if (set(cconf, "group.id", cfg->group_id, err) || set(cconf, "enable.auto.commit", "false", err) ||
+	    set(cconf, "enable.auto.offset.store", "false", err) ||
+	    set(cconf, "enable.partition.eof", "false", err))
+		goto fail;
+	rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+	rd_kafka_conf_set_opaque(cconf, p);
+	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
+		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
+		goto fail;
+	}
+	cconf = NULL;
+
+	if (!(pconf = kafka_conf(cfg, false, err)))
+		goto fail;
+	/* a DLQ message must not be dropped: retry until delivered (the batch waits) */
+	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
+	    set(pconf, "message.timeout.ms", "0", err) || set(pconf, "linger.ms", "5", err))
+		goto fail;
+	rd_kafka_conf_set_dr_msg_cb(pconf, dlq_dr_cb);
+	rd_kafka_conf_set_opaque(pconf, &p->worker);
+	if (!(p->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
+		ct_error_set(err, CT_EKAFKA, "kafka producer: %s", errstr);
+		goto fail;
+	}
+	pconf = NULL;
+
+	p->worker.cfg = cfg;
+	p->worker.consumer = p->rk;
+	p->worker.dlq = p->dlq;
+	p->worker.metrics = &p->metrics;
+	p->worker.abort = &p->abort;
+	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents))) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (!cfg->no_write) {
+		if (!(p->worker.store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+		    !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
+			goto fail;
+	}
+
+	/* librdkafka writes to the pipe when its consumer queue turns non-empty */
+	if (pipe(p->pipefd) || fcntl(p->pipefd[0], F_SETFL, O_NONBLOCK) ||
+	    fcntl(p->pipefd[1], F_SETFL, O_NONBLOCK)) {
+		ct_error_set(err, CT_EIO, "pipe: %s", strerror(errno));
+		goto fail;
+	}
+	rd_kafka_poll_set_consumer(p->rk);
+	p->queue = rd_kafka_queue_get_consumer(p->rk);
+	rd_kafka_queue_io_event_enable(p->queue, p->pipefd[1], "1", 1);
+
+	uv_poll_init(&p->loop, &p->kpoll, p->pipefd[0]);
+	uv_timer_init(&p->loop, &p->batch_timer);
+	uv_timer_init(&p->loop, &p->tick_timer);
+	uv_timer_init(&p->loop, &p->deadline_timer);
+	uv_signal_init(&p->loop, &p->sigterm);
+	uv_signal_init(&p->loop, &p->sigint);
+	uv_async_init(&p->loop, &p->stop_async, stop_async_cb);
+	p->kpoll.data = p->batch_timer.data = p->tick_timer.data = p->deadline_timer.data = p;
+	p->sigterm.data = p->sigint.data = p->stop_async.data = p;
+	p->handles_open = true;
+	if (*cfg->http_listen &&
+	    !(p->http = ctc_http_start(&p->loop, cfg->http_listen, http_handler, p, err)))
+		goto fail;
+	return p;
+fail:
+	if (cconf)
+		rd_kafka_conf_destroy(cconf);
+	if (pconf)
+		rd_kafka_conf_destroy(pconf);
+	ctc_pipeline_free(p);
+	return NULL;
+}
+
+int ctc_pipeline_http_port(const ctc_pipeline *p)
+{
+	return p->http ? ctc_http_port(p->http) : 0;
+}
+
+int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
+{
+	rd_kafka_topic_partition_list_t *topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, p->cfg->topic, RD_KAFKA_PARTITION_UA);
+	rd_kafka_resp_err_t e = rd_kafka_subscribe(p->rk, topics);
+	rd_kafka_topic_partition_list_destroy(topics);
+	if (e)
+		return ct_error_set(err, CT_EKAFKA, "subscribe %s: %s", p->cfg->topic, rd_kafka_err2str(e));
+	p->started_us = now_us();
+	uv_poll_start(&p->kpoll, UV_READABLE, kpoll_cb);
+	uv_timer_start(&p->tick_timer, tick_cb, 100, 100);
+	uv_signal_start(&p->sigterm, signal_cb, SIGTERM);
+	uv_signal_start(&p->sigint, signal_cb, SIGINT);
+	ctc_log(CTC_INFO, "consumer started", "topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld%s",
+		p->cfg->topic, p->cfg->group_id, p->cfg->mongodb_database, (long long)p->cfg->batch_size,
+		(long long)p->cfg->batch_ms, p->cfg->no_write ? " no_write=true" : "");
+	drain(p);
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+	if (p->result)
+		ct_error_set(err, p->result, "stopped with a batch not written (it will be redelivered)");
+	return p->result;
+}
+
+void ctc_pipeline_free(ctc_pipeline *p)
+{
+	if (!p)
+		return;
+	if (p->handles_open) {
+		/* built but never run (or failed half way): close what the loop holds */
+		if (p->http)
+			ctc_http_stop(p->http);
+		uv_close((uv_handle_t *)&p->kpoll, close_cb);
+		uv_close((uv_handle_t *)&p->batch_timer, close_cb);
+		uv_close((uv_handle_t *)&p->tick_timer, close_cb);
+		uv_close((uv_handle_t *)&p->deadline_timer, close_cb);
+		uv_close((uv_handle_t *)&p->sigterm, close_cb);
+		uv_close((uv_handle_t *)&p->sigint, close_cb);
+		uv_close((uv_handle_t *)&p->stop_async, close_cb);
+		uv_run(&p->loop, UV_RUN_DEFAULT);
+	}
+	uv_loop_close(&p->loop);
+	ctc_batch_free(p->pending);
+	if (p->queue) {
+		rd_kafka_queue_io_event_enable(p->queue, -1, NULL, 0);
+		rd_kafka_queue_destroy(p->queue);
+	}
+	if (p->rk) {
+		if (!p->closed)
+			rd_kafka_consumer_close(p->rk);
+		rd_kafka_destroy(p->rk);
+	}
+	if (p->dlq)
+		rd_kafka_destroy(p->dlq);
+	ctc_store_close(p->worker.store);
+	ctc_store_close(p->ping_store);
+	ctc_cache_free(p->worker.cache);
+	if (p->pipefd[0] >= 0)
+		close(p->pipefd[0]);
+	if (p->pipefd[1] >= 0)
+		close(p->pipefd[1]);
+	pthread_mutex_destroy(&p->mu);
+	pthread_cond_destroy(&p->cv);
+	free(p);
+}

@@ -1,0 +1,163 @@
+/*
+ * record.c - history records from events and previous state (see record.h).
+ */
+#include "record.h"
+
+#include "changetrail/canonical.h"
+#include "changetrail/diff.h"
+#include "ct_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *str_or_null(const char *s)
+{
+	return s ? json_string(s) : json_null();
+}
+
+/* changes of a relation_add/remove: see record.h */
+static int relation_changes(const ctc_event_in *ev, json_t **out, ct_error *err)
+{
+	const char *name = json_string_value(json_object_get(ev->relation, "name"));
+	const char *coll = json_string_value(json_object_get(ev->relation, "collection"));
+	const char *id = json_string_value(json_object_get(ev->relation, "document_id"));
+	char *other;
+	if (!name || !coll || !id)
+		return ct_error_set(err, CT_ESCHEMA, "relation needs string name, collection, document_id");
+	if (!(other = ctc_state_key(coll, id)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	*out = json_pack("[[s, [s, s], [[s, {s:s, s:s}]]]]",
+			 strcmp(ev->op, "relation_add") ? "remove" : "add", CTC_RELATIONS_KEY, name, other,
+			 "collection", coll, "document_id", id);
+	free(other);
+	return *out ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
+}
+
+int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
+		     ctc_record_result *result, ct_error *err)
+{
+	json_t *empty = NULL, *changes = NULL, *rec = NULL, *next_doc = NULL, *kafka = NULL;
+	const json_t *prev;
+	bool next_deleted = st->deleted;
+	char hash[65];
+	int rc = 0;
+
+	*record = NULL;
+	*result = CTC_RECORD_EMPTY;
+	if (ctc_state_seen_id(st, ev->event_id) ||
+	    ctc_state_seen_offset(st, ev->topic, ev->partition, ev->offset)) {
+		*result = CTC_RECORD_DUPLICATE;
+		return 0;
+	}
+	if (!(empty = json_object())) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* previous document as far as the diff is concerned */
+	prev = (st->doc && !st->deleted) ? st->doc : empty;
+	const char *op = ev->op;
+	if (!strcmp(op, "insert") || !strcmp(op, "update") || !strcmp(op, "snapshot")) {
+		if (!ev->after) {
+			rc = ct_error_set(err, CT_ESCHEMA, "op %s without \"after\"", op);
+			goto out;
+		}
+		if ((rc = ct_diff(prev, ev->after, &changes, err)))
+			goto out;
+		/* an update that changes nothing records nothing; neither does a
+		 * snapshot of a known, unchanged document. An insert of an
+		 * unknown document always records (its version 1 anchors the chain). */
+		bool known = st->version > 0 && !st->deleted;
+		if (json_array_size(changes) == 0 && (strcmp(op, "insert") || known))
+			goto out;
+		next_doc = json_deep_copy(ev->after);
+		next_deleted = false;
+	} else if (!strcmp(op, "delete")) {
+		if (st->deleted)
+			goto out;
+		if (prev == empty && ev->before)
+			prev = ev->before;
+		if ((rc = ct_diff(prev, empty, &changes, err)))
+			goto out;
+		next_doc = json_deep_copy(prev);
+		next_deleted = true;
+	} else if (!strcmp(op, "event")) {
+		changes = json_array();
+		next_doc = st->doc ? json_incref(st->doc) : NULL;
+	} else if (!strcmp(op, "relation_add") || !strcmp(op, "relation_remove")) {
+		if (!ev->relation) {
+			rc = ct_error_set(err, CT_ESCHEMA, "op %s without \"relation\"", op);
+			goto out;
+		}
+		if ((rc = relation_changes(ev, &changes, err)))
+			goto out;
+		next_doc = st->doc ? json_incref(st->doc) : NULL;
+	} else {
+		rc = ct_error_set(err, CT_ESCHEMA, "op '%s' does not make a history record", op);
+		goto out;
+	}
+	if (!changes || ((!strcmp(op, "insert") || !strcmp(op, "update") || !strcmp(op, "snapshot") ||
+			  !strcmp(op, "delete")) && !next_doc)) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+
+	json_t *parent = json_null();
+	if (ev->parent_collection && ev->parent_document_id)
+		parent = json_pack("{s:s, s:s}", "collection", ev->parent_collection, "document_id",
+				   ev->parent_document_id);
+	rec = json_object();
+	if (!rec || !parent ||
+	    json_object_set_new(rec, "_id", json_string(ev->event_id)) ||
+	    json_object_set_new(rec, "collection", json_string(ev->collection)) ||
+	    json_object_set_new(rec, "document_id", json_string(ev->document_id)) ||
+	    json_object_set_new(rec, "version", json_integer(st->version + 1)) ||
+	    json_object_set_new(rec, "op", json_string(op)) ||
+	    json_object_set_new(rec, "label", str_or_null(ev->label)) ||
+	    json_object_set_new(rec, "ts", json_string(ev->ts)) ||
+	    json_object_set_new(rec, "actor", str_or_null(ev->actor)) ||
+	    json_object_set_new(rec, "context_id", str_or_null(ev->context_id)) ||
+	    json_object_set_new(rec, "source", str_or_null(ev->source)) ||
+	    json_object_set_new(rec, "seq", ev->seq >= 0 ? json_integer(ev->seq) : json_null()) ||
+	    json_object_set_new(rec, "parent", parent) ||
+	    json_object_set_new(rec, "relation", ev->relation ? json_deep_copy(ev->relation) : json_null()) ||
+	    json_object_set(rec, "changes", changes) ||
+	    json_object_set_new(rec, "prev_hash", st->hash[0] ? json_string(st->hash) : json_null())) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = ct_record_hash(rec, hash, err)))
+		goto out;
+	if (json_object_set_new(rec, "hash", json_string(hash))) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	if (ev->topic) {
+		kafka = json_pack("{s:s, s:i, s:I}", "topic", ev->topic, "partition", (int)ev->partition,
+				  "offset", (json_int_t)ev->offset);
+		if (!kafka || json_object_set_new(rec, "kafka", kafka)) {
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	/* Everything that can fail is done: move the state on. */
+	if ((rc = ctc_state_remember_id(st, ev->event_id, err)) ||
+	    (rc = ctc_state_set_offset(st, ev->topic, ev->partition, ev->offset, err)))
+		goto out;
+	st->version++;
+	memcpy(st->hash, hash, sizeof(hash));
+	json_decref(st->doc);
+	st->doc = next_doc;
+	next_doc = NULL;
+	st->deleted = next_deleted;
+	snprintf(st->last_ts, sizeof(st->last_ts), "%s", ev->ts);
+	*record = rec;
+	rec = NULL;
+	*result = CTC_RECORD_PERSISTED;
+	rc = 0;
+out:
+	json_decref(rec);
+	json_decref(changes);
+	json_decref(next_doc);
+	json_decref(empty);
+	return rc;
+}

@@ -1,0 +1,61 @@
+/*
+ * record.h - turns one change event and the document's previous state into
+ * a history record (or nothing) and the next state. Pure: no I/O, no clock,
+ * no Kafka offsets in what is hashed, so the same events in the same order
+ * always give byte-identical records (replays, redeliveries).
+ *
+ * What each op records (docs/storage.md):
+ *   insert    diff(previous document, after); previous = {} when the
+ *             document is unknown or deleted (re-create after delete)
+ *   update    diff(previous or {}, after); an empty diff gives no record
+ *   snapshot  like update; on an unknown document it initialises history
+ *   delete    diff(previous, {}) (full removal); the state keeps the last
+ *             document, marked deleted; deleting a deleted document: nothing
+ *   event     a manual event: label, empty changes, document unchanged
+ *   relation_add / relation_remove
+ *             [["add"|"remove", ["__relations__", name],
+ *               [["<collection>/<document_id>", {"collection", "document_id"}]]]]
+ *             i.e. the member of a virtual "__relations__" object that the
+ *             relation adds or removes; the document itself is unchanged
+ */
+#ifndef CTC_RECORD_H
+#define CTC_RECORD_H
+
+#include <jansson.h>
+
+#include "state.h"
+
+/* What the record builder needs of an event (borrowed pointers). */
+typedef struct ctc_event_in {
+	const char *event_id, *ts, *source, *collection, *document_id;
+	const char *op;          /* ct_op_name(): "insert", "update", ... */
+	const char *label, *actor, *context_id; /* NULL when absent */
+	const json_t *after, *before, *relation; /* NULL when absent */
+	const char *parent_collection, *parent_document_id; /* NULL when absent */
+	int64_t seq;             /* -1 when absent */
+	/* provenance: stored in "kafka", never hashed; topic NULL = none */
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+} ctc_event_in;
+
+typedef enum ctc_record_result {
+	CTC_RECORD_PERSISTED, /* a record was made; the state moved on */
+	CTC_RECORD_DUPLICATE, /* already applied (event id or offset seen) */
+	CTC_RECORD_EMPTY,     /* nothing changed: no record */
+} ctc_record_result;
+
+/*
+ * Applies `ev` to `st`. On CTC_RECORD_PERSISTED *record is the new history
+ * record (owned by the caller) and `st` was updated; otherwise *record is
+ * NULL and `st` is unchanged. Errors: CT_ESCHEMA (an op that needs "after"
+ * has none, unknown op), CT_ELIMIT (too deep to diff), CT_ENOMEM; `st` is
+ * unchanged on error.
+ */
+int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
+		     ctc_record_result *result, ct_error *err);
+
+/* Last path component of "changes" entries of relations. */
+#define CTC_RELATIONS_KEY "__relations__"
+
+#endif

@@ -1,0 +1,211 @@
+/*
+ * state.c - per-document state of the consumer and its stored form.
+ */
+#include "state.h"
+
+#include "changetrail/canonical.h"
+#include "ct_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+char *ctc_state_key(const char *collection, const char *document_id)
+{
+	size_t a = strlen(collection), b = strlen(document_id);
+	char *k = malloc(a + b + 2);
+	if (!k)
+		return NULL;
+	memcpy(k, collection, a);
+	k[a] = '/';
+	memcpy(k + a + 1, document_id, b + 1);
+	return k;
+}
+
+ctc_doc_state *ctc_state_new(const char *collection, const char *document_id, ct_error *err)
+{
+	ctc_doc_state *st = calloc(1, sizeof(*st));
+	if (!st || !(st->collection = strdup(collection)) || !(st->document_id = strdup(document_id)) ||
+	    !(st->key = ctc_state_key(collection, document_id))) {
+		ctc_state_free(st);
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	st->last_partition = -1;
+	st->last_offset = -1;
+	return st;
+}
+
+void ctc_state_free(ctc_doc_state *st)
+{
+	if (!st)
+		return;
+	free(st->key);
+	free(st->collection);
+	free(st->document_id);
+	json_decref(st->doc);
+	free(st->last_topic);
+	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
+		free(st->recent_ids[i]);
+	free(st);
+}
+
+bool ctc_state_seen_id(const ctc_doc_state *st, const char *event_id)
+{
+	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
+		if (st->recent_ids[i] && !strcmp(st->recent_ids[i], event_id))
+			return true;
+	return false;
+}
+
+int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err)
+{
+	char *copy = strdup(event_id);
+	if (!copy)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	unsigned slot = (st->recent_head + st->nrecent) % CTC_RECENT_IDS;
+	if (st->nrecent == CTC_RECENT_IDS) {
+		/* full: overwrite the oldest, which is at the head */
+		slot = st->recent_head;
+		st->recent_head = (st->recent_head + 1) % CTC_RECENT_IDS;
+	} else {
+		st->nrecent++;
+	}
+	free(st->recent_ids[slot]);
+	st->recent_ids[slot] = copy;
+	return 0;
+}
+
+bool ctc_state_seen_offset(const ctc_doc_state *st, const char *topic, int32_t partition,
+			   int64_t offset)
+{
+	return st->last_topic && topic && !strcmp(st->last_topic, topic) &&
+	       st->last_partition == partition && offset <= st->last_offset;
+}
+
+int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition, int64_t offset,
+			 ct_error *err)
+{
+	if (!topic)
+		return 0;
+	if (!st->last_topic || strcmp(st->last_topic, topic)) {
+		char *copy = strdup(topic);
+		if (!copy)
+			return ct_error_set(err, CT_ENOMEM, "out of memory");
+		free(st->last_topic);
+		st->last_topic = copy;
+	}
+	st->last_partition = partition;
+	st->last_offset = offset;
+	return 0;
+}
+
+int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err)
+{
+	json_t *o = json_object(), *ids = json_array(), *docv = NULL, *lo = NULL;
+	char *text = NULL;
+	int rc = CT_ENOMEM;
+
+	*out = NULL;
+	if (!o || !ids)
+		goto out;
+	if (st->doc) {
+		if ((rc = ct_canonical_dump(st->doc, &text, NULL, err)))
+			goto out;
+		rc = CT_ENOMEM;
+		docv = json_string(text);
+	} else {
+		docv = json_null();
+	}
+	for (unsigned i = 0; i < st->nrecent; i++)
+		if (json_array_append_new(ids, json_string(st->recent_ids[(st->recent_head + i) % CTC_RECENT_IDS])))
+			goto out;
+	if (st->last_topic)
+		lo = json_pack("{s:s, s:i, s:I}", "topic", st->last_topic, "partition", (int)st->last_partition,
+			       "offset", (json_int_t)st->last_offset);
+	else
+		lo = json_null();
+	if (!docv || !lo ||
+	    json_object_set_new(o, "_id", json_string(st->key)) ||
+	    json_object_set_new(o, "collection", json_string(st->collection)) ||
+	    json_object_set_new(o, "document_id", json_string(st->document_id)) ||
+	    json_object_set_new(o, "version", json_integer(st->version)) ||
+	    json_object_set_new(o, "deleted", json_boolean(st->deleted)) ||
+	    json_object_set_new(o, "hash", st->hash[0] ? json_string(st->hash) : json_null()) ||
+	    json_object_set_new(o, "doc", docv) ||
+	    json_object_set_new(o, "last_offset", lo) ||
+	    json_object_set(o, "recent_event_ids", ids) ||
+	    json_object_set_new(o, "ts", st->last_ts[0] ? json_string(st->last_ts) : json_null())) {
+		docv = lo = NULL;
+		goto out;
+	}
+	docv = lo = NULL;
+	*out = o;
+	o = NULL;
+	rc = 0;
+out:
+	if (rc == CT_ENOMEM)
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+	free(text);
+	json_decref(o);
+	json_decref(ids);
+	return rc;
+}
+
+static const char *get_str(const json_t *o, const char *k)
+{
+	return json_string_value(json_object_get(o, k));
+}
+
+int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err)
+{
+	ctc_doc_state *st = NULL;
+	const char *coll = get_str(stored, "collection"), *id = get_str(stored, "document_id");
+	json_t *v;
+	int rc;
+
+	*out = NULL;
+	if (!coll || !id)
+		return ct_error_set(err, CT_EINVAL, "state: collection/document_id missing");
+	if (!(st = ctc_state_new(coll, id, err)))
+		return CT_ENOMEM;
+	v = json_object_get(stored, "version");
+	if (!json_is_integer(v) || json_integer_value(v) < 0) {
+		rc = ct_error_set(err, CT_EINVAL, "state %s: bad version", st->key);
+		goto out;
+	}
+	st->version = json_integer_value(v);
+	st->deleted = json_is_true(json_object_get(stored, "deleted"));
+	const char *h = get_str(stored, "hash");
+	if (h && strlen(h) == 64)
+		memcpy(st->hash, h, 65);
+	const char *ts = get_str(stored, "ts");
+	if (ts && strlen(ts) < sizeof(st->last_ts))
+		strcpy(st->last_ts, ts);
+	const char *text = get_str(stored, "doc");
+	if (text) {
+		json_error_t jerr;
+		st->doc = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+		if (!st->doc) {
+			rc = ct_error_set(err, CT_EINVAL, "state %s: doc is not JSON: %s", st->key, jerr.text);
+			goto out;
+		}
+	}
+	json_t *lo = json_object_get(stored, "last_offset");
+	if (json_is_object(lo) && get_str(lo, "topic") &&
+	    (rc = ctc_state_set_offset(st, get_str(lo, "topic"),
+				       (int32_t)json_integer_value(json_object_get(lo, "partition")),
+				       json_integer_value(json_object_get(lo, "offset")), err)))
+		goto out;
+	json_t *ids = json_object_get(stored, "recent_event_ids");
+	for (size_t i = 0; i < json_array_size(ids); i++) {
+		const char *e = json_string_value(json_array_get(ids, i));
+		if (e && (rc = ctc_state_remember_id(st, e, err)))
+			goto out;
+	}
+	*out = st;
+	st = NULL;
+	rc = 0;
+out:
+	ctc_state_free(st);
+	return rc;
+}

@@ -1,0 +1,62 @@
+/*
+ * state.h - the consumer's view of one document: what the `state`
+ * collection holds and the cache keeps (version, hash of the last history
+ * record, the document, deletion, what was applied last), and its
+ * conversion to and from the stored form (docs/storage.md).
+ */
+#ifndef CTC_STATE_H
+#define CTC_STATE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "changetrail/common.h"
+
+/* How many event ids of a document the state remembers for redelivery checks. */
+#define CTC_RECENT_IDS 32
+
+typedef struct ctc_doc_state {
+	char *key;          /* "<collection>/<document_id>" (the `state` _id) */
+	char *collection;
+	char *document_id;
+	int64_t version;    /* of the last history record; 0 = none yet */
+	bool deleted;
+	char hash[65];      /* of the last history record; "" when version is 0 */
+	json_t *doc;        /* the document as of `version` (kept after a delete); NULL = none */
+	char *last_topic;   /* where the last applied event came from; NULL = never */
+	int32_t last_partition;
+	int64_t last_offset;
+	char *recent_ids[CTC_RECENT_IDS]; /* ring, oldest first from recent_head */
+	unsigned nrecent, recent_head;
+	char last_ts[40];   /* ts of the last history record */
+	uint64_t touched_batch; /* batch number that last changed it (not stored) */
+} ctc_doc_state;
+
+/* New empty state for (collection, document_id): version 0, no document. */
+ctc_doc_state *ctc_state_new(const char *collection, const char *document_id, ct_error *err);
+void ctc_state_free(ctc_doc_state *st);
+
+/* Writes "<collection>/<document_id>" into a new string (free()). */
+char *ctc_state_key(const char *collection, const char *document_id);
+
+/* true when `event_id` is among the remembered ones. */
+bool ctc_state_seen_id(const ctc_doc_state *st, const char *event_id);
+/* Remembers `event_id` (the oldest one is forgotten past CTC_RECENT_IDS). */
+int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err);
+/* true when (topic, partition, offset) is at or before the last applied one. */
+bool ctc_state_seen_offset(const ctc_doc_state *st, const char *topic, int32_t partition,
+			   int64_t offset);
+int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition, int64_t offset,
+			 ct_error *err);
+
+/*
+ * Stored form: {_id, collection, document_id, version, deleted, hash, doc
+ * (canonical JSON text or null), last_offset {topic, partition, offset},
+ * recent_event_ids [...], ts}. *out owned by the caller.
+ */
+int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err);
+/* Inverse of ctc_state_to_json(); CT_EINVAL naming the field when malformed. */
+int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * store.h - the consumer's MongoDB side: indexes, the one-query load of the
+ * states a batch misses, and the batch write (history, contexts, state).
+ * Blocking (libmongoc): call it from the writer thread, never from the loop.
+ * One ctc_store is used by one thread at a time.
+ */
+#ifndef CTC_STORE_H
+#define CTC_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "changetrail/common.h"
+#include "contexts.h"
+
+#include <bson/bson.h>
+
+typedef struct ctc_store ctc_store;
+
+/* What one batch writes. Arrays of json_t objects (records / stored states). */
+typedef struct ctc_write_set {
+	json_t *history; /* history records (record.h form, "changes" as an array) */
+	json_t *states;  /* stored states (ctc_state_to_json form), one per document */
+	ctc_contexts *contexts;
+} ctc_write_set;
+
+/* Global libmongoc set-up (log handler that drops FerretDB's endSessions noise). */
+void ctc_store_global_init(void);
+void ctc_store_global_cleanup(void);
+
+/* Connects lazily: no I/O here. CT_ECONFIG on a malformed URI (message without credentials). */
+ctc_store *ctc_store_open(const char *uri, const char *database, ct_error *err);
+void ctc_store_close(ctc_store *s);
+
+/* Creates the collections' indexes (idempotent). */
+int ctc_store_ensure_indexes(ctc_store *s, ct_error *err);
+/* ping: CT_EMONGO when the server does not answer. */
+int ctc_store_ping(ctc_store *s, ct_error *err);
+
+/*
+ * Loads the stored states whose _id is in keys[0..n) with ONE query; *out is
+ * a new array of stored-state objects (only the ones that exist).
+ */
+int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_t **out,
+			  ct_error *err);
+
+/*
+ * Writes a batch: history (unordered insert; duplicate keys, code 11000, are
+ * redeliveries and not errors), then contexts upserts, then state
+ * replace-with-upsert. Idempotent, so a failed call is simply retried.
+ * *n_dup (may be NULL) receives the number of history duplicates.
+ */
+int ctc_store_write(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, ct_error *err);
+
+/* The stored form of a history record: "changes" as canonical JSON text. *out owned by caller. */
+int ctc_history_to_bson(const json_t *record, bson_t *out, ct_error *err);
+
+/* Inverse for readers: a stored history document with "changes" parsed back to JSON. */
+int ctc_history_from_bson(const bson_t *doc, json_t **out, ct_error *err);
+
+#endif

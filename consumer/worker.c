@@ -1,0 +1,372 @@
+/*
+ * worker.c - one batch, start to end, on the writer thread (see worker.h).
+ * Order inside a batch is the order of the messages, which keeps each
+ * document's events in partition order. Nothing here reads MongoDB per
+ * event: the states a batch misses come in one $in query before any record
+ * is built.
+ */
+#include "worker.h"
+
+#include "changetrail/event.h"
+#include "contexts.h"
+#include "ct_internal.h"
+#include "log.h"
+#include "record.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+void ctc_batch_free(ctc_batch *b)
+{
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++)
+		rd_kafka_message_destroy(b->msgs[i]);
+	free(b->msgs);
+	free(b);
+}
+
+static const char *code_name(int code)
+{
+	switch (code) {
+	case CT_EPARSE: return "EPARSE";
+	case CT_ESCHEMA: return "ESCHEMA";
+	case CT_ELIMIT: return "ELIMIT";
+	case CT_EINVAL: return "EINVAL";
+	default: return "EINTERNAL";
+	}
+}
+
+/* Pauses (pause = true) or resumes the partitions we own, for MongoDB outages. */
+static void set_paused(ctc_worker *w, bool pause)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	if (w->paused == pause)
+		return;
+	if (rd_kafka_assignment(w->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+		if (pause)
+			rd_kafka_pause_partitions(w->consumer, parts);
+		else
+			rd_kafka_resume_partitions(w->consumer, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
+	w->paused = pause;
+	atomic_store(&w->metrics->paused, pause ? 1 : 0);
+	ctc_log(pause ? CTC_WARN : CTC_INFO, pause ? "consumption paused" : "consumption resumed",
+		"reason=mongodb");
+}
+
+/*
+ * Sleeps for the next backoff step (100 ms doubling to 10 s). Returns false
+ * when the shutdown deadline passed and retrying must stop.
+ */
+static bool backoff(ctc_worker *w, int64_t *delay_ms)
+{
+	int64_t left = *delay_ms;
+	while (left > 0) {
+		if (atomic_load(w->abort))
+			return false;
+		int64_t step = left < 50 ? left : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
+		nanosleep(&ts, NULL);
+		left -= step;
+	}
+	*delay_ms = *delay_ms * 2 > 10000 ? 10000 : *delay_ms * 2;
+	return !atomic_load(w->abort);
+}
+
+static void store_failed(ctc_worker *w, const char *what, const ct_error *err)
+{
+	char q[600];
+	atomic_fetch_add(&w->metrics->store_errors, 1);
+	atomic_store(&w->metrics->store_ok, 0);
+	ctc_log(CTC_ERROR, "mongodb failed, will retry", "op=%s error=%s", what,
+		ctc_log_q(err->message, q, sizeof(q)));
+	set_paused(w, true);
+}
+
+static void store_succeeded(ctc_worker *w)
+{
+	atomic_store(&w->metrics->store_ok, 1);
+	set_paused(w, false);
+}
+
+/* Sends message i of the batch to the DLQ (asynchronously; flushed before commit). */
+static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int code, const char *reason)
+{
+	char part[16], off[24], q[600];
+	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	snprintf(part, sizeof(part), "%d", (int)m->partition);
+	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
+	rd_kafka_header_add(h, "ct-dlq-reason", -1, reason, (ssize_t)strlen(reason));
+	rd_kafka_header_add(h, "ct-dlq-code", -1, code_name(code), -1);
+	rd_kafka_header_add(h, "ct-original-topic", -1, topic, -1);
+	rd_kafka_header_add(h, "ct-original-partition", -1, part, -1);
+	rd_kafka_header_add(h, "ct-original-offset", -1, off, -1);
+	rd_kafka_resp_err_t e;
+	for (;;) {
+		e = rd_kafka_producev(w->dlq, RD_KAFKA_V_TOPIC(w->cfg->dlq_topic),
+				      RD_KAFKA_V_KEY(m->key, m->key_len),
+				      RD_KAFKA_V_VALUE(m->payload, m->len),
+				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
+				      RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || atomic_load(w->abort))
+			break;
+		rd_kafka_poll(w->dlq, 100); /* bounded producer queue: wait for room */
+	}
+	if (e) {
+		rd_kafka_headers_destroy(h);
+		atomic_fetch_add(&w->dlq_failed, 1);
+	}
+	b->dlq++;
+	atomic_fetch_add(&w->metrics->dlq, 1);
+	ctc_log(CTC_WARN, "event to DLQ", "topic=%s partition=%d offset=%lld code=%s reason=%s", topic,
+		(int)m->partition, (long long)m->offset, code_name(code), ctc_log_q(reason, q, sizeof(q)));
+}
+
+/* Finds or loads the states of every key of the batch; one query for all misses. */
+static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *err)
+{
+	const char **missing = calloc(b->n ? b->n : 1, sizeof(*missing));
+	int32_t *miss_part = calloc(b->n ? b->n : 1, sizeof(*miss_part));
+	char **keys = calloc(b->n ? b->n : 1, sizeof(*keys));
+	size_t nmiss = 0;
+	json_t *found = NULL;
+	int rc = 0;
+
+	if (!missing || !keys || !miss_part) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (!evs[i])
+			continue;
+		if (!(keys[i] = ctc_state_key(ct_event_collection(evs[i]), ct_event_document_id(evs[i])))) {
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto out;
+		}
+		if (ctc_cache_get(w->cache, keys[i]))
+			continue;
+		/* put a placeholder now so a key repeated in the batch is asked for once */
+		ctc_doc_state *st = ctc_state_new(ct_event_collection(evs[i]), ct_event_document_id(evs[i]), err);
+		if (!st || (rc = ctc_cache_put(w->cache, st, b->msgs[i]->partition, err))) {
+			ctc_state_free(st);
+			rc = rc ? rc : CT_ENOMEM;
+			goto out;
+		}
+		miss_part[nmiss] = b->msgs[i]->partition;
+		missing[nmiss++] = st->key;
+	}
+	if (nmiss == 0 || !w->store)
+		goto out;
+	int64_t delay = 100;
+	for (;;) {
+		if (!(rc = ctc_store_load_states(w->store, missing, nmiss, &found, err)))
+			break;
+		store_failed(w, "load state", err);
+		if (!backoff(w, &delay))
+			goto out;
+	}
+	store_succeeded(w);
+	for (size_t i = 0; i < json_array_size(found); i++) {
+		ctc_doc_state *loaded;
+		if ((rc = ctc_state_from_json(json_array_get(found, i), &loaded, err)))
+			goto out;
+		ctc_doc_state *slot = ctc_cache_get(w->cache, loaded->key);
+		if (!slot) { /* not asked for: ignore */
+			ctc_state_free(loaded);
+			continue;
+		}
+		/* move the loaded content into the placeholder the batch may point at later */
+		ctc_doc_state tmp = *slot;
+		*slot = *loaded;
+		*loaded = tmp;
+		ctc_state_free(loaded);
+	}
+out:
+	for (size_t i = 0; keys && i < b->n; i++)
+		free(keys[i]);
+	free(keys);
+	free(missing);
+	free(miss_part);
+	json_decref(found);
+	return rc;
+}
+
+static int write_batch(ctc_worker *w, const ctc_write_set *ws, ct_error *err)
+{
+	int64_t delay = 100;
+	size_t dups = 0;
+	if (!w->store)
+		return 0;
+	for (;;) {
+		int rc = 0;
+		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, err)))
+			w->indexes_done = true;
+		if (!rc && !(rc = ctc_store_write(w->store, ws, &dups, err)))
+			break;
+		store_failed(w, "write batch", err);
+		if (!backoff(w, &delay))
+			return CT_ETIMEDOUT;
+	}
+	if (dups)
+		ctc_log(CTC_INFO, "history duplicates ignored", "count=%zu", dups);
+	store_succeeded(w);
+	return 0;
+}
+
+static int flush_dlq(ctc_worker *w)
+{
+	while (rd_kafka_outq_len(w->dlq) > 0) {
+		if (atomic_load(w->abort))
+			return CT_ETIMEDOUT;
+		rd_kafka_flush(w->dlq, 200);
+	}
+	return atomic_load(&w->dlq_failed) ? CT_EKAFKA : 0;
+}
+
+void ctc_worker_process(ctc_worker *w, ctc_batch *b)
+{
+	ct_event **evs = calloc(b->n ? b->n : 1, sizeof(*evs));
+	ct_limits limits;
+	ctc_contexts ctxs;
+	ctc_write_set ws = {json_array(), json_array(), &ctxs};
+	ct_error err;
+	int rc;
+
+	ctc_contexts_init(&ctxs);
+	b->ok = false;
+	atomic_store(&w->dlq_failed, 0);
+	if (!evs || !ws.history || !ws.states) {
+		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
+		goto out;
+	}
+	ct_limits_default(&limits);
+	if (w->cfg->max_event_bytes) limits.max_bytes = (size_t)w->cfg->max_event_bytes;
+	if (w->cfg->max_depth) limits.max_depth = (size_t)w->cfg->max_depth;
+	if (w->cfg->max_keys) limits.max_keys = (size_t)w->cfg->max_keys;
+	if (w->cfg->max_string_bytes) limits.max_string_bytes = (size_t)w->cfg->max_string_bytes;
+	if (w->cfg->max_array_items) limits.max_array_items = (size_t)w->cfg->max_array_items;
+
+	/* 1. parse and validate; context markers only touch the contexts */
+	for (size_t i = 0; i < b->n; i++) {
+		const rd_kafka_message_t *m = b->msgs[i];
+		ct_event *ev = NULL;
+		if ((rc = ct_event_parse(m->payload ? m->payload : "", m->len, &limits, &ev, &err))) {
+			to_dlq(w, b, m, rc, err.message);
+			continue;
+		}
+		ct_op op = ct_event_op(ev);
+		if (op == CT_OP_CONTEXT_BEGIN || op == CT_OP_CONTEXT_END) {
+			rc = ctc_contexts_add_marker(&ctxs, op == CT_OP_CONTEXT_END,
+						     ct_event_context_id(ev) ? ct_event_context_id(ev) : ct_event_document_id(ev),
+						     ct_event_context_parent_id(ev), ct_event_ts(ev),
+						     ct_event_actor(ev), ct_event_context_metadata(ev), &err);
+			ct_event_free(ev);
+			if (rc) {
+				to_dlq(w, b, m, rc, err.message);
+				continue;
+			}
+			b->markers++;
+			continue;
+		}
+		evs[i] = ev;
+	}
+
+	/* 2. previous states: cache, then one query for the rest */
+	if ((rc = load_states(w, b, evs, &err))) {
+		if (rc != CT_ETIMEDOUT && !atomic_load(w->abort))
+			ctc_log(CTC_ERROR, "loading state failed", "error=\"%s\"", ct_strerror(rc));
+		goto out;
+	}
+
+	/* 3. records */
+	for (size_t i = 0; i < b->n; i++) {
+		ct_event *ev = evs[i];
+		const rd_kafka_message_t *m = b->msgs[i];
+		if (!ev)
+			continue;
+		char *key = ctc_state_key(ct_event_collection(ev), ct_event_document_id(ev));
+		ctc_doc_state *st = key ? ctc_cache_get(w->cache, key) : NULL;
+		free(key);
+		if (!st) {
+			ctc_log(CTC_ERROR, "state missing from cache", "batch=%llu", (unsigned long long)b->seq);
+			goto out;
+		}
+		ctc_event_in in = {
+			.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
+			.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
+			.op = ct_op_name(ct_event_op(ev)), .label = ct_event_label(ev), .actor = ct_event_actor(ev),
+			.context_id = ct_event_context_id(ev), .after = ct_event_after(ev),
+			.before = ct_event_before(ev), .relation = ct_event_relation(ev),
+			.parent_collection = ct_event_parent_collection(ev),
+			.parent_document_id = ct_event_parent_document_id(ev), .seq = ct_event_seq(ev),
+			.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
+		};
+		json_t *rec;
+		ctc_record_result res;
+		if ((rc = ctc_record_apply(st, &in, &rec, &res, &err))) {
+			if (rc == CT_ENOMEM)
+				goto out;
+			to_dlq(w, b, m, rc, err.message);
+			continue;
+		}
+		if (res == CTC_RECORD_DUPLICATE) {
+			b->duplicate++;
+			continue;
+		}
+		if (res == CTC_RECORD_EMPTY) {
+			b->empty++;
+			continue;
+		}
+		b->persisted++;
+		st->touched_batch = b->seq;
+		if (json_array_append_new(ws.history, rec))
+			goto out;
+		if (in.context_id &&
+		    (rc = ctc_contexts_add_event(&ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
+						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
+			goto out;
+	}
+	/* final state of every document the batch changed, once each */
+	for (size_t i = 0; i < b->n; i++) {
+		if (!evs[i])
+			continue;
+		char *key = ctc_state_key(ct_event_collection(evs[i]), ct_event_document_id(evs[i]));
+		ctc_doc_state *st = key ? ctc_cache_get(w->cache, key) : NULL;
+		free(key);
+		if (st && st->touched_batch == b->seq) {
+			json_t *stored;
+			if (ctc_state_to_json(st, &stored, &err) || json_array_append_new(ws.states, stored))
+				goto out;
+			st->touched_batch = 0; /* written once */
+		}
+	}
+
+	/* 4. MongoDB, then the DLQ acknowledged: only then may offsets move */
+	if (write_batch(w, &ws, &err))
+		goto out;
+	if ((rc = flush_dlq(w))) {
+		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", ct_strerror(rc));
+		goto out;
+	}
+	b->ok = true;
+out:
+	if (!b->ok) {
+		/* what the cache holds may be ahead of MongoDB now: forget it all */
+		ctc_cache_drop_partition(w->cache, -1);
+	}
+	ctc_cache_trim(w->cache);
+	for (size_t i = 0; evs && i < b->n; i++)
+		ct_event_free(evs[i]);
+	free(evs);
+	ctc_contexts_free(&ctxs);
+	json_decref(ws.history);
+	json_decref(ws.states);
+	atomic_fetch_add(&w->metrics->persisted, b->persisted);
+	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);
+	atomic_fetch_add(&w->metrics->empty, b->empty);
+	atomic_fetch_add(&w->metrics->markers, b->markers);
+}

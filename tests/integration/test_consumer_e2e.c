@@ -1,0 +1,462 @@
+/*
+ * test_consumer_e2e.c - changetrail-consumer end to end against the real
+ * local Kafka and FerretDB: raw event JSON produced to a unique topic, the
+ * daemon binary run with a config naming a unique database, MongoDB read
+ * back. Covers the scripted life of documents (insert, updates, empty
+ * update, delete, re-create, m2m, child with parent), contexts across
+ * collections completed by the end marker, a poison message in the DLQ
+ * with its reason while the rest is persisted, kill -9 and restart without
+ * loss or duplicates, and two consumer processes in one group.
+ */
+#include "testutil.h"
+
+#include "bson_json.h"
+#include "store.h"
+
+#include <mongoc/mongoc.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static const char *bootstrap, *mongo_uri;
+static mongoc_client_t *client;
+
+/* ---- events ---- */
+
+static unsigned long long ev_counter;
+
+/* A UUIDv7-shaped id, unique per run. */
+static void uuid7(char out[37])
+{
+	unsigned long long ms = (unsigned long long)(ct_test_now_us() / 1000) & 0xffffffffffffull;
+	unsigned long long c = ++ev_counter, pid = (unsigned long long)getpid() & 0xffff;
+	snprintf(out, 37, "%08llx-%04llx-7%03llx-8%03llx-%04llx%08llx", ms >> 16, ms & 0xffff, (c >> 12) & 0xfff,
+		 c & 0xfff, pid, (unsigned long long)(ct_test_now_us() & 0xffffffff));
+}
+
+/* Builds an event; `extra` is JSON members appended (may be ""). Returns malloc'd text. */
+static char *event(const char *coll, const char *id, const char *op, const char *extra)
+{
+	char uid[37];
+	static int seq;
+	uuid7(uid);
+	seq++;
+	size_t cap = strlen(extra) + strlen(coll) + strlen(id) + 512;
+	char *out = malloc(cap);
+	if (!out)
+		return NULL;
+	if (snprintf(out, cap,
+		     "{\"schema\":\"changetrail.event.v1\",\"event_id\":\"%s\",\"ts\":\"2024-05-01T10:%02d:%02d.%06dZ\","
+		     "\"source\":\"e2e\",\"collection\":\"%s\",\"document_id\":\"%s\",\"op\":\"%s\"%s%s}",
+		     uid, (seq / 60) % 60, seq % 60, seq % 1000000, coll, id, op, *extra ? "," : "", extra) < 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
+}
+
+typedef struct kmsg {
+	char key[128];
+	char *value;
+} kmsg;
+
+static void create_topic(const char *topic, int partitions)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(topic, partitions, 1, errstr, sizeof(errstr));
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+	assert_non_null(ev);
+	const rd_kafka_CreateTopics_result_t *res = rd_kafka_event_CreateTopics_result(ev);
+	size_t n;
+	const rd_kafka_topic_result_t **tr = rd_kafka_CreateTopics_result_topics(res, &n);
+	assert_int_equal(n, 1);
+	if (rd_kafka_topic_result_error(tr[0]))
+		fail_msg("create topic %s: %s", topic, rd_kafka_topic_result_error_string(tr[0]));
+	rd_kafka_event_destroy(ev);
+	rd_kafka_NewTopic_destroy(nt);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+}
+
+static void produce(const char *topic, kmsg *msgs, size_t n)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "linger.ms", "5", errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "enable.idempotence", "true", errstr, sizeof(errstr));
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	for (size_t i = 0; i < n; i++) {
+		rd_kafka_resp_err_t e;
+		while ((e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(msgs[i].key, strlen(msgs[i].key)),
+					      RD_KAFKA_V_VALUE(msgs[i].value, strlen(msgs[i].value)),
+					      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END)) ==
+		       RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			rd_kafka_poll(rk, 50);
+		assert_int_equal(e, 0);
+	}
+	assert_int_equal(rd_kafka_flush(rk, 30000), 0);
+	rd_kafka_destroy(rk);
+}
+
+static void add(kmsg *msgs, size_t *n, const char *coll, const char *id, char *value)
+{
+	assert_non_null(value);
+	snprintf(msgs[*n].key, sizeof(msgs[*n].key), "%s/%s", coll, id);
+	msgs[(*n)++].value = value;
+}
+
+static void free_msgs(kmsg *msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(msgs[i].value);
+}
+
+/* ---- the daemon ---- */
+
+typedef struct run {
+	char topic[128], db[96], group[160], config[256];
+} run;
+
+static void new_run(run *r, const char *name)
+{
+	ct_test_unique_name(r->topic, sizeof(r->topic), name);
+	snprintf(r->group, sizeof(r->group), "g-%s", r->topic);
+	ct_test_unique_name(r->db, sizeof(r->db), "cte2e");
+	for (char *p = r->db; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	snprintf(r->config, sizeof(r->config), "/tmp/%s.ini", r->topic);
+}
+
+static void write_config(const run *r, int batch_size, int idle_ms)
+{
+	FILE *f = fopen(r->config, "w");
+	assert_non_null(f);
+	fprintf(f, "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
+		   "topic.metadata.refresh.interval.ms = 1000\n"
+		   "[mongodb]\nuri = %s\ndatabase = %s\n"
+		   "[consumer]\ntopic = %s\ndlq_topic = %s.dlq\ngroup_id = %s\nbatch_size = %d\nbatch_ms = 50\n"
+		   "exit_on_idle_ms = %d\nshutdown_timeout_ms = 10000\n[http]\nlisten = 127.0.0.1:0\n",
+		bootstrap, mongo_uri, r->db, r->topic, r->topic, r->group, batch_size, idle_ms);
+	fclose(f);
+}
+
+static pid_t start_daemon(const run *r)
+{
+	char bin[1024];
+	const char *dir = getenv("CT_BINARY_DIR");
+	snprintf(bin, sizeof(bin), "%s/consumer/changetrail-consumer", dir ? dir : ".");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		/* quiet unless something is wrong */
+		setenv("CHANGETRAIL_CONSUMER_LOG_LEVEL", getenv("CT_E2E_VERBOSE") ? "info" : "warn", 1);
+		execl(bin, bin, "--config", r->config, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int wait_daemon(pid_t pid, int timeout_ms)
+{
+	int64_t end = ct_test_now_us() + (int64_t)timeout_ms * 1000;
+	int status;
+	while (ct_test_now_us() < end) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+		if (w == pid)
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		usleep(20000);
+	}
+	kill(pid, SIGKILL);
+	waitpid(pid, &status, 0);
+	fail_msg("consumer did not stop within %d ms", timeout_ms);
+	return -1;
+}
+
+/* ---- MongoDB reads ---- */
+
+static int64_t count(const run *r, const char *coll, bson_t *filter)
+{
+	bson_error_t e;
+	mongoc_collection_t *c = mongoc_client_get_collection(client, r->db, coll);
+	bson_t empty = BSON_INITIALIZER;
+	int64_t n = mongoc_collection_count_documents(c, filter ? filter : &empty, NULL, NULL, NULL, &e);
+	if (n < 0)
+		fail_msg("count %s: %s", coll, e.message);
+	if (filter)
+		bson_destroy(filter);
+	mongoc_collection_destroy(c);
+	return n;
+}
+
+/* History of one document, version order, "changes" parsed. */
+static json_t *history_of(const run *r, const char *coll, const char *id)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(client, r->db, "history");
+	bson_t *filter = BCON_NEW("collection", BCON_UTF8(coll), "document_id", BCON_UTF8(id));
+	bson_t *opts = BCON_NEW("sort", "{", "version", BCON_INT32(1), "}");
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, opts, NULL);
+	const bson_t *doc;
+	json_t *arr = json_array();
+	while (mongoc_cursor_next(cur, &doc)) {
+		json_t *j;
+		assert_int_equal(ctc_history_from_bson(doc, &j, NULL), 0);
+		json_array_append_new(arr, j);
+	}
+	mongoc_cursor_destroy(cur);
+	bson_destroy(filter);
+	bson_destroy(opts);
+	mongoc_collection_destroy(c);
+	return arr;
+}
+
+static json_t *find_one(const run *r, const char *coll, const char *id)
+{
+	mongoc_collection_t *c = mongoc_client_get_collection(client, r->db, coll);
+	bson_t *filter = BCON_NEW("_id", BCON_UTF8(id));
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+	const bson_t *doc;
+	json_t *j = NULL;
+	if (mongoc_cursor_next(cur, &doc))
+		assert_int_equal(ctc_bson_to_json(doc, &j, NULL), 0);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(filter);
+	mongoc_collection_destroy(c);
+	return j;
+}
+
+static void drop_db(const run *r)
+{
+	mongoc_database_t *db = mongoc_client_get_database(client, r->db);
+	mongoc_database_drop(db, NULL);
+	mongoc_database_destroy(db);
+	unlink(r->config);
+}
+
+/* Versions 1..n, each prev_hash the previous hash: the chain holds. */
+static void assert_chain(const json_t *h)
+{
+	const char *prev = NULL;
+	for (size_t i = 0; i < json_array_size(h); i++) {
+		json_t *rec = json_array_get(h, i);
+		assert_int_equal(json_integer_value(json_object_get(rec, "version")), (json_int_t)i + 1);
+		json_t *ph = json_object_get(rec, "prev_hash");
+		if (!prev)
+			assert_true(json_is_null(ph));
+		else
+			assert_string_equal(json_string_value(ph), prev);
+		prev = json_string_value(json_object_get(rec, "hash"));
+	}
+}
+
+static const char *op_at(const json_t *h, size_t i)
+{
+	return json_string_value(json_object_get(json_array_get(h, i), "op"));
+}
+
+/* ---- tests ---- */
+
+static void test_scripted_sequence_contexts_dlq(void **state)
+{
+	run r;
+	kmsg m[32];
+	size_t n = 0;
+	new_run(&r, "cte2e-script");
+	create_topic(r.topic, 2);
+	add(m, &n, "orders", "o1", event("orders", "o1", "insert", "\"actor\":\"alice\",\"after\":{\"qty\":1,\"$x\":{\"a.b\":[1]}}"));
+	add(m, &n, "orders", "o1", event("orders", "o1", "update", "\"after\":{\"qty\":2,\"$x\":{\"a.b\":[1]}}"));
+	add(m, &n, "orders", "o1", event("orders", "o1", "update", "\"after\":{\"qty\":2,\"$x\":{\"a.b\":[1]}}"));
+	add(m, &n, "orders", "o2", strdup("{\"this is\": not an event"));
+	add(m, &n, "orders", "o1", event("orders", "o1", "delete", ""));
+	add(m, &n, "orders", "o1", event("orders", "o1", "insert", "\"after\":{\"qty\":9}"));
+	add(m, &n, "orders", "o1", event("orders", "o1", "relation_add",
+				       "\"relation\":{\"name\":\"tags\",\"collection\":\"tags\",\"document_id\":\"t1\"}"));
+	add(m, &n, "lines", "l1", event("lines", "l1", "insert",
+				      "\"after\":{\"sku\":\"A\"},\"parent\":{\"collection\":\"orders\",\"document_id\":\"o1\"}"));
+	const char *ctx = "0190c6a4-0000-7000-8000-00000000c0de";
+	char extra[512];
+	snprintf(extra, sizeof(extra), "\"context\":{\"id\":\"%s\",\"metadata\":{\"req\":\"r1\"}}", ctx);
+	add(m, &n, "_changetrail.context", ctx, event("_changetrail.context", ctx, "context_begin", extra));
+	snprintf(extra, sizeof(extra),
+		 "\"actor\":\"bob\",\"context\":{\"id\":\"%s\",\"metadata\":{\"req\":\"r1\"}},\"after\":{\"n\":1}", ctx);
+	add(m, &n, "customers", "c1", event("customers", "c1", "insert", extra));
+	snprintf(extra, sizeof(extra),
+		 "\"actor\":\"bob\",\"context\":{\"id\":\"%s\",\"metadata\":{\"req\":\"r1\",\"x.y\":2}},\"after\":{\"n\":1}", ctx);
+	add(m, &n, "invoices", "i1", event("invoices", "i1", "insert", extra));
+	snprintf(extra, sizeof(extra), "\"context\":{\"id\":\"%s\",\"metadata\":{\"req\":\"r1\",\"x.y\":2,\"done\":true}}", ctx);
+	add(m, &n, "_changetrail.context", ctx, event("_changetrail.context", ctx, "context_end", extra));
+	produce(r.topic, m, n);
+	write_config(&r, 500, 1500);
+	assert_int_equal(wait_daemon(start_daemon(&r), 60000), 0);
+
+	json_t *h = history_of(&r, "orders", "o1");
+	assert_int_equal(json_array_size(h), 5); /* the empty update left nothing */
+	assert_chain(h);
+	assert_string_equal(op_at(h, 0), "insert");
+	assert_string_equal(op_at(h, 1), "update");
+	assert_string_equal(op_at(h, 2), "delete");
+	assert_string_equal(op_at(h, 3), "insert");
+	assert_string_equal(op_at(h, 4), "relation_add");
+	json_t *want = json_loads("[[\"add\",\"\",[[\"qty\",9]]]]", 0, NULL);
+	assert_true(json_equal(json_object_get(json_array_get(h, 3), "changes"), want));
+	json_decref(want);
+	/* a key with '$' and '.' round-tripped through changes */
+	want = json_loads("[[\"add\",\"\",[[\"qty\",1],[\"$x\",{\"a.b\":[1]}]]]]", 0, NULL);
+	assert_true(json_equal(json_object_get(json_array_get(h, 0), "changes"), want));
+	json_decref(want);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(h, 0), "actor")), "alice");
+	json_decref(h);
+
+	json_t *st = find_one(&r, "state", "orders/o1");
+	assert_non_null(st);
+	assert_int_equal(json_integer_value(json_object_get(st, "version")), 5);
+	assert_false(json_is_true(json_object_get(st, "deleted")));
+	assert_string_equal(json_string_value(json_object_get(st, "doc")), "{\"qty\":9}");
+	json_decref(st);
+
+	h = history_of(&r, "lines", "l1");
+	assert_int_equal(json_array_size(h), 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(json_array_get(h, 0), "parent"), "document_id")), "o1");
+	json_decref(h);
+	/* children are found by the parent index */
+	assert_int_equal(count(&r, "history", BCON_NEW("parent.collection", BCON_UTF8("orders"),
+							"parent.document_id", BCON_UTF8("o1"))), 1);
+
+	/* the context groups both collections and is complete */
+	assert_int_equal(count(&r, "history", BCON_NEW("context_id", BCON_UTF8(ctx))), 2);
+	json_t *c = find_one(&r, "contexts", ctx);
+	assert_non_null(c);
+	assert_true(json_is_true(json_object_get(c, "complete")));
+	assert_int_equal(json_integer_value(json_object_get(c, "event_count")), 2);
+	assert_string_equal(json_string_value(json_object_get(c, "actor")), "bob");
+	assert_string_equal(json_string_value(json_object_get(c, "metadata")), "{\"done\":true,\"req\":\"r1\",\"x.y\":2}");
+	json_t *colls = json_object_get(c, "collections");
+	assert_int_equal(json_array_size(colls), 2);
+	json_decref(c);
+
+	/* the poison message is in the DLQ with its reason; nothing else is */
+	char dlq[160];
+	snprintf(dlq, sizeof(dlq), "%s.dlq", r.topic);
+	ct_test_msg *got;
+	size_t ng = ct_test_consume(bootstrap, dlq, 1, 15000, &got);
+	assert_int_equal(ng, 1);
+	assert_string_equal(got[0].value, "{\"this is\": not an event");
+	assert_string_equal(got[0].key, "orders/o2");
+	ct_test_msgs_free(got, ng);
+	free_msgs(m, n);
+	drop_db(&r);
+}
+
+/* Events for `docs` documents, `per_doc` updates each, interleaved. */
+static size_t bulk_events(kmsg **out, int docs, int per_doc)
+{
+	size_t n = 0;
+	kmsg *m = calloc((size_t)docs * (size_t)per_doc, sizeof(*m));
+	for (int v = 0; v < per_doc; v++)
+		for (int d = 0; d < docs; d++) {
+			char id[32], extra[128];
+			snprintf(id, sizeof(id), "d%d", d);
+			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d,\"pad\":\"xxxxxxxxxxxxxxxxxxxxxxxx\"}", v);
+			add(m, &n, "items", id, event("items", id, v ? "update" : "insert", extra));
+		}
+	*out = m;
+	return n;
+}
+
+static void assert_all_versions(const run *r, int docs, int per_doc)
+{
+	assert_int_equal(count(r, "history", NULL), (int64_t)docs * per_doc);
+	assert_int_equal(count(r, "state", NULL), docs);
+	for (int d = 0; d < docs; d += docs / 5) {
+		char id[32];
+		snprintf(id, sizeof(id), "d%d", d);
+		json_t *h = history_of(r, "items", id);
+		assert_int_equal(json_array_size(h), per_doc);
+		assert_chain(h);
+		json_decref(h);
+	}
+}
+
+static void test_kill_and_restart_resumes(void **state)
+{
+	run r;
+	kmsg *m;
+	const int docs = 100, per_doc = 20;
+	new_run(&r, "cte2e-kill");
+	create_topic(r.topic, 2);
+	size_t n = bulk_events(&m, docs, per_doc);
+	produce(r.topic, m, n);
+	write_config(&r, 50, 1500);
+	pid_t pid = start_daemon(&r);
+	/* kill -9 part way: something written, not everything */
+	int64_t end = ct_test_now_us() + 30000000;
+	while (count(&r, "history", NULL) < 300 && ct_test_now_us() < end)
+		usleep(5000);
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+	int64_t before = count(&r, "history", NULL);
+	assert_true(before >= 300);
+	assert_true(before < (int64_t)n);
+	assert_int_equal(wait_daemon(start_daemon(&r), 60000), 0);
+	assert_all_versions(&r, docs, per_doc);
+	free_msgs(m, n);
+	free(m);
+	drop_db(&r);
+}
+
+static void test_two_consumers_one_group(void **state)
+{
+	run r;
+	kmsg *m;
+	const int docs = 200, per_doc = 8;
+	new_run(&r, "cte2e-group");
+	create_topic(r.topic, 4);
+	size_t n = bulk_events(&m, docs, per_doc);
+	produce(r.topic, m, n);
+	write_config(&r, 100, 2500);
+	pid_t a = start_daemon(&r), b = start_daemon(&r);
+	assert_int_equal(wait_daemon(a, 90000), 0);
+	assert_int_equal(wait_daemon(b, 90000), 0);
+	assert_all_versions(&r, docs, per_doc);
+	free_msgs(m, n);
+	free(m);
+	drop_db(&r);
+}
+
+static int setup(void **state)
+{
+	bootstrap = ct_test_server_env("CT_KAFKA_BOOTSTRAP");
+	mongo_uri = ct_test_server_env("CT_MONGODB_URI");
+	ctc_store_global_init();
+	client = mongoc_client_new(mongo_uri);
+	return client ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	mongoc_client_destroy(client);
+	ctc_store_global_cleanup();
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_scripted_sequence_contexts_dlq),
+		cmocka_unit_test(test_kill_and_restart_resumes),
+		cmocka_unit_test(test_two_consumers_one_group),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

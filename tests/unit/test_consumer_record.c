@@ -1,0 +1,302 @@
+/*
+ * test_consumer_record.c - history records from events: versions, diffs,
+ * the hash chain (deterministic, Kafka provenance not hashed), empty updates
+ * dropped, delete then re-create, snapshot initialisation, manual events,
+ * relations, parent references, redelivery, and the state's stored form.
+ * Also the document cache (LRU bound, per-partition drop).
+ */
+#include "testutil.h"
+
+#include "cache.h"
+#include "changetrail/canonical.h"
+#include "record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static json_t *J(const char *text)
+{
+	json_error_t e;
+	json_t *j = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &e);
+	if (!j)
+		fail_msg("bad test JSON: %s", e.text);
+	return j;
+}
+
+static ctc_event_in ev(const char *id, const char *op, json_t *after, int64_t offset)
+{
+	ctc_event_in e = {0};
+	e.event_id = id;
+	e.ts = "2024-05-01T10:00:00.000000Z";
+	e.source = "test";
+	e.collection = "orders";
+	e.document_id = "o1";
+	e.op = op;
+	e.after = after;
+	e.seq = -1;
+	e.topic = "t";
+	e.partition = 0;
+	e.offset = offset;
+	return e;
+}
+
+/* Applies and returns the record (or NULL), checking the result kind. */
+static json_t *apply(ctc_doc_state *st, const ctc_event_in *e, ctc_record_result want)
+{
+	json_t *rec;
+	ctc_record_result res;
+	ct_error err;
+	if (ctc_record_apply(st, e, &rec, &res, &err))
+		fail_msg("apply: %s", err.message);
+	assert_int_equal(res, want);
+	if (want != CTC_RECORD_PERSISTED)
+		assert_null(rec);
+	return rec;
+}
+
+static void assert_changes(const json_t *rec, const char *want)
+{
+	json_t *w = J(want);
+	if (!json_equal(json_object_get(rec, "changes"), w)) {
+		char *got = json_dumps(json_object_get(rec, "changes"), 0);
+		fail_msg("changes %s, want %s", got, want);
+	}
+	json_decref(w);
+}
+
+/* The scripted life of one document; returns its records in an array. */
+static json_t *life(const char *topic, int64_t base_offset)
+{
+	json_t *recs = json_array();
+	ctc_doc_state *st = ctc_state_new("orders", "o1", NULL);
+	json_t *a1 = J("{\"qty\": 1, \"tags\": [\"a\"]}"), *a2 = J("{\"qty\": 2, \"tags\": [\"a\"]}");
+	json_t *a3 = J("{\"fresh\": true}");
+	ctc_event_in e;
+
+	e = ev("e1", "insert", a1, base_offset + 0);
+	e.topic = topic;
+	e.actor = "alice";
+	e.context_id = "ctx1";
+	e.seq = 1;
+	json_t *r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 1);
+	assert_true(json_is_null(json_object_get(r, "prev_hash")));
+	assert_changes(r, "[[\"add\", \"\", [[\"qty\", 1], [\"tags\", [\"a\"]]]]]");
+	json_array_append_new(recs, r);
+
+	e = ev("e2", "update", a2, base_offset + 1);
+	e.topic = topic;
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[[\"change\", \"qty\", [1, 2]]]");
+	assert_string_equal(json_string_value(json_object_get(r, "prev_hash")),
+			    json_string_value(json_object_get(json_array_get(recs, 0), "hash")));
+	json_array_append_new(recs, r);
+
+	/* an update that changes nothing: no record, state unchanged */
+	e = ev("e3", "update", a2, base_offset + 2);
+	e.topic = topic;
+	apply(st, &e, CTC_RECORD_EMPTY);
+	assert_int_equal(st->version, 2);
+
+	e = ev("e4", "delete", NULL, base_offset + 3);
+	e.topic = topic;
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[[\"remove\", \"\", [[\"qty\", 2], [\"tags\", [\"a\"]]]]]");
+	assert_true(st->deleted);
+	assert_non_null(st->doc); /* kept for references to deleted documents */
+	json_array_append_new(recs, r);
+
+	/* deleting again changes nothing */
+	e = ev("e5", "delete", NULL, base_offset + 4);
+	e.topic = topic;
+	apply(st, &e, CTC_RECORD_EMPTY);
+
+	/* re-create: diff from {} and versions go on */
+	e = ev("e6", "insert", a3, base_offset + 5);
+	e.topic = topic;
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 4);
+	assert_changes(r, "[[\"add\", \"\", [[\"fresh\", true]]]]");
+	assert_false(st->deleted);
+	json_array_append_new(recs, r);
+
+	ctc_state_free(st);
+	json_decref(a1);
+	json_decref(a2);
+	json_decref(a3);
+	return recs;
+}
+
+static void test_life_and_chain(void **state)
+{
+	json_t *recs = life("t", 100);
+	assert_int_equal(json_array_size(recs), 4);
+	for (size_t i = 0; i < json_array_size(recs); i++) {
+		json_t *r = json_array_get(recs, i);
+		char h[65];
+		assert_int_equal(ct_record_hash(r, h, NULL), 0);
+		assert_string_equal(h, json_string_value(json_object_get(r, "hash")));
+		assert_int_equal(json_integer_value(json_object_get(r, "version")), (json_int_t)i + 1);
+		json_t *k = json_object_get(r, "kafka");
+		assert_int_equal(json_integer_value(json_object_get(k, "offset")), 100 + (i < 2 ? i : i + 1 + (i == 3)));
+	}
+	json_t *first = json_array_get(recs, 0);
+	assert_string_equal(json_string_value(json_object_get(first, "actor")), "alice");
+	assert_string_equal(json_string_value(json_object_get(first, "context_id")), "ctx1");
+	assert_int_equal(json_integer_value(json_object_get(first, "seq")), 1);
+	assert_string_equal(json_string_value(json_object_get(first, "_id")), "e1");
+	json_decref(recs);
+}
+
+static void test_replay_is_byte_identical(void **state)
+{
+	/* another topic and other offsets: same records but for "kafka" */
+	json_t *a = life("t", 100), *b = life("replay", 7);
+	assert_int_equal(json_array_size(a), json_array_size(b));
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		json_t *x = json_deep_copy(json_array_get(a, i)), *y = json_deep_copy(json_array_get(b, i));
+		json_object_del(x, "kafka");
+		json_object_del(y, "kafka");
+		char *cx, *cy;
+		assert_int_equal(ct_canonical_dump(x, &cx, NULL, NULL), 0);
+		assert_int_equal(ct_canonical_dump(y, &cy, NULL, NULL), 0);
+		assert_string_equal(cx, cy);
+		free(cx);
+		free(cy);
+		json_decref(x);
+		json_decref(y);
+	}
+	json_decref(a);
+	json_decref(b);
+}
+
+static void test_snapshot_manual_event_relation_parent(void **state)
+{
+	ctc_doc_state *st = ctc_state_new("orders", "o1", NULL);
+	json_t *doc = J("{\"x\": 1}");
+	ctc_event_in e = ev("s1", "snapshot", doc, 0);
+	json_t *r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[[\"add\", \"\", [[\"x\", 1]]]]");
+	json_decref(r);
+	/* a snapshot equal to what is known records nothing */
+	e = ev("s2", "snapshot", doc, 1);
+	apply(st, &e, CTC_RECORD_EMPTY);
+
+	e = ev("m1", "event", NULL, 2);
+	e.label = "exported";
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[]");
+	assert_string_equal(json_string_value(json_object_get(r, "label")), "exported");
+	assert_int_equal(json_integer_value(json_object_get(r, "version")), 2);
+	json_decref(r);
+
+	json_t *rel = J("{\"name\": \"tags\", \"collection\": \"tags\", \"document_id\": \"t9\"}");
+	e = ev("r1", "relation_add", NULL, 3);
+	e.relation = rel;
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[[\"add\", [\"__relations__\", \"tags\"], [[\"tags/t9\", {\"collection\": \"tags\", \"document_id\": \"t9\"}]]]]");
+	assert_true(json_equal(json_object_get(r, "relation"), rel));
+	json_decref(r);
+	e = ev("r2", "relation_remove", NULL, 4);
+	e.relation = rel;
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_changes(r, "[[\"remove\", [\"__relations__\", \"tags\"], [[\"tags/t9\", {\"collection\": \"tags\", \"document_id\": \"t9\"}]]]]");
+	json_decref(r);
+	assert_true(json_equal(st->doc, doc)); /* relations leave the document alone */
+
+	json_t *d2 = J("{\"x\": 2}");
+	e = ev("c1", "update", d2, 5);
+	e.parent_collection = "customers";
+	e.parent_document_id = "c7";
+	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	json_t *want = J("{\"collection\": \"customers\", \"document_id\": \"c7\"}");
+	assert_true(json_equal(json_object_get(r, "parent"), want));
+	json_decref(want);
+	json_decref(r);
+
+	json_decref(rel);
+	json_decref(doc);
+	json_decref(d2);
+	ctc_state_free(st);
+}
+
+static void test_redelivery_and_stored_state(void **state)
+{
+	ctc_doc_state *st = ctc_state_new("orders", "o1", NULL), *back;
+	json_t *d1 = J("{\"$x\": {\"a.b\": \"\"}}"), *d2 = J("{\"$x\": 2}");
+	ctc_event_in e = ev("e1", "insert", d1, 10);
+	json_decref(apply(st, &e, CTC_RECORD_PERSISTED));
+	e = ev("e2", "update", d2, 11);
+	json_decref(apply(st, &e, CTC_RECORD_PERSISTED));
+	/* same event id again (another offset): duplicate */
+	e = ev("e1", "update", d1, 50);
+	apply(st, &e, CTC_RECORD_DUPLICATE);
+	/* an older offset of the same partition: duplicate */
+	e = ev("zz", "update", d1, 11);
+	apply(st, &e, CTC_RECORD_DUPLICATE);
+	/* the same offset number on another partition is new */
+	e = ev("e3", "update", d1, 11);
+	e.partition = 1;
+	json_decref(apply(st, &e, CTC_RECORD_PERSISTED));
+
+	json_t *stored;
+	assert_int_equal(ctc_state_to_json(st, &stored, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(stored, "_id")), "orders/o1");
+	assert_string_equal(json_string_value(json_object_get(stored, "doc")), "{\"$x\":{\"a.b\":\"\"}}");
+	assert_int_equal(ctc_state_from_json(stored, &back, NULL), 0);
+	assert_int_equal(back->version, 3);
+	assert_string_equal(back->hash, st->hash);
+	assert_true(json_equal(back->doc, st->doc));
+	assert_true(ctc_state_seen_id(back, "e2"));
+	assert_true(ctc_state_seen_offset(back, "t", 1, 11));
+	assert_false(ctc_state_seen_offset(back, "t", 0, 12));
+	ctc_state_free(back);
+	json_decref(stored);
+
+	/* only the last 32 ids are remembered */
+	for (int i = 0; i < 40; i++) {
+		char id[16];
+		snprintf(id, sizeof(id), "x%d", i);
+		ctc_state_remember_id(st, id, NULL);
+	}
+	assert_false(ctc_state_seen_id(st, "x7"));
+	assert_true(ctc_state_seen_id(st, "x8"));
+	assert_true(ctc_state_seen_id(st, "x39"));
+	json_decref(d1);
+	json_decref(d2);
+	ctc_state_free(st);
+}
+
+static void test_cache(void **state)
+{
+	ctc_cache *c = ctc_cache_new(3);
+	char coll[8], id[8];
+	for (int i = 0; i < 5000; i++) {
+		snprintf(coll, sizeof(coll), "c");
+		snprintf(id, sizeof(id), "%d", i);
+		assert_int_equal(ctc_cache_put(c, ctc_state_new(coll, id, NULL), i % 2, NULL), 0);
+	}
+	assert_int_equal(ctc_cache_count(c), 5000); /* no eviction before trim */
+	assert_non_null(ctc_cache_get(c, "c/10"));
+	ctc_cache_trim(c);
+	assert_int_equal(ctc_cache_count(c), 3);
+	assert_non_null(ctc_cache_get(c, "c/10")); /* most recently used survives */
+	assert_non_null(ctc_cache_get(c, "c/4999"));
+	assert_null(ctc_cache_get(c, "c/0"));
+	ctc_cache_drop_partition(c, 0);
+	assert_int_equal(ctc_cache_count(c), 1);
+	assert_non_null(ctc_cache_get(c, "c/4999"));
+	ctc_cache_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_life_and_chain),
+		cmocka_unit_test(test_replay_is_byte_identical),
+		cmocka_unit_test(test_snapshot_manual_event_relation_parent),
+		cmocka_unit_test(test_redelivery_and_stored_state),
+		cmocka_unit_test(test_cache),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
