@@ -1,0 +1,1 @@
+"""A tiny Django app for the changetrail.django tests."""
