@@ -282,9 +282,11 @@ out:
 	return rc;
 }
 
+/* Events not yet delivered or failed. librdkafka's outq_len would also
+ * count its own protocol requests, which are not events. */
 static int pending(ct_producer *p)
 {
-	return rd_kafka_outq_len(p->rk) > 0 || (p->spool && atomic_load(&p->spooling));
+	return atomic_load(&p->in_flight) > 0 || (p->spool && atomic_load(&p->spooling));
 }
 
 int ct_producer_flush(ct_producer *p, int timeout_ms, ct_error *err)
@@ -294,8 +296,8 @@ int ct_producer_flush(ct_producer *p, int timeout_ms, ct_error *err)
 	int64_t deadline = now_us(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000;
 	while (pending(p)) {
 		if (now_us(CLOCK_MONOTONIC) >= deadline)
-			return ct_error_set(err, CT_ETIMEDOUT, "flush: %d events not yet delivered after %d ms",
-					    rd_kafka_outq_len(p->rk), timeout_ms);
+			return ct_error_set(err, CT_ETIMEDOUT, "flush: %llu events not yet delivered after %d ms",
+					    (unsigned long long)atomic_load(&p->in_flight), timeout_ms);
 		sleep_ms(2);
 	}
 	return CT_OK;
@@ -306,24 +308,26 @@ int ct_producer_destroy(ct_producer *p, int timeout_ms)
 	int lost = 0;
 	if (!p)
 		return 0;
+	uint64_t failed_before;
 	atomic_store(&p->stop, 1);
 	pthread_join(p->thread, NULL);
 
 	int64_t deadline = now_us(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000;
 	while (pending(p) && now_us(CLOCK_MONOTONIC) < deadline)
 		service(p, 10);
-	if (rd_kafka_outq_len(p->rk) > 0) {
-		if (p->spool) {
-			p->destroying = 1;
-			rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-			rd_kafka_poll(p->rk, 0);
-			if (ct_spool_prepend(p->spool, &p->purged, p->n_purged, NULL))
-				lost = (int)p->n_purged;
-		}
-		/* What is still queued now is gone with the process. */
-		lost += rd_kafka_outq_len(p->rk);
+	failed_before = atomic_load(&p->failed);
+	if (atomic_load(&p->in_flight) > 0) {
+		p->destroying = 1;
 		rd_kafka_purge(p->rk, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_poll(p->rk, 0);
+		/* With a spool, the purged events were collected for it (dr_msg_cb);
+		 * without one they failed and are gone with the process. */
+		if (p->spool) {
+			if (ct_spool_prepend(p->spool, &p->purged, p->n_purged, NULL))
+				lost = (int)p->n_purged;
+		} else {
+			lost = (int)(atomic_load(&p->failed) - failed_before);
+		}
 	}
 	rd_kafka_topic_destroy(p->rkt);
 	rd_kafka_destroy(p->rk);
