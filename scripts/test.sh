@@ -28,11 +28,13 @@ step "python venv (tests/requirements.txt)"
 CT_CACHE_DIR=${CT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/changetrail}
 REQ_KEY=$(sha256sum tests/requirements.txt | cut -c1-12)
 VENV="$CT_CACHE_DIR/venv-$REQ_KEY"
-if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV.tmp"
-  "$VENV.tmp/bin/pip" install -q -r tests/requirements.txt
-  rm -rf "$VENV" && mv "$VENV.tmp" "$VENV"
-  # the venv's scripts embed their path; re-create python symlinks only
+# Built in place (console scripts embed the venv's path in their shebang, so
+# it cannot be moved); .complete marks a venv whose install finished.
+if [ ! -f "$VENV/.complete" ]; then
+  rm -rf "$VENV"
+  python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q -r tests/requirements.txt
+  touch "$VENV/.complete"
 fi
 export CT_PYTHON="$VENV/bin/python"
 "$CT_PYTHON" -c 'import sys; print("python", sys.version.split()[0])'
