@@ -34,6 +34,69 @@ int cli_is_help(const char *arg);
 
 int cmd_diff(int argc, char **argv);
 int cmd_patch(int argc, char **argv);
+int cmd_revert_diff(int argc, char **argv);
+
+/* ---- the history commands (common.c) ---- */
+#include "changetrail/history.h"
+#include "config.h"
+
+#include <stdbool.h>
+
+/* Default configuration file, read when it exists and no --config is given. */
+#define CLI_DEFAULT_CONFIG "/etc/changetrail/consumer.ini"
+
+/* What every history command accepts: --config, --uri, --db, --json. */
+typedef struct cli_common {
+	const char *cmd;       /* "log", "show", ... for messages */
+	const char *config_path, *uri, *db;
+	bool json;
+	ctc_config cfg;        /* after cli_load_config() */
+	bool cfg_loaded;
+} cli_common;
+
+/*
+ * Consumes argv[*i] (and its value) when it is a common option: returns 1,
+ * 0 when it is not one, -1 (message printed) when its value is missing.
+ */
+int cli_common_arg(cli_common *c, int argc, char **argv, int *i);
+
+/*
+ * Matches option `name` at argv[*i], as "--name VALUE" or "--name=VALUE":
+ * 1 and *value set, 0 when it is another argument, -1 when the value is
+ * missing (message printed).
+ */
+int cli_opt(const char *cmd, int argc, char **argv, int *i, const char *name, const char **value);
+
+/* Loads the configuration: file, environment, then --uri/--db. CLI_USAGE on error (printed). */
+int cli_load_config(cli_common *c);
+void cli_common_free(cli_common *c);
+
+/* Loads the configuration and opens the history database. Exit code on failure (printed). */
+int cli_open(cli_common *c, ct_history **h);
+
+/* Exit code for a ct_error_code, after printing "changetrail <cmd>: <message>". */
+int cli_fail(const char *cmd, const ct_error *err);
+
+/* Human output helpers (format.c). */
+void cli_print_changes(FILE *out, const json_t *changes, const char *indent);
+void cli_print_record(FILE *out, const json_t *rec, bool with_doc_key, bool jsonpatch);
+void cli_print_doc(FILE *out, const json_t *doc);
+/* `changes` as the requested format: a new reference (dictdiffer: same array). */
+json_t *cli_changes_in(const json_t *changes, bool jsonpatch);
+
+/* A producer configured from the [kafka] section and [consumer] topic. */
+struct ct_producer;
+int cli_producer(cli_common *c, struct ct_producer **out, ct_error *err);
+
+int cmd_log(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_context(int argc, char **argv);
+int cmd_actor(int argc, char **argv);
+int cmd_blame(int argc, char **argv);
 int cmd_revert(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_prune(int argc, char **argv);
+int cmd_scan(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 
 #endif

@@ -1,5 +1,5 @@
 /*
- * cmd_diff.c - `changetrail diff`, `patch` and `revert`: the structural diff
+ * cmd_diff.c - `changetrail diff`, `patch` and `revert-diff` (also `revert DOC DIFF`): the structural diff
  * of common/ on JSON files, for scripts and for checking what the consumer
  * will record.
  */
@@ -129,7 +129,7 @@ int cmd_patch(int argc, char **argv)
 	return apply(argc, argv, "patch", 0);
 }
 
-int cmd_revert(int argc, char **argv)
+int cmd_revert_diff(int argc, char **argv)
 {
 	return apply(argc, argv, "revert", 1);
 }

@@ -32,12 +32,60 @@ if "$BIN/cli/changetrail" diff --help >/dev/null 2>&1; then
   rm -rf "$tmp"
 fi
 
-# The producer example: an inventory app whose requests emit change events.
+# The pipeline: the consumer in the background, the producer example, then the CLI.
+CFG=build/quickstart-consumer.ini
+DB=changetrail_quickstart
+(umask 077 # the config holds the MongoDB URI
+cat >"$CFG" <<EOF
+[kafka]
+bootstrap.servers = $CT_KAFKA_BOOTSTRAP
+[mongodb]
+uri = $CT_MONGODB_URI
+database = $DB
+[consumer]
+topic = changetrail.events
+group_id = changetrail-quickstart
+batch_ms = 50
+log_level = warn
+[http]
+listen =
+EOF
+)
+CLI="$BIN/cli/changetrail --config $CFG"
 echo
+echo "== changetrail-consumer in the background (config $CFG, database $DB)"
+"$BIN/consumer/changetrail-consumer" --config "$CFG" &
+CONSUMER=$!
+trap 'kill -TERM $CONSUMER 2>/dev/null || true; wait $CONSUMER 2>/dev/null || true' EXIT
+
 echo "== producer/examples/inventory: requests by alice, bob and admin emit changes to Kafka"
+since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 "$BIN/producer/examples/inventory" "$CT_KAFKA_BOOTSTRAP" changetrail.events
-echo "== the last events on topic changetrail.events (key, then body)"
-kcat -b "$CT_KAFKA_BOOTSTRAP" -t changetrail.events -C -e -o -3 -q -f '%k %s\n' 2>/dev/null | cut -c1-240 || true
+
+# Wait until the consumer has persisted this run: the example's last change
+# (sku-2 deleted by alice) is in the history.
+for _ in $(seq 1 150); do
+  if $CLI log products sku-2 --since "$since" --json 2>/dev/null | grep -q '"op":"delete"'; then break; fi
+  sleep 0.2
+done
 
 echo
-echo "Servers are still running: deploy/local/services.sh status | down"
+echo "== changetrail log products sku-1 --since $since"
+$CLI log products sku-1 --since "$since"
+echo
+echo "== changetrail show products sku-1 --version 1"
+$CLI show products sku-1 --version 1
+ctx=$($CLI actor bob --since "$since" --json | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r[-1]["context_id"] if r else "")')
+echo
+echo "== changetrail context $ctx   (bob's PATCH /products/sku-1)"
+[ -z "$ctx" ] || $CLI context "$ctx"
+echo
+echo "== changetrail actor alice --since $since"
+$CLI actor alice --since "$since"
+
+kill -TERM "$CONSUMER"
+wait "$CONSUMER" || true
+trap - EXIT
+echo
+echo "Consumer stopped. Servers are still running: deploy/local/services.sh status | down"
+echo "More: $CLI verify  |  $CLI blame products sku-1  |  $CLI --help"

@@ -1,0 +1,190 @@
+/*
+ * changetrail/history.h - read (and prune) the history that
+ * changetrail-consumer writes to MongoDB (docs/storage.md): a document's
+ * log, its state at a time or version, blame, changesets (contexts), what
+ * an actor did, verification of the hash chains, and retention.
+ *
+ * This is not part of libchangetrail (applications do not need libmongoc):
+ * it is the static library `ct_history`, used by the changetrail CLI and the
+ * tests.
+ *
+ * Records are returned as JSON objects in the stored form of docs/storage.md
+ * with "changes" parsed back to JSON (an array of [action, path, data]); a
+ * checkpoint record (op "checkpoint", written by ct_history_prune) has
+ * "changes": [] and "doc" parsed back to the document. States are objects
+ * {"collection", "document_id", "version", "ts", "deleted", "hash", "doc"}
+ * where "doc" is the document (the last one before the delete when
+ * "deleted" is true).
+ *
+ * Time: µs since the Unix epoch. Record timestamps are compared in their
+ * canonical RFC 3339 text (what events carry), which sorts as time.
+ *
+ * Ownership: every json_t returned through `out` is a new reference owned by
+ * the caller (json_decref); it is NULL on failure. String arguments are
+ * borrowed for the duration of the call.
+ *
+ * Thread-safety: a ct_history handle is used by one thread at a time (it
+ * holds one libmongoc client); distinct handles may be used from distinct
+ * threads. mongoc_init() must have been called once by the program
+ * (ct_history_global_init() does it).
+ *
+ * Errors (return value, `err` filled when not NULL; messages never contain
+ * the URI's credentials):
+ *   CT_EINVAL    NULL or malformed argument
+ *   CT_ECONFIG   the URI is not a valid MongoDB URI
+ *   CT_ENOTFOUND no such document / version / context / records
+ *   CT_EMONGO    the server failed or did not answer
+ *   CT_ECONFLICT stored history is inconsistent (a change does not apply,
+ *                a hash does not match) where a state is rebuilt
+ *   CT_ELIMIT    a bound below was reached
+ *   CT_ENOMEM    out of memory
+ */
+#ifndef CHANGETRAIL_HISTORY_H
+#define CHANGETRAIL_HISTORY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "changetrail/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct ct_history ct_history;
+
+/** Most records one call reads into memory (CT_ELIMIT beyond). */
+#define CT_HISTORY_MAX_RECORDS 5000000
+
+/** "No bound" for since/until. */
+#define CT_HISTORY_NO_TIME INT64_MIN
+
+/** mongoc_init()/mongoc_cleanup() once per program, with a quiet log handler. */
+void ct_history_global_init(void);
+void ct_history_global_cleanup(void);
+
+/**
+ * Opens a handle on `database` at `uri`. Connects lazily: the first query
+ * fails with CT_EMONGO when the server is away (3 s server selection
+ * timeout unless the URI sets one). Errors: CT_EINVAL, CT_ECONFIG, CT_ENOMEM.
+ */
+int ct_history_open(const char *uri, const char *database, ct_history **out, ct_error *err);
+void ct_history_close(ct_history *h);
+
+/** CT_EMONGO when the server does not answer a ping. */
+int ct_history_ping(ct_history *h, ct_error *err);
+
+/** Filter of ct_history_log(). Zero-initialise, then set since/until to CT_HISTORY_NO_TIME or µs. */
+typedef struct ct_history_query {
+	int64_t since_us;       /**< records with ts >= since (CT_HISTORY_NO_TIME: no bound) */
+	int64_t until_us;       /**< records with ts <= until (CT_HISTORY_NO_TIME: no bound) */
+	bool include_children;  /**< also records whose parent is this document */
+} ct_history_query;
+
+/**
+ * The records of one document, newest first (by ts, then version). *out is
+ * an array, empty when nothing matches the filter; CT_ENOTFOUND when the
+ * document has no record and no state at all.
+ */
+int ct_history_log(ct_history *h, const char *collection, const char *document_id,
+		   const ct_history_query *q, json_t **out, ct_error *err);
+
+/**
+ * The document as of `version` (1..current), or, when version is 0, as of
+ * time `at_us` (the last record with ts <= at), or when both are 0/NO_TIME
+ * the current state. Rebuilt from the stored changes: forward from version
+ * 1 (or the nearest checkpoint) with ct_patch(), or backward from the
+ * current state with ct_revert(), whichever applies fewer records; every
+ * record applied has its hash recomputed and checked (CT_ECONFLICT
+ * otherwise). CT_ENOTFOUND: unknown document, a version out of range or
+ * pruned (before the checkpoint), or a time before the first record.
+ */
+int ct_history_state(ct_history *h, const char *collection, const char *document_id, int64_t version,
+		     int64_t at_us, json_t **out, ct_error *err);
+
+/**
+ * For every leaf of the current document (scalars, empty objects and
+ * arrays), the last record whose changes touched it or one of its
+ * ancestors: an array of {"path": [components], "value", "version", "ts",
+ * "actor", "op", "context_id", "record_id"} in document order. A leaf last
+ * changed before a checkpoint is attributed to the checkpoint.
+ */
+int ct_history_blame(ct_history *h, const char *collection, const char *document_id, json_t **out,
+		     ct_error *err);
+
+/**
+ * A changeset: {"id", "actor", "complete", "metadata", "parent_id",
+ * "first_ts", "last_ts", "collections", "records": [...oldest first]}.
+ * CT_ENOTFOUND when neither the context nor any record exists.
+ */
+int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_error *err);
+
+/** Records made by `actor` with ts >= since (NO_TIME: all), newest first. */
+int ct_history_actor(ct_history *h, const char *actor, int64_t since_us, json_t **out, ct_error *err);
+
+/**
+ * Verifies the hash chains of one document (collection and document_id
+ * set), of a collection (document_id NULL) or of everything (both NULL):
+ * per document, in version order, each record's hash is recomputed
+ * ("modified"), versions are contiguous from 1 or from a checkpoint
+ * ("missing", "duplicate"), each prev_hash is the previous hash
+ * ("reordered"), the changes apply in order and give the stored document
+ * ("changes_do_not_apply", "state_doc_mismatch"), and the last hash and
+ * version are the state's ("state_mismatch", "no_state", "no_history").
+ * *out: {"documents": N, "records": N, "problems": [{"collection",
+ * "document_id", "version", "problem", "detail"}...]}. Problems are data, not
+ * errors: the call returns 0 when it could read everything.
+ */
+int ct_history_verify(ct_history *h, const char *collection, const char *document_id, json_t **out,
+		      ct_error *err);
+
+/**
+ * Retention: for every document (of `collection` when not NULL) whose
+ * records have ts < cutoff, the prefix 1..N of its chain, N being the
+ * newest such version, is replaced by one checkpoint record: record N is
+ * replaced in place (same _id) by {op "checkpoint", version N, ts, doc (the
+ * state at N as canonical text), deleted, prev_hash and hash of record N,
+ * pruned_before}, then versions < N are deleted. Crash-safe in that order
+ * (a rerun finishes the job) and never touches `state`. With dry_run,
+ * nothing is written. *out: {"documents": N, "records_deleted": N,
+ * "checkpoints": [{"collection", "document_id", "version", "deleted"}...]}.
+ */
+int ct_history_prune(ct_history *h, int64_t cutoff_us, const char *collection, bool dry_run,
+		     json_t **out, ct_error *err);
+
+/**
+ * Compares two databases of the same server: every history record by _id
+ * (all fields but "kafka") and every state by _id (all fields but
+ * "last_offset"). *out: {"history": N, "states": N, "differences":
+ * [{"collection": "history"|"state", "_id", "problem", "detail"}...]}.
+ */
+int ct_history_compare(ct_history *a, ct_history *b, json_t **out, ct_error *err);
+
+/**
+ * The stored state of a document (docs/storage.md form, "doc" parsed), or
+ * CT_ENOTFOUND. And the states of a collection (not deleted only when
+ * `live_only`), as an array.
+ */
+int ct_history_stored_state(ct_history *h, const char *collection, const char *document_id,
+			    json_t **out, ct_error *err);
+int ct_history_collection_states(ct_history *h, const char *collection, bool live_only, json_t **out,
+				 ct_error *err);
+
+/**
+ * Time arguments of the CLI: an RFC 3339 date-time, or a duration before
+ * `now_us` ("90s", "15m", "2h", "3d", "1w"; also "2h ago"). CT_EPARSE with
+ * a message saying what is accepted.
+ */
+int ct_history_parse_time(const char *s, int64_t now_us, int64_t *out_us, ct_error *err);
+
+/**
+ * A positive duration "N<unit>" with unit s, m, h, d or w (N an integer up to
+ * 10^9, no overflow) into µs. CT_EPARSE otherwise.
+ */
+int ct_history_parse_duration(const char *s, int64_t *out_us, ct_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CHANGETRAIL_HISTORY_H */

@@ -1,0 +1,125 @@
+/*
+ * test_cli_args.c - the time and duration arguments of the history
+ * commands, and bad usage of the CLI: exit 2 with a message that says
+ * what is wrong (no server needed: usage is checked before connecting).
+ */
+#include "testutil.h"
+
+#include "changetrail/history.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static void test_durations(void **state)
+{
+	int64_t us;
+	assert_int_equal(ct_history_parse_duration("90s", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(90000000));
+	assert_int_equal(ct_history_parse_duration("2h", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(7200000000));
+	assert_int_equal(ct_history_parse_duration("3d", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(259200000000));
+	assert_int_equal(ct_history_parse_duration("1w", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(604800000000));
+	const char *bad[] = {"", "h", "2", "2x", "0d", "-1d", "2hh", "1234567890d", "2 h", "1.5h"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ct_error err;
+		assert_int_equal(ct_history_parse_duration(bad[i], &us, &err), CT_EPARSE);
+		assert_non_null(strstr(err.message, "duration"));
+	}
+}
+
+static void test_times(void **state)
+{
+	int64_t us, now = INT64_C(1700000000000000);
+	assert_int_equal(ct_history_parse_time("2024-05-01T10:00:00Z", now, &us, NULL), 0);
+	assert_int_equal(us, INT64_C(1714557600000000));
+	assert_int_equal(ct_history_parse_time("2024-05-01T12:00:00.5+02:00", now, &us, NULL), 0);
+	assert_int_equal(us, INT64_C(1714557600500000));
+	assert_int_equal(ct_history_parse_time("2h", now, &us, NULL), 0);
+	assert_int_equal(us, now - INT64_C(7200000000));
+	assert_int_equal(ct_history_parse_time("3d ago", now, &us, NULL), 0);
+	assert_int_equal(us, now - INT64_C(259200000000));
+	const char *bad[] = {"yesterday", "2024-02-30T00:00:00Z", "2024-05-01", "", "now", "5"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ct_error err;
+		assert_int_equal(ct_history_parse_time(bad[i], now, &us, &err), CT_EPARSE);
+		assert_non_null(strstr(err.message, "RFC 3339"));
+	}
+}
+
+/* Runs the CLI with `args` (shell words), returns its exit status; stderr in *errout. */
+static int run(const char *args, char **errout)
+{
+	char cmd[2048], errfile[256];
+	const char *dir = getenv("CT_BINARY_DIR");
+	ct_test_unique_name(errfile, sizeof(errfile), "/tmp/ct-cli-args");
+	/* an unreachable server: usage errors must come before any connection */
+	snprintf(cmd, sizeof(cmd), "CHANGETRAIL_MONGODB_URI=mongodb://127.0.0.1:1/ %s/cli/changetrail %s >/dev/null 2>%s",
+		 dir ? dir : ".", args, errfile);
+	int st = system(cmd);
+	*errout = ct_test_read_file(errfile, NULL);
+	remove(errfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static void test_usage_errors(void **state)
+{
+	static const struct {
+		const char *args, *message;
+	} cases[] = {
+		{"log", "missing argument"},
+		{"log a", "missing argument"},
+		{"log a b c", "too many arguments"},
+		{"log a b --since", "--since needs a value"},
+		{"log a b --since yesterday", "RFC 3339"},
+		{"log a b --format xml", "--format must be dictdiffer or jsonpatch"},
+		{"log a b --bogus", "unknown option '--bogus'"},
+		{"show a b --at 2h --version 3", "exclude each other"},
+		{"show a b --version zero", "--version must be a positive integer"},
+		{"show a b --version -1", "positive integer"},
+		{"context", "missing argument"},
+		{"actor bob --since 5", "RFC 3339"},
+		{"revert a", "COLLECTION and ID are needed"},
+		{"revert a b --to 2h --version 1", "exclude each other"},
+		{"revert a b --to soon", "RFC 3339"},
+		{"verify a b c", "too many arguments"},
+		{"prune", "--older-than DURATION is required"},
+		{"prune --older-than 30", "unit"},
+		{"prune --older-than 0d", "positive"},
+		{"scan --collection c", "one of --from-collection or --from-file"},
+		{"scan --from-file x.jsonl", "--collection C"},
+		{"replay --into x", "--from and --into are required"},
+		{"replay --from earliest --into x --idle-ms 5", "--idle-ms"},
+		{"nosuchcommand", "unknown command"},
+		{"--config", "unknown command"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		int rc = run(cases[i].args, &err);
+		if (rc != 2 || !err || !strstr(err, cases[i].message))
+			fail_msg("changetrail %s: exit %d, stderr: %s (want 2 and '%s')", cases[i].args, rc,
+				 err ? err : "(none)", cases[i].message);
+		free(err);
+	}
+	/* --help is not an error, for every command */
+	const char *cmds[] = {"log", "show", "context", "actor", "blame", "revert", "verify", "prune", "scan", "replay"};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char args[64], *err = NULL;
+		snprintf(args, sizeof(args), "%s --help", cmds[i]);
+		assert_int_equal(run(args, &err), 0);
+		free(err);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_durations),
+		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_usage_errors),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
