@@ -95,8 +95,9 @@ for t in build/ci/tests/test_*; do
   [ -x "$t" ] || continue
   name=$(basename "$t")
   (cd build/ci && ctest -N -L unit 2>/dev/null | grep -qw "$name") || continue
-  if CT_SOURCE_DIR="$ROOT" valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \
-       "$t" >"build/ci/valgrind-$name.log" 2>&1; then
+  # The same environment ctest gives the test (tests/CMakeLists.txt).
+  if CT_SOURCE_DIR="$ROOT" CT_BINARY_DIR="$ROOT/build/ci" valgrind -q --error-exitcode=99 --leak-check=full \
+       --errors-for-leak-kinds=definite "$t" >"build/ci/valgrind-$name.log" 2>&1; then
     echo "valgrind: $name clean"
   else
     echo "valgrind: $name FAILED (build/ci/valgrind-$name.log)"; tail -n 30 "build/ci/valgrind-$name.log"; fails=1
