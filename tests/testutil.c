@@ -151,9 +151,21 @@ size_t ct_test_consume(const char *bootstrap, const char *topic, size_t want, in
 		rd_kafka_headers_t *hdrs;
 		const void *hv;
 		size_t hl;
-		if (!rd_kafka_message_headers(m, &hdrs) &&
-		    !rd_kafka_header_get_last(hdrs, "ct-schema", &hv, &hl))
-			t->schema_header = strndup(hv, hl);
+		if (!rd_kafka_message_headers(m, &hdrs)) {
+			if (!rd_kafka_header_get_last(hdrs, "ct-schema", &hv, &hl))
+				t->schema_header = strndup(hv, hl);
+			const char *hn;
+			size_t len = 1;
+			for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &hn, &hv, &hl); i++)
+				len += strlen(hn) + hl + 2;
+			t->headers = calloc(1, len);
+			for (size_t i = 0; !rd_kafka_header_get_all(hdrs, i, &hn, &hv, &hl); i++) {
+				strcat(t->headers, hn);
+				strcat(t->headers, "=");
+				strncat(t->headers, hv ? hv : "", hl);
+				strcat(t->headers, "\n");
+			}
+		}
 		rd_kafka_message_destroy(m);
 	}
 	rd_kafka_consumer_close(c);
@@ -168,6 +180,21 @@ void ct_test_msgs_free(ct_test_msg *msgs, size_t n)
 		free(msgs[i].key);
 		free(msgs[i].value);
 		free(msgs[i].schema_header);
+		free(msgs[i].headers);
 	}
 	free(msgs);
+}
+
+char *ct_test_msg_header(const ct_test_msg *m, const char *name)
+{
+	size_t nl = strlen(name);
+	for (const char *p = m->headers; p && *p; ) {
+		const char *end = strchr(p, '\n');
+		if (!end)
+			break;
+		if (!strncmp(p, name, nl) && p[nl] == '=')
+			return strndup(p + nl + 1, (size_t)(end - p - nl - 1));
+		p = end + 1;
+	}
+	return NULL;
 }

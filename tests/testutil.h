@@ -45,7 +45,11 @@ typedef struct ct_test_msg {
 	int32_t partition;
 	int64_t offset;
 	char *schema_header; /* value of header "ct-schema" or NULL */
+	char *headers;       /* every header as "name=value\n", in order */
 } ct_test_msg;
+
+/* Value of header `name` of m (malloc'd copy), or NULL when absent. */
+char *ct_test_msg_header(const ct_test_msg *m, const char *name);
 
 /*
  * Reads every partition of `topic` from the beginning (explicit assignment,

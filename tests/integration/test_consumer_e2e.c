@@ -353,6 +353,18 @@ static void test_scripted_sequence_contexts_dlq(void **state)
 	assert_int_equal(ng, 1);
 	assert_string_equal(got[0].value, "{\"this is\": not an event");
 	assert_string_equal(got[0].key, "orders/o2");
+	/* Operators find why and where from: the reason and the original place. */
+	const char *hdr[][2] = {{"ct-dlq-code", NULL}, {"ct-dlq-reason", NULL}, {"ct-original-topic", r.topic},
+				 {"ct-original-partition", NULL}, {"ct-original-offset", NULL}};
+	for (size_t i = 0; i < sizeof(hdr) / sizeof(hdr[0]); i++) {
+		char *v = ct_test_msg_header(&got[0], hdr[i][0]);
+		if (!v || !*v || (hdr[i][1] && strcmp(v, hdr[i][1])))
+			fail_msg("DLQ header %s: %s (all: %s)", hdr[i][0], v ? v : "missing", got[0].headers);
+		free(v);
+	}
+	char *reason = ct_test_msg_header(&got[0], "ct-dlq-reason");
+	assert_non_null(strstr(reason, "json"));
+	free(reason);
 	ct_test_msgs_free(got, ng);
 	free_msgs(m, n);
 	drop_db(&r);
