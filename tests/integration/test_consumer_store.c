@@ -1,0 +1,88 @@
+/*
+ * test_consumer_store.c - the state swap's journal: a swap cut short (the
+ * journal record written, the old states deleted, the new ones not yet
+ * inserted) is finished by the next state load, and never moves a state
+ * back to an older version.
+ */
+#include "testutil.h"
+#include "store.h"
+
+#include <mongoc/mongoc.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *uri;
+
+static bson_t *state_doc(const char *id, int64_t version)
+{
+	return BCON_NEW("_id", BCON_UTF8(id), "version", BCON_INT64(version), "deleted", BCON_BOOL(false),
+			"doc", BCON_UTF8("{\"v\":1}"));
+}
+
+static int64_t version_of(const json_t *states, const char *id)
+{
+	for (size_t i = 0; i < json_array_size(states); i++) {
+		const json_t *st = json_array_get(states, i);
+		if (!strcmp(json_string_value(json_object_get(st, "_id")), id))
+			return json_integer_value(json_object_get(st, "version"));
+	}
+	return -1;
+}
+
+static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
+{
+	char db[64];
+	ct_error err;
+	ct_test_unique_name(db, sizeof(db), "ctstore");
+	for (char *p = db; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	ctc_store_global_init();
+	ctc_store *s = ctc_store_open(uri, db, &err);
+	assert_non_null(s);
+	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
+
+	mongoc_client_t *c = mongoc_client_new(uri);
+	mongoc_collection_t *st = mongoc_client_get_collection(c, db, "state");
+	mongoc_collection_t *jr = mongoc_client_get_collection(c, db, "state_journal");
+	/* stored: b at version 5 (newer than the journal's), a missing (deleted
+	 * by the interrupted swap) */
+	bson_t *b5 = state_doc("orders/b", 5);
+	assert_true(mongoc_collection_insert_one(st, b5, NULL, NULL, NULL));
+	bson_t *a3 = state_doc("orders/a", 3), *b4 = state_doc("orders/b", 4);
+	bson_t *j = BCON_NEW("_id", BCON_UTF8("j1"), "states", "[", BCON_DOCUMENT(a3), BCON_DOCUMENT(b4), "]");
+	assert_true(mongoc_collection_insert_one(jr, j, NULL, NULL, NULL));
+
+	const char *keys[] = {"orders/a", "orders/b", "orders/new"};
+	json_t *got = NULL;
+	assert_int_equal(ctc_store_load_states(s, keys, 3, &got, &err), CT_OK);
+	assert_int_equal(version_of(got, "orders/a"), 3);  /* recovered from the journal */
+	assert_int_equal(version_of(got, "orders/b"), 5);  /* not moved back to 4 */
+	assert_int_equal(version_of(got, "orders/new"), -1);
+	json_decref(got);
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 0);
+
+	bson_destroy(&empty);
+	bson_destroy(j);
+	bson_destroy(a3);
+	bson_destroy(b4);
+	bson_destroy(b5);
+	mongoc_database_t *d = mongoc_client_get_database(c, db);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
+	mongoc_collection_destroy(st);
+	mongoc_collection_destroy(jr);
+	mongoc_client_destroy(c);
+	ctc_store_close(s);
+	ctc_store_global_cleanup();
+}
+
+int main(void)
+{
+	uri = ct_test_server_env("CT_MONGODB_URI");
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
