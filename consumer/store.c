@@ -518,41 +518,58 @@ static int replace_if_newer(ctc_store *s, const bson_t *doc, bool upsert, ct_err
 	return rc;
 }
 
+static int apply_journal(ctc_store *s, const bson_t *jdoc, size_t *applied, ct_error *err)
+{
+	bson_iter_t it, arr;
+	bson_error_t e;
+	int rc = 0;
+	if (bson_iter_init_find(&it, jdoc, "states") && BSON_ITER_HOLDS_ARRAY(&it) &&
+	    bson_iter_recurse(&it, &arr)) {
+		while (!rc && bson_iter_next(&arr)) {
+			const uint8_t *data;
+			uint32_t len;
+			bson_t st;
+			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
+				continue;
+			bson_iter_document(&arr, &len, &data);
+			if (bson_init_static(&st, data, len))
+				rc = replace_if_newer(s, &st, true, err);
+			(*applied)++;
+		}
+	}
+	if (!rc && bson_iter_init_find(&it, jdoc, "_id")) {
+		bson_t sel = BSON_INITIALIZER;
+		bson_append_value(&sel, "_id", 3, bson_iter_value(&it));
+		if (!mongoc_collection_delete_one(s->journal, &sel, NULL, NULL, &e))
+			rc = mongo_error(err, "state journal delete", &e);
+		bson_destroy(&sel);
+	}
+	return rc;
+}
+
 static int journal_recover(ctc_store *s, size_t *applied, ct_error *err)
 {
 	bson_t empty = BSON_INITIALIZER;
 	bson_error_t e;
 	const bson_t *jdoc;
+	bson_t *docs[16];
+	size_t n = 0;
 	int rc = 0;
+	/* Read first, write after the cursor is gone: FerretDB (SQLite) makes a
+	 * write wait for its busy timeout while a cursor on the database is
+	 * open. Leftover records are one per crashed swap: 16 a round is many. */
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->journal, &empty, NULL, NULL);
-	while (!rc && mongoc_cursor_next(cur, &jdoc)) {
-		bson_iter_t it, arr;
-		if (bson_iter_init_find(&it, jdoc, "states") && BSON_ITER_HOLDS_ARRAY(&it) &&
-		    bson_iter_recurse(&it, &arr)) {
-			while (!rc && bson_iter_next(&arr)) {
-				const uint8_t *data;
-				uint32_t len;
-				bson_t st;
-				if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
-					continue;
-				bson_iter_document(&arr, &len, &data);
-				if (bson_init_static(&st, data, len))
-					rc = replace_if_newer(s, &st, true, err);
-				(*applied)++;
-			}
-		}
-		if (!rc && bson_iter_init_find(&it, jdoc, "_id")) {
-			bson_t sel = BSON_INITIALIZER;
-			bson_append_value(&sel, "_id", 3, bson_iter_value(&it));
-			if (!mongoc_collection_delete_one(s->journal, &sel, NULL, NULL, &e))
-				rc = mongo_error(err, "state journal delete", &e);
-			bson_destroy(&sel);
-		}
-	}
-	if (!rc && mongoc_cursor_error(cur, &e))
+	while (n < CT_ARRAY_LEN(docs) && mongoc_cursor_next(cur, &jdoc))
+		docs[n++] = bson_copy(jdoc);
+	if (mongoc_cursor_error(cur, &e))
 		rc = mongo_error(err, "state journal read", &e);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(&empty);
+	for (size_t i = 0; i < n; i++) {
+		if (!rc)
+			rc = apply_journal(s, docs[i], applied, err);
+		bson_destroy(docs[i]);
+	}
 	return rc;
 }
 
