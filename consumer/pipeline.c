@@ -394,6 +394,18 @@ static void close_cb(uv_handle_t *h)
 {
 }
 
+/* The loop's own handles, closed the same way on every exit path. */
+static void close_handles(ctc_pipeline *p)
+{
+	uv_close((uv_handle_t *)&p->kpoll, close_cb);
+	uv_close((uv_handle_t *)&p->batch_timer, close_cb);
+	uv_close((uv_handle_t *)&p->tick_timer, close_cb);
+	uv_close((uv_handle_t *)&p->deadline_timer, close_cb);
+	uv_close((uv_handle_t *)&p->sigterm, close_cb);
+	uv_close((uv_handle_t *)&p->sigint, close_cb);
+	uv_close((uv_handle_t *)&p->stop_async, close_cb);
+}
+
 static void maybe_finish_stop(ctc_pipeline *p)
 {
 	if (p->closed || p->inflight || p->ping_inflight)
@@ -414,13 +426,7 @@ static void maybe_finish_stop(ctc_pipeline *p)
 	uv_timer_stop(&p->deadline_timer);
 	ctc_http_stop(p->http);
 	p->http = NULL;
-	uv_close((uv_handle_t *)&p->kpoll, close_cb);
-	uv_close((uv_handle_t *)&p->batch_timer, close_cb);
-	uv_close((uv_handle_t *)&p->tick_timer, close_cb);
-	uv_close((uv_handle_t *)&p->deadline_timer, close_cb);
-	uv_close((uv_handle_t *)&p->sigterm, close_cb);
-	uv_close((uv_handle_t *)&p->sigint, close_cb);
-	uv_close((uv_handle_t *)&p->stop_async, close_cb);
+	close_handles(p);
 	p->handles_open = false;
 	int64_t active = p->first_msg_us && p->last_commit_us > p->first_msg_us ? p->last_commit_us - p->first_msg_us : 0;
 	ctc_log(CTC_INFO, "consumer stopped",
@@ -624,13 +630,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		/* built but never run (or failed half way): close what the loop holds */
 		if (p->http)
 			ctc_http_stop(p->http);
-		uv_close((uv_handle_t *)&p->kpoll, close_cb);
-		uv_close((uv_handle_t *)&p->batch_timer, close_cb);
-		uv_close((uv_handle_t *)&p->tick_timer, close_cb);
-		uv_close((uv_handle_t *)&p->deadline_timer, close_cb);
-		uv_close((uv_handle_t *)&p->sigterm, close_cb);
-		uv_close((uv_handle_t *)&p->sigint, close_cb);
-		uv_close((uv_handle_t *)&p->stop_async, close_cb);
+		close_handles(p);
 		uv_run(&p->loop, UV_RUN_DEFAULT);
 	}
 	uv_loop_close(&p->loop);

@@ -47,39 +47,50 @@ void ctc_store_global_cleanup(void)
 	mongoc_cleanup();
 }
 
-ctc_store *ctc_store_open(const char *uri_str, const char *database, ct_error *err)
+mongoc_client_t *ctc_mongo_client_new(const char *uri_str, const char *appname, int socket_timeout_ms,
+				      ct_error *err)
 {
 	bson_error_t berr;
-	ctc_store *s = calloc(1, sizeof(*s));
+	mongoc_client_t *client = NULL;
 	mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_str, &berr);
-	if (!s || !uri) {
+	if (!uri) {
 		/* berr.message may quote the URI: say which rule failed without it */
-		ct_error_set(err, s ? CT_ECONFIG : CT_ENOMEM, "[mongodb] uri is not a valid MongoDB URI");
-		goto fail;
+		ct_error_set(err, CT_ECONFIG, "[mongodb] uri is not a valid MongoDB URI");
+		return NULL;
 	}
-	/* A down server must fail a batch fast so the consumer pauses and retries. */
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
 		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 3000);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
 		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 3000);
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
-		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, 30000);
+	if (socket_timeout_ms > 0 && !mongoc_uri_has_option(uri, MONGOC_URI_SOCKETTIMEOUTMS))
+		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SOCKETTIMEOUTMS, socket_timeout_ms);
 	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
-		mongoc_uri_set_appname(uri, "changetrail-consumer");
-	if (!(s->client = mongoc_client_new_from_uri_with_error(uri, &berr))) {
+		mongoc_uri_set_appname(uri, appname);
+	if (!(client = mongoc_client_new_from_uri_with_error(uri, &berr)))
 		ct_error_set(err, CT_ECONFIG, "[mongodb] uri: cannot make a client");
-		goto fail;
+	else
+		mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
+	mongoc_uri_destroy(uri);
+	return client;
+}
+
+ctc_store *ctc_store_open(const char *uri_str, const char *database, ct_error *err)
+{
+	ctc_store *s = calloc(1, sizeof(*s));
+	if (!s) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		return NULL;
 	}
-	mongoc_client_set_error_api(s->client, MONGOC_ERROR_API_VERSION_2);
+	/* A down server must fail a batch fast so the consumer pauses and retries. */
+	if (!(s->client = ctc_mongo_client_new(uri_str, "changetrail-consumer", 30000, err)))
+		goto fail;
 	s->db = mongoc_client_get_database(s->client, database);
 	s->history = mongoc_database_get_collection(s->db, "history");
 	s->state = mongoc_database_get_collection(s->db, "state");
 	s->journal = mongoc_database_get_collection(s->db, "state_journal");
 	s->contexts = mongoc_database_get_collection(s->db, "contexts");
-	mongoc_uri_destroy(uri);
 	return s;
 fail:
-	mongoc_uri_destroy(uri);
 	ctc_store_close(s);
 	return NULL;
 }

@@ -30,6 +30,15 @@ void ctc_store_global_cleanup(void);
 
 /* Connects lazily: no I/O here. CT_ECONFIG on a malformed URI (message without credentials). */
 ctc_store *ctc_store_open(const char *uri, const char *database, ct_error *err);
+
+/*
+ * A MongoDB client for `uri` with changetrail's defaults where the URI sets
+ * none: 3 s server selection and connect timeouts (a down server fails fast),
+ * `socket_timeout_ms` when > 0, and `appname`; error API version 2. NULL with
+ * `err` set (never quoting the URI, which may hold a password) on failure.
+ */
+struct _mongoc_client_t *ctc_mongo_client_new(const char *uri, const char *appname, int socket_timeout_ms,
+					      ct_error *err);
 void ctc_store_close(ctc_store *s);
 
 /* Creates the collections' indexes (idempotent). */

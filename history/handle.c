@@ -41,8 +41,6 @@ int cth_mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 
 int ct_history_open(const char *uri_str, const char *database, ct_history **out, ct_error *err)
 {
-	bson_error_t berr;
-	mongoc_uri_t *uri = NULL;
 	ct_history *h = NULL;
 	int rc = 0;
 
@@ -55,28 +53,15 @@ int ct_history_open(const char *uri_str, const char *database, ct_history **out,
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(uri = mongoc_uri_new_with_error(uri_str, &berr))) {
-		/* berr.message may quote the URI and its password */
-		rc = ct_error_set(err, CT_ECONFIG, "the MongoDB URI is not valid");
+	if (!(h->client = ctc_mongo_client_new(uri_str, "changetrail", 0, err))) {
+		rc = err ? err->code : CT_ECONFIG;
 		goto out;
 	}
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS))
-		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 3000);
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_CONNECTTIMEOUTMS))
-		mongoc_uri_set_option_as_int32(uri, MONGOC_URI_CONNECTTIMEOUTMS, 3000);
-	if (!mongoc_uri_has_option(uri, MONGOC_URI_APPNAME))
-		mongoc_uri_set_appname(uri, "changetrail");
-	if (!(h->client = mongoc_client_new_from_uri_with_error(uri, &berr))) {
-		rc = ct_error_set(err, CT_ECONFIG, "the MongoDB URI: cannot make a client");
-		goto out;
-	}
-	mongoc_client_set_error_api(h->client, MONGOC_ERROR_API_VERSION_2);
 	h->db = mongoc_client_get_database(h->client, database);
 	h->history = mongoc_database_get_collection(h->db, "history");
 	h->state = mongoc_database_get_collection(h->db, "state");
 	h->contexts = mongoc_database_get_collection(h->db, "contexts");
 out:
-	mongoc_uri_destroy(uri);
 	if (rc)
 		ct_history_close(h);
 	else
