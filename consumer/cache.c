@@ -141,8 +141,20 @@ int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *
 
 void ctc_cache_trim(ctc_cache *c)
 {
-	while (c->count > c->max_docs && c->tail)
-		remove_entry(c, c->tail);
+	for (entry *e = c->tail, *prev; e && c->count > c->max_docs; e = prev) {
+		prev = e->prev;
+		if (!e->st->dirty)
+			remove_entry(c, e);
+	}
+}
+
+int ctc_cache_foreach_dirty(ctc_cache *c, int (*fn)(ctc_doc_state *st, void *ud), void *ud)
+{
+	int rc;
+	for (entry *e = c->head; e; e = e->next)
+		if (e->st->dirty && (rc = fn(e->st, ud)))
+			return rc;
+	return 0;
 }
 
 void ctc_cache_drop_partition(ctc_cache *c, int32_t partition)

@@ -29,8 +29,17 @@ ctc_doc_state *ctc_cache_get(ctc_cache *c, const char *key);
  */
 int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *err);
 
-/* Evicts least recently used entries until at most max_docs remain. */
+/*
+ * Evicts least recently used entries until at most max_docs remain. Dirty
+ * states (changed, not yet written to MongoDB) are never evicted: they are
+ * the only copy until the next state write.
+ */
 void ctc_cache_trim(ctc_cache *c);
+/*
+ * Calls fn on every dirty state, most recently used first, and stops at the
+ * first non-zero return, which it returns.
+ */
+int ctc_cache_foreach_dirty(ctc_cache *c, int (*fn)(ctc_doc_state *st, void *ud), void *ud);
 /* Drops every entry of `partition` (-1: every entry). */
 void ctc_cache_drop_partition(ctc_cache *c, int32_t partition);
 size_t ctc_cache_count(const ctc_cache *c);

@@ -32,6 +32,8 @@ static const struct field {
 	I("consumer", "batch_size", batch_size, 1, 10000),
 	I("consumer", "batch_ms", batch_ms, 1, 60000),
 	I("consumer", "cache_max_documents", cache_max_documents, 1, 100000000),
+	I("consumer", "state_flush_ms", state_flush_ms, 0, 600000),
+	I("consumer", "state_flush_max_documents", state_flush_max_documents, 1, 100000000),
 	I("consumer", "shutdown_timeout_ms", shutdown_timeout_ms, 100, 600000),
 	I("consumer", "exit_on_idle_ms", exit_on_idle_ms, 0, 86400000),
 	{"consumer", "no_write", F_BOOL, offsetof(ctc_config, no_write), 0, 0},
@@ -62,6 +64,8 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	cfg->batch_size = 500;
 	cfg->batch_ms = 200;
 	cfg->cache_max_documents = 100000;
+	cfg->state_flush_ms = 2000;
+	cfg->state_flush_max_documents = 20000;
 	cfg->shutdown_timeout_ms = 30000;
 	if (set_str(&cfg->mongodb_uri, "mongodb://127.0.0.1:27017/", err) ||
 	    set_str(&cfg->mongodb_database, "changetrail", err) ||

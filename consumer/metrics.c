@@ -76,6 +76,12 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 		  m->size_bucket, (double)atomic_load(&m->size_sum));
 	histogram(out, "changetrail_batch_duration_seconds", "From batch start to offsets committed.",
 		  dur_le, CTC_DURATION_BUCKETS, m->dur_bucket, (double)atomic_load(&m->dur_sum_us) / 1e6);
+	put(out, "# HELP changetrail_state_writes_total Writes of the changed document states.\n"
+		 "# TYPE changetrail_state_writes_total counter\nchangetrail_state_writes_total %llu\n",
+	    (unsigned long long)atomic_load(&m->state_writes));
+	put(out, "# HELP changetrail_states_written_total Document states written.\n"
+		 "# TYPE changetrail_states_written_total counter\nchangetrail_states_written_total %llu\n",
+	    (unsigned long long)atomic_load(&m->states_written));
 	put(out, "# HELP changetrail_store_errors_total Failed MongoDB batch writes (retried).\n"
 		 "# TYPE changetrail_store_errors_total counter\nchangetrail_store_errors_total %llu\n",
 	    (unsigned long long)atomic_load(&m->store_errors));

@@ -16,6 +16,7 @@
 typedef struct ctc_metrics {
 	atomic_uint_fast64_t persisted, duplicate, empty, dlq, markers;
 	atomic_uint_fast64_t batches, store_errors, commit_errors;
+	atomic_uint_fast64_t state_writes, states_written;
 	atomic_uint_fast64_t size_bucket[CTC_SIZE_BUCKETS + 1], size_sum;
 	atomic_uint_fast64_t dur_bucket[CTC_DURATION_BUCKETS + 1], dur_sum_us;
 	atomic_int_fast64_t lag;     /* -1 = unknown */

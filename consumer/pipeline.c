@@ -7,6 +7,11 @@
  * up to batch_size; beyond that nothing is read, so librdkafka's own bounded
  * prefetch is the only queue. The cache is touched by the writer, and by the
  * loop only while no batch is in the writer.
+ *
+ * Offsets of written batches wait in `uncommitted` until the states they
+ * changed are written too (worker.h): every state_flush_ms, on revoke and at
+ * stop; a failed batch discards them, so Kafka redelivers from the last
+ * commit that had everything behind it in MongoDB.
  */
 #include "pipeline.h"
 
@@ -51,7 +56,8 @@ struct ctc_pipeline {
 	/* lifecycle */
 	bool stopping, closed, handles_open;
 	int result;
-	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us;
+	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
+	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
 };
 
@@ -69,9 +75,10 @@ static void maybe_finish_stop(ctc_pipeline *p);
 
 /* ---- commits ---- */
 
-static void commit_batch(ctc_pipeline *p, ctc_batch *b)
+/* Adds the offsets of written batch `b` to the ones waiting for their states. */
+static void take_offsets(ctc_pipeline *p, ctc_batch *b)
 {
-	rd_kafka_topic_partition_list_t *offs = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_topic_partition_list_t *offs = p->uncommitted;
 	for (size_t i = 0; i < b->n; i++) {
 		const rd_kafka_message_t *m = b->msgs[i];
 		rd_kafka_topic_partition_t *tp =
@@ -81,18 +88,37 @@ static void commit_batch(ctc_pipeline *p, ctc_batch *b)
 		if (m->offset + 1 > tp->offset)
 			tp->offset = m->offset + 1; /* the next offset to read */
 	}
+	b->committed = true;
+}
+
+/* Commits what take_offsets() gathered: call only when the states are written. */
+static void commit_uncommitted(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *offs = p->uncommitted;
 	if (offs->cnt) {
 		rd_kafka_resp_err_t e = rd_kafka_commit(p->rk, offs, 0);
 		if (e) {
 			/* Not fatal: the next commit covers it, redelivery is harmless. */
 			atomic_fetch_add(&p->metrics.commit_errors, 1);
-			ctc_log(CTC_WARN, "commit failed", "batch=%llu error=\"%s\"",
-				(unsigned long long)b->seq, rd_kafka_err2str(e));
+			ctc_log(CTC_WARN, "commit failed", "partitions=%d error=\"%s\"", offs->cnt,
+				rd_kafka_err2str(e));
 		}
+		p->last_commit_us = now_us();
 	}
+	p->uncommitted = rd_kafka_topic_partition_list_new(8);
 	rd_kafka_topic_partition_list_destroy(offs);
-	b->committed = true;
-	p->last_commit_us = now_us();
+}
+
+/* After a failure: these offsets must never be committed (Kafka redelivers). */
+static void discard_uncommitted(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_destroy(p->uncommitted);
+	p->uncommitted = rd_kafka_topic_partition_list_new(8);
+}
+
+static bool flush_due(const ctc_pipeline *p)
+{
+	return p->stopping || now_us() - p->last_flush_us >= p->cfg->state_flush_ms * 1000;
 }
 
 /* ---- the writer ---- */
@@ -116,15 +142,27 @@ static void after_work_cb(uv_work_t *req, int status)
 	int64_t us = now_us() - b->start_us;
 	if (b->ok) {
 		if (!b->committed)
-			commit_batch(p, b);
-		ctc_metrics_batch(&p->metrics, b->n, (uint64_t)us);
-		ctc_log(CTC_INFO, "batch committed",
-			"batch=%llu events=%zu history=%llu duplicate=%llu empty=%llu context=%llu dlq=%llu ms=%.1f",
-			(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
-			(unsigned long long)b->duplicate, (unsigned long long)b->empty,
-			(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0);
+			take_offsets(p, b);
+		if (b->state_flushed) {
+			commit_uncommitted(p);
+			p->last_flush_us = now_us();
+		}
+		if (b->n) {
+			ctc_metrics_batch(&p->metrics, b->n, (uint64_t)us);
+			ctc_log(CTC_INFO, "batch written",
+				"batch=%llu events=%zu history=%llu duplicate=%llu empty=%llu context=%llu dlq=%llu "
+				"ms=%.1f history_ms=%.1f contexts_ms=%.1f state_ms=%.1f committed=%s",
+				(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
+				(unsigned long long)b->duplicate, (unsigned long long)b->empty,
+				(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0,
+				b->history_ms, b->contexts_ms, b->state_ms, b->state_flushed ? "yes" : "no");
+		} else {
+			ctc_log(CTC_INFO, "states written", "batch=%llu state_ms=%.1f committed=yes",
+				(unsigned long long)b->seq, b->state_ms);
+		}
 	} else {
 		/* Never commit past unwritten data: stop; the group redelivers it. */
+		discard_uncommitted(p);
 		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
 			(unsigned long long)b->seq, b->n);
 		if (p->result == 0)
@@ -136,12 +174,26 @@ static void after_work_cb(uv_work_t *req, int status)
 	p->inflight = NULL;
 	if (p->result == 0 && p->pending &&
 	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
-	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000))
+	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000 ||
+	     (p->uncommitted->cnt && flush_due(p))))
 		dispatch(p);
 	if (p->stopping)
 		maybe_finish_stop(p);
 	else
 		drain(p);
+}
+
+static ctc_batch *batch_new(ctc_pipeline *p, size_t cap)
+{
+	ctc_batch *b = calloc(1, sizeof(*b));
+	if (!b || (cap && !(b->msgs = calloc(cap, sizeof(*b->msgs))))) {
+		free(b);
+		return NULL;
+	}
+	b->cap = cap;
+	b->seq = ++p->next_seq;
+	b->start_us = now_us();
+	return b;
 }
 
 static void dispatch(ctc_pipeline *p)
@@ -151,6 +203,7 @@ static void dispatch(ctc_pipeline *p)
 	uv_timer_stop(&p->batch_timer);
 	p->inflight = p->pending;
 	p->pending = NULL;
+	p->inflight->flush_state = flush_due(p);
 	p->inflight->start_us = now_us();
 	p->inflight_done = false;
 	p->work.data = p;
@@ -164,17 +217,52 @@ static void dispatch(ctc_pipeline *p)
 	}
 }
 
-/* Waits (blocking the loop) until the in-flight batch is processed, then commits it. */
+/* With nothing in the writer and nothing waiting: a batch of no messages that writes the states. */
+static void dispatch_flush(ctc_pipeline *p)
+{
+	if (p->inflight || (p->pending && p->pending->n))
+		return;
+	if (!p->pending && !(p->pending = batch_new(p, 0))) {
+		ctc_log(CTC_ERROR, "out of memory", NULL);
+		return;
+	}
+	p->pending->n = 0;
+	uv_timer_stop(&p->batch_timer);
+	p->inflight = p->pending;
+	p->pending = NULL;
+	p->inflight->flush_state = true;
+	p->inflight->start_us = now_us();
+	p->inflight_done = false;
+	p->work.data = p;
+	if (uv_queue_work(&p->loop, &p->work, work_cb, after_work_cb)) {
+		ctc_batch_free(p->inflight);
+		p->inflight = NULL;
+	}
+}
+
+/*
+ * Before a revoke: waits (blocking the loop) until the in-flight batch is
+ * processed, writes the changed states on this thread (the writer is idle),
+ * and commits everything written.
+ */
 static void settle_inflight(ctc_pipeline *p)
 {
-	if (!p->inflight)
-		return;
-	pthread_mutex_lock(&p->mu);
-	while (!p->inflight_done)
-		pthread_cond_wait(&p->cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
-	if (p->inflight->ok && !p->inflight->committed)
-		commit_batch(p, p->inflight);
+	if (p->inflight) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->inflight_done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		pthread_mutex_unlock(&p->mu);
+		if (p->inflight->ok && !p->inflight->committed)
+			take_offsets(p, p->inflight);
+		if (!p->inflight->ok)
+			return; /* after_work_cb discards the offsets and stops */
+	}
+	if (ctc_worker_flush_states(&p->worker, NULL) == 0) {
+		commit_uncommitted(p);
+		p->last_flush_us = now_us();
+	} else {
+		discard_uncommitted(p);
+	}
 }
 
 /* ---- Kafka ---- */
@@ -230,15 +318,8 @@ static bool pending_full(const ctc_pipeline *p)
 static int pending_add(ctc_pipeline *p, rd_kafka_message_t *m)
 {
 	if (!p->pending) {
-		ctc_batch *b = calloc(1, sizeof(*b));
-		if (!b || !(b->msgs = calloc((size_t)p->cfg->batch_size, sizeof(*b->msgs)))) {
-			free(b);
+		if (!(p->pending = batch_new(p, (size_t)p->cfg->batch_size)))
 			return CT_ENOMEM;
-		}
-		b->cap = (size_t)p->cfg->batch_size;
-		b->seq = ++p->next_seq;
-		b->start_us = now_us();
-		p->pending = b;
 		uv_timer_start(&p->batch_timer, batch_timer_cb, (uint64_t)p->cfg->batch_ms, 0);
 	}
 	p->pending->msgs[p->pending->n++] = m;
@@ -337,6 +418,12 @@ static void tick_cb(uv_timer_t *t)
 	if (p->stopping)
 		return;
 	drain(p); /* backup for a missed io event; also serves rebalances */
+	if (!p->inflight && p->uncommitted->cnt && flush_due(p)) {
+		if (p->pending && p->pending->n)
+			dispatch(p);
+		else
+			dispatch_flush(p);
+	}
 	if (ticks % 10 == 0)
 		update_lag(p);
 	if (p->ping_store && !p->ping_inflight && (ticks % 50 == 1)) {
@@ -410,9 +497,14 @@ static void maybe_finish_stop(ctc_pipeline *p)
 {
 	if (p->closed || p->inflight || p->ping_inflight)
 		return;
-	if (p->pending && p->result == 0 && !atomic_load(&p->abort)) {
+	if (p->pending && p->pending->n && p->result == 0 && !atomic_load(&p->abort)) {
 		dispatch(p); /* the last, partly filled batch */
 		return;
+	}
+	if ((p->uncommitted->cnt || p->worker.ndirty) && p->result == 0 && !atomic_load(&p->abort)) {
+		dispatch_flush(p); /* the states of what was written, then its commit */
+		if (p->inflight)
+			return;
 	}
 	p->closed = true;
 	if (p->pending) {
@@ -509,9 +601,16 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	ctc_metrics_init(&p->metrics);
+	p->last_flush_us = now_us();
+	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		free(p);
+		return NULL;
+	}
 	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
 	if (uv_loop_init(&p->loop)) {
 		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
+		rd_kafka_topic_partition_list_destroy(p->uncommitted);
 		free(p);
 		return NULL;
 	}
@@ -612,9 +711,11 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 	uv_timer_start(&p->tick_timer, tick_cb, 100, 100);
 	uv_signal_start(&p->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&p->sigint, signal_cb, SIGINT);
-	ctc_log(CTC_INFO, "consumer started", "topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld%s",
+	ctc_log(CTC_INFO, "consumer started",
+		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld http_port=%d%s",
 		p->cfg->topic, p->cfg->group_id, p->cfg->mongodb_database, (long long)p->cfg->batch_size,
-		(long long)p->cfg->batch_ms, p->cfg->no_write ? " no_write=true" : "");
+		(long long)p->cfg->batch_ms, (long long)p->cfg->state_flush_ms, ctc_pipeline_http_port(p),
+		p->cfg->no_write ? " no_write=true" : "");
 	drain(p);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
 	if (p->result)
@@ -646,6 +747,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	}
 	if (p->dlq)
 		rd_kafka_destroy(p->dlq);
+	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	ctc_store_close(p->worker.store);
 	ctc_store_close(p->ping_store);
 	ctc_cache_free(p->worker.cache);

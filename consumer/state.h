@@ -30,7 +30,7 @@ typedef struct ctc_doc_state {
 	char *recent_ids[CTC_RECENT_IDS]; /* ring, oldest first from recent_head */
 	unsigned nrecent, recent_head;
 	char last_ts[40];   /* ts of the last history record */
-	uint64_t touched_batch; /* batch number that last changed it (not stored) */
+	bool dirty;         /* changed since it was last written to `state` (not stored) */
 } ctc_doc_state;
 
 /* New empty state for (collection, document_id): version 0, no document. */

@@ -709,16 +709,28 @@ out:
 	return rc;
 }
 
-int ctc_store_write(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, ct_error *err)
+static double ms_since(int64_t t0)
 {
+	return (double)(bson_get_monotonic_time() - t0) / 1000.0;
+}
+
+int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *err)
+{
+	int64_t t0 = bson_get_monotonic_time();
 	int rc;
 	if (n_dup)
 		*n_dup = 0;
+	ws->history_ms = ws->contexts_ms = ws->state_ms = 0;
 	if (json_array_size(ws->history) && (rc = write_history(s, ws->history, n_dup, err)))
 		return rc;
+	ws->history_ms = ms_since(t0);
+	t0 = bson_get_monotonic_time();
 	if (ws->contexts && ws->contexts->n && (rc = write_contexts(s, ws->contexts, err)))
 		return rc;
+	ws->contexts_ms = ms_since(t0);
+	t0 = bson_get_monotonic_time();
 	if (json_array_size(ws->states) && (rc = write_states(s, ws->states, err)))
 		return rc;
+	ws->state_ms = ms_since(t0);
 	return 0;
 }

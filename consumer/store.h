@@ -22,6 +22,8 @@ typedef struct ctc_write_set {
 	json_t *history; /* history records (record.h form, "changes" as an array) */
 	json_t *states;  /* stored states (ctc_state_to_json form), one per document */
 	ctc_contexts *contexts;
+	/* set by ctc_store_write: time spent on each part of the last attempt */
+	double history_ms, contexts_ms, state_ms;
 } ctc_write_set;
 
 /* Global libmongoc set-up (log handler that drops FerretDB's endSessions noise). */
@@ -59,7 +61,7 @@ int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_
  * replace-with-upsert. Idempotent, so a failed call is simply retried.
  * *n_dup (may be NULL) receives the number of history duplicates.
  */
-int ctc_store_write(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, ct_error *err);
+int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *err);
 
 /* The stored form of a history record: "changes" as canonical JSON text. *out owned by caller. */
 int ctc_history_to_bson(const json_t *record, bson_t *out, ct_error *err);

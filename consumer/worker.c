@@ -195,24 +195,23 @@ out:
 	return rc;
 }
 
-static int write_batch(ctc_worker *w, const ctc_write_set *ws, ct_error *err)
+/* *dups: history records that were in MongoDB already (redelivered events). */
+static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error *err)
 {
 	int64_t delay = 100;
-	size_t dups = 0;
+	*dups = 0;
 	if (!w->store)
 		return 0;
 	for (;;) {
 		int rc = 0;
 		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, err)))
 			w->indexes_done = true;
-		if (!rc && !(rc = ctc_store_write(w->store, ws, &dups, err)))
+		if (!rc && !(rc = ctc_store_write(w->store, ws, dups, err)))
 			break;
 		store_failed(w, "write batch", err);
 		if (!backoff(w, &delay))
 			return CT_ETIMEDOUT;
 	}
-	if (dups)
-		ctc_log(CTC_INFO, "history duplicates ignored", "count=%zu", dups);
 	store_succeeded(w);
 	return 0;
 }
@@ -227,17 +226,78 @@ static int flush_dlq(ctc_worker *w)
 	return atomic_load(&w->dlq_failed) ? CT_EKAFKA : 0;
 }
 
+static size_t flush_max(const ctc_worker *w)
+{
+	int64_t m = w->cfg->state_flush_max_documents < w->cfg->cache_max_documents
+			    ? w->cfg->state_flush_max_documents
+			    : w->cfg->cache_max_documents;
+	return m > 0 ? (size_t)m : 1;
+}
+
+void ctc_worker_drop_cache(ctc_worker *w)
+{
+	ctc_cache_drop_partition(w->cache, -1);
+	w->ndirty = 0;
+}
+
+static int collect_dirty(ctc_doc_state *st, void *ud)
+{
+	json_t *stored;
+	ct_error err;
+	if (ctc_state_to_json(st, &stored, &err))
+		return CT_ENOMEM;
+	return json_array_append_new(ud, stored) ? CT_ENOMEM : 0;
+}
+
+static int mark_clean(ctc_doc_state *st, void *ud)
+{
+	st->dirty = false;
+	return 0;
+}
+
+int ctc_worker_flush_states(ctc_worker *w, double *ms)
+{
+	ctc_write_set ws = {NULL, json_array(), NULL, 0, 0, 0};
+	ct_error err;
+	size_t dups;
+	int rc = CT_ENOMEM;
+	if (ms)
+		*ms = 0;
+	if (w->ndirty == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!ws.states || ctc_cache_foreach_dirty(w->cache, collect_dirty, ws.states))
+		goto out;
+	if ((rc = write_batch(w, &ws, &dups, &err)))
+		goto out;
+	ctc_cache_foreach_dirty(w->cache, mark_clean, NULL);
+	atomic_fetch_add(&w->metrics->state_writes, 1);
+	atomic_fetch_add(&w->metrics->states_written, json_array_size(ws.states));
+	w->ndirty = 0;
+	if (ms)
+		*ms = ws.state_ms;
+out:
+	if (rc) {
+		ctc_log(CTC_ERROR, "state write failed", "states=%zu error=\"%s\"", w->ndirty, ct_strerror(rc));
+		ctc_worker_drop_cache(w);
+	}
+	json_decref(ws.states);
+	return rc;
+}
+
 void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 {
 	ct_event **evs = calloc(b->n ? b->n : 1, sizeof(*evs));
 	ct_limits limits;
 	ctc_contexts ctxs;
-	ctc_write_set ws = {json_array(), json_array(), &ctxs};
+	ctc_write_set ws = {json_array(), json_array(), &ctxs, 0, 0, 0};
 	ct_error err;
 	int rc;
 
 	ctc_contexts_init(&ctxs);
 	b->ok = false;
+	b->state_flushed = false;
 	atomic_store(&w->dlq_failed, 0);
 	if (!evs || !ws.history || !ws.states) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
@@ -322,7 +382,10 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 			continue;
 		}
 		b->persisted++;
-		st->touched_batch = b->seq;
+		if (!st->dirty) {
+			st->dirty = true;
+			w->ndirty++;
+		}
 		if (json_array_append_new(ws.history, rec))
 			goto out;
 		if (in.context_id &&
@@ -330,34 +393,31 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
 			goto out;
 	}
-	/* final state of every document the batch changed, once each */
-	for (size_t i = 0; i < b->n; i++) {
-		if (!evs[i])
-			continue;
-		char *key = ctc_state_key(ct_event_collection(evs[i]), ct_event_document_id(evs[i]));
-		ctc_doc_state *st = key ? ctc_cache_get(w->cache, key) : NULL;
-		free(key);
-		if (st && st->touched_batch == b->seq) {
-			json_t *stored;
-			if (ctc_state_to_json(st, &stored, &err) || json_array_append_new(ws.states, stored))
-				goto out;
-			st->touched_batch = 0; /* written once */
-		}
-	}
-
-	/* 4. MongoDB, then the DLQ acknowledged: only then may offsets move */
-	if (write_batch(w, &ws, &err))
+	/* 4. MongoDB (history, contexts; states when due), then the DLQ
+	 * acknowledged: only then may offsets move */
+	size_t dups;
+	if (write_batch(w, &ws, &dups, &err))
 		goto out;
+	/* Redelivered events whose state was not written yet: rebuilt, found in
+	 * `history` already. They count as duplicates, not as persisted. */
+	if (dups <= b->persisted) {
+		b->persisted -= dups;
+		b->duplicate += dups;
+	}
+	b->history_ms = ws.history_ms;
+	b->contexts_ms = ws.contexts_ms;
+	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w)) &&
+	    ctc_worker_flush_states(w, &b->state_ms))
+		goto out;
+	b->state_flushed = w->ndirty == 0;
 	if ((rc = flush_dlq(w))) {
 		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", ct_strerror(rc));
 		goto out;
 	}
 	b->ok = true;
 out:
-	if (!b->ok) {
-		/* what the cache holds may be ahead of MongoDB now: forget it all */
-		ctc_cache_drop_partition(w->cache, -1);
-	}
+	if (!b->ok) /* what the cache holds may be ahead of MongoDB now: forget it all */
+		ctc_worker_drop_cache(w);
 	ctc_cache_trim(w->cache);
 	for (size_t i = 0; evs && i < b->n; i++)
 		ct_event_free(evs[i]);

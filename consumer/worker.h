@@ -1,8 +1,15 @@
 /*
  * worker.h - processing of one batch of Kafka messages, run off the loop
  * thread: parse and validate, bad ones to the DLQ, previous states loaded
- * with one query, records built, everything written to MongoDB with retries
- * (consumption paused while MongoDB fails). Blocking by design.
+ * with one query, records built, history and contexts written to MongoDB
+ * with retries (consumption paused while MongoDB fails). Blocking by design.
+ *
+ * Changed states stay dirty in the cache and are written together when the
+ * loop asks for it (flush_state: every state_flush_ms, on revoke and stop)
+ * or when state_flush_max_documents are dirty. Offsets may be committed only
+ * up to a batch whose state_flushed is set: until then a crash must make
+ * Kafka redeliver the events, which rebuild the same records (duplicates of
+ * what is in `history`) on top of the older stored states.
  */
 #ifndef CTC_WORKER_H
 #define CTC_WORKER_H
@@ -24,8 +31,11 @@ typedef struct ctc_batch {
 	int64_t start_us;          /* monotonic, when handed to the worker */
 	/* results, set by the worker */
 	bool ok;                   /* written (or nothing to write): offsets may be committed */
-	bool committed;            /* the loop committed its offsets already (rebalance) */
+	bool committed;            /* the loop took its offsets already (rebalance) */
+	bool flush_state;          /* set by the loop: write every dirty state after this batch */
+	bool state_flushed;        /* every state changed so far is in MongoDB */
 	uint64_t persisted, duplicate, empty, dlq, markers;
+	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
 } ctc_batch;
 
 typedef struct ctc_worker {
@@ -39,10 +49,26 @@ typedef struct ctc_worker {
 	atomic_int dlq_failed;    /* delivery reports that failed */
 	bool indexes_done;
 	bool paused;
+	size_t ndirty;            /* dirty states in the cache */
 } ctc_worker;
 
-/* Processes `b` completely (see above); sets b->ok. Call from one thread at a time. */
+/*
+ * Processes `b` completely (see above); sets b->ok, and b->state_flushed when
+ * the states were written too. A batch of no messages with flush_state set
+ * only writes the states. Call from one thread at a time.
+ */
 void ctc_worker_process(ctc_worker *w, ctc_batch *b);
+
+/*
+ * Writes every dirty state (retrying like a batch), then marks them clean.
+ * 0, or CT_ETIMEDOUT when the shutdown deadline stopped the retries; on
+ * failure the whole cache is dropped (it is ahead of MongoDB). Same thread
+ * rule as ctc_worker_process().
+ */
+int ctc_worker_flush_states(ctc_worker *w, double *ms);
+
+/* Forgets every cached state, dirty ones included (after a failure). */
+void ctc_worker_drop_cache(ctc_worker *w);
 
 void ctc_batch_free(ctc_batch *b);
 

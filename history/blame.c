@@ -113,9 +113,23 @@ int ct_history_blame(ct_history *h, const char *collection, const char *document
 	if (!h || !collection || !document_id || !out)
 		return ct_error_set(err, CT_EINVAL, "ct_history_blame: NULL argument");
 	*out = NULL;
-	if ((rc = ct_history_stored_state(h, collection, document_id, &state, err)) ||
-	    (rc = cth_doc_records(h, collection, document_id, &records, err)))
+	if ((rc = cth_doc_records(h, collection, document_id, &records, err)))
 		goto out;
+	size_t nrec = json_array_size(records);
+	rc = ct_history_stored_state(h, collection, document_id, &state, err);
+	if (rc == CT_ENOTFOUND && nrec)
+		rc = 0; /* history written, state not yet */
+	if (rc)
+		goto out;
+	/* The consumer writes states after the history: a state behind it is rolled forward. */
+	int64_t last_v = nrec ? cth_int(json_array_get(records, nrec - 1), "version") : 0;
+	if (nrec && (!state || cth_int(state, "version") != last_v)) {
+		json_t *cur;
+		if ((rc = cth_rebuild(records, state, last_v, &cur, err)))
+			goto out;
+		json_decref(state);
+		state = cur;
+	}
 	if (!(res = json_array()) || !(root = json_array())) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;

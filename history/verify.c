@@ -1,7 +1,9 @@
 /*
  * verify.c - checks the per-document hash chains: hashes recomputed,
  * versions contiguous, prev_hash links, the changes applying in order to
- * the stored document, and the state agreeing with the last record.
+ * the stored document, and the state agreeing with the record of its
+ * version. A state behind the last record is not a problem: the consumer
+ * writes states every state_flush_ms, after the history (it is counted).
  * Everything is read with one query per collection and grouped here (one
  * query per document would scan the collection once per document on
  * FerretDB/SQLite).
@@ -18,6 +20,7 @@
 typedef struct doc_check {
 	const char *collection, *document_id;
 	json_t *problems;
+	int64_t behind; /* documents whose state is behind their history */
 } doc_check;
 
 static void problem(doc_check *d, int64_t version, const char *what, const char *fmt, ...)
@@ -40,8 +43,10 @@ static void problem(doc_check *d, int64_t version, const char *what, const char 
 static int check_doc(doc_check *d, const json_t *recs, const json_t *state, ct_error *err)
 {
 	size_t n = json_array_size(recs);
-	json_t *cur = NULL, *shown = NULL;
-	bool deleted = false, rebuilding = true;
+	json_t *cur = NULL, *shown = NULL, *shown_sv = NULL;
+	bool deleted = false, rebuilding = true, deleted_sv = false;
+	const char *hash_sv = NULL;
+	int64_t sv = state ? cth_int(state, "version") : -1;
 	int rc = 0;
 
 	if (n == 0) {
@@ -77,6 +82,8 @@ static int check_doc(doc_check *d, const json_t *recs, const json_t *state, ct_e
 				(long long)cth_int(prev, "version"));
 		else if (!prev && !ck && !json_is_null(ph))
 			problem(d, v, "reordered", "version 1 has a prev_hash");
+		if (v == sv)
+			hash_sv = cth_str(r, "hash");
 		/* the document, forward */
 		if (!rebuilding)
 			continue;
@@ -90,47 +97,53 @@ static int check_doc(doc_check *d, const json_t *recs, const json_t *state, ct_e
 				problem(d, v, "changes_do_not_apply", "checkpoint without a document");
 				rebuilding = false;
 			}
-			continue;
+			goto next;
 		}
 		if (!cur && !(cur = json_object())) {
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 			goto out;
 		}
-		if (cth_op_keeps_doc(op))
-			continue;
-		json_t *next = NULL;
-		ct_error perr;
-		if (ct_patch(json_object_get(r, "changes"), cur, &next, &perr)) {
-			problem(d, v, "changes_do_not_apply", "%s", perr.message);
-			rebuilding = false;
-			continue;
+		if (!cth_op_keeps_doc(op)) {
+			json_t *next = NULL;
+			ct_error perr;
+			if (ct_patch(json_object_get(r, "changes"), cur, &next, &perr)) {
+				problem(d, v, "changes_do_not_apply", "%s", perr.message);
+				rebuilding = false;
+				continue;
+			}
+			json_decref(shown);
+			deleted = !strcmp(op, "delete");
+			shown = deleted ? cur : json_incref(next);
+			if (!deleted)
+				json_decref(cur);
+			cur = next;
 		}
-		json_decref(shown);
-		deleted = !strcmp(op, "delete");
-		shown = deleted ? cur : json_incref(next);
-		if (!deleted)
-			json_decref(cur);
-		cur = next;
+	next:
+		if (v == sv) { /* the document the state must hold */
+			json_decref(shown_sv);
+			shown_sv = json_incref(shown);
+			deleted_sv = deleted;
+		}
 	}
 	const json_t *last = json_array_get(recs, n - 1);
 	if (!state) {
-		problem(d, 0, "no_state", "history up to version %lld but no state",
-			(long long)cth_int(last, "version"));
+		d->behind++; /* not written yet (or lost: the consumer would rebuild it from Kafka) */
 		goto out;
 	}
-	if (cth_int(state, "version") != cth_int(last, "version") ||
-	    strcmp(cth_str(state, "hash"), cth_str(last, "hash")))
+	if (sv > cth_int(last, "version") || !hash_sv || strcmp(cth_str(state, "hash"), hash_sv))
 		problem(d, cth_int(last, "version"), "state_mismatch",
-			"state is at version %lld with another hash than the last record (version %lld)",
-			(long long)cth_int(state, "version"), (long long)cth_int(last, "version"));
-	else if (rebuilding && shown &&
-		 (!json_equal(shown, json_object_get(state, "doc")) ||
-		  deleted != json_is_true(json_object_get(state, "deleted"))))
-		problem(d, cth_int(last, "version"), "state_doc_mismatch",
-			"the changes replayed do not give the stored document");
+			"state is at version %lld with another hash than the record of that version (last: %lld)",
+			(long long)sv, (long long)cth_int(last, "version"));
+	else if (rebuilding && shown_sv &&
+		 (!json_equal(shown_sv, json_object_get(state, "doc")) ||
+		  deleted_sv != json_is_true(json_object_get(state, "deleted"))))
+		problem(d, sv, "state_doc_mismatch", "the changes replayed do not give the stored document");
+	if (sv < cth_int(last, "version"))
+		d->behind++;
 out:
 	json_decref(cur);
 	json_decref(shown);
+	json_decref(shown_sv);
 	return rc;
 }
 
@@ -144,6 +157,7 @@ int ct_history_verify(ct_history *h, const char *collection, const char *documen
 {
 	json_t *recs = NULL, *states = NULL, *groups = NULL, *problems = NULL;
 	const char **keys = NULL;
+	int64_t behind = 0;
 	bson_t f = BSON_INITIALIZER;
 	int rc;
 
@@ -197,16 +211,17 @@ int ct_history_verify(ct_history *h, const char *collection, const char *documen
 		g = json_object_get(groups, keys[k]);
 		json_t *rs = json_object_get(g, "records"), *st = json_object_get(g, "state");
 		const json_t *any = json_array_size(rs) ? json_array_get(rs, 0) : st;
-		doc_check d = {cth_str(any, "collection"), cth_str(any, "document_id"), problems};
+		doc_check d = {cth_str(any, "collection"), cth_str(any, "document_id"), problems, 0};
 		if ((rc = cth_sort(rs, true, err)) || (rc = check_doc(&d, rs, st, err)))
 			goto out;
+		behind += d.behind;
 	}
 	if (document_id && nk == 0) {
 		rc = ct_error_set(err, CT_ENOTFOUND, "%s/%s has no history and no state", collection, document_id);
 		goto out;
 	}
-	*out = json_pack("{s:I, s:I, s:O}", "documents", (json_int_t)nk, "records",
-			 (json_int_t)json_array_size(recs), "problems", problems);
+	*out = json_pack("{s:I, s:I, s:I, s:O}", "documents", (json_int_t)nk, "records",
+			 (json_int_t)json_array_size(recs), "states_behind", (json_int_t)behind, "problems", problems);
 	if (!*out)
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 out:

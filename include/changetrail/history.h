@@ -130,11 +130,15 @@ int ct_history_actor(ct_history *h, const char *actor, int64_t since_us, json_t 
  * ("modified"), versions are contiguous from 1 or from a checkpoint
  * ("missing", "duplicate"), each prev_hash is the previous hash
  * ("reordered"), the changes apply in order and give the stored document
- * ("changes_do_not_apply", "state_doc_mismatch"), and the last hash and
- * version are the state's ("state_mismatch", "no_state", "no_history").
- * *out: {"documents": N, "records": N, "problems": [{"collection",
- * "document_id", "version", "problem", "detail"}...]}. Problems are data, not
- * errors: the call returns 0 when it could read everything.
+ * ("changes_do_not_apply", "state_doc_mismatch"), and the state is the
+ * record of its version, hash and document ("state_mismatch",
+ * "no_history"). A state behind the last record, or none yet, is normal
+ * while a consumer runs (it writes states every state_flush_ms, after the
+ * history) and is counted in "states_behind", not reported as a problem.
+ * *out: {"documents": N, "records": N, "states_behind": N, "problems":
+ * [{"collection", "document_id", "version", "problem", "detail"}...]}.
+ * Problems are data, not errors: the call returns 0 when it could read
+ * everything.
  */
 int ct_history_verify(ct_history *h, const char *collection, const char *document_id, json_t **out,
 		      ct_error *err);

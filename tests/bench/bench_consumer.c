@@ -9,7 +9,8 @@
  *   calib_events_per_s FerretDB's own insert rate for the same history
  *                      records at the same batch size (read back, inserted
  *                      into another database with an unordered bulk)
- * usage: bench_consumer [N] [doc_bytes]     (defaults 20000 1024)
+ *   history_ms, contexts_ms, state_ms: MongoDB time by collection (summed)
+ * usage: bench_consumer [N] [doc_bytes] [state_flush_ms]   (defaults 20000 1024, the daemon's)
  * Targets: cpu_us_per_event <= 50 at 1 KB; e2e >= 80% of calibration.
  */
 #include "testutil.h"
@@ -24,6 +25,7 @@
 #include <unistd.h>
 
 static const char *bootstrap, *mongo_uri;
+static int state_flush_ms = -1; /* -1: the daemon's default */
 
 static void produce(const char *topic, int n, int doc_bytes)
 {
@@ -60,6 +62,19 @@ static void produce(const char *topic, int n, int doc_bytes)
 	free(buf);
 }
 
+/* MongoDB milliseconds by collection, summed over the daemon's batch log lines. */
+static double phase_ms[3];
+
+static void sum_phases(const char *text)
+{
+	static const char *const names[3] = {"history_ms=", "contexts_ms=", "state_ms="};
+	for (int k = 0; k < 3; k++) {
+		phase_ms[k] = 0;
+		for (const char *q = text ? strstr(text, names[k]) : NULL; q; q = strstr(q + 1, names[k]))
+			phase_ms[k] += atof(q + strlen(names[k]));
+	}
+}
+
 /* Runs the daemon until idle; returns CPU µs (user+sys) and the active_ms it logged. */
 static int64_t run_daemon(const char *topic, const char *db, bool no_write, double *active_ms)
 {
@@ -72,8 +87,11 @@ static int64_t run_daemon(const char *topic, const char *db, bool no_write, doub
 	FILE *f = fopen(cfg, "w");
 	fprintf(f, "[kafka]\nbootstrap.servers = %s\n[mongodb]\nuri = %s\ndatabase = %s\n[consumer]\ntopic = %s\n"
 		   "dlq_topic = %s.dlq\ngroup_id = %s\nbatch_size = 500\nbatch_ms = 200\nexit_on_idle_ms = 1000\n"
-		   "no_write = %s\n[http]\nlisten =\n",
+		   "no_write = %s\n",
 		bootstrap, mongo_uri, db, topic, topic, group, no_write ? "true" : "false");
+	if (state_flush_ms >= 0)
+		fprintf(f, "state_flush_ms = %d\n", state_flush_ms);
+	fprintf(f, "[http]\nlisten =\n");
 	fclose(f);
 	pid_t pid = fork();
 	if (pid == 0) {
@@ -89,6 +107,7 @@ static int64_t run_daemon(const char *topic, const char *db, bool no_write, doub
 	const char *a = text ? strstr(text, "active_ms=") : NULL;
 	if (a)
 		*active_ms = atof(a + 10);
+	sum_phases(text);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		fprintf(stderr, "bench: consumer failed, log %s\n", log);
 	else {
@@ -153,8 +172,10 @@ int main(int argc, char **argv)
 	int n = argc > 1 ? atoi(argv[1]) : 20000, doc_bytes = argc > 2 ? atoi(argv[2]) : 1024;
 	char topic[128], db[128], calib[140];
 	double active_ms;
-	if (n < 10 || n > 10000000 || doc_bytes < 256 || doc_bytes > 1024 * 1024) {
-		fprintf(stderr, "usage: bench_consumer [N 10..10000000] [doc_bytes 256..1048576]\n");
+	if (argc > 3)
+		state_flush_ms = atoi(argv[3]);
+	if (n < 10 || n > 10000000 || doc_bytes < 256 || doc_bytes > 1024 * 1024 || state_flush_ms > 600000) {
+		fprintf(stderr, "usage: bench_consumer [N 10..10000000] [doc_bytes 256..1048576] [state_flush_ms 0..600000]\n");
 		return 2;
 	}
 	bootstrap = ct_test_server_env("CT_KAFKA_BOOTSTRAP");
@@ -179,8 +200,10 @@ int main(int argc, char **argv)
 	int64_t nrec;
 	double cal = calibrate(client, db, calib, &nrec);
 	printf("bench=consumer events=%d doc_bytes=%d e2e_events_per_s=%.0f calib_events_per_s=%.0f "
-	       "calib_records=%lld e2e_over_calib=%.2f cpu_us_per_event_with_writes=%.1f\n",
-	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, (double)cpu_w / n);
+	       "calib_records=%lld e2e_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
+	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f state_flush_ms=%d\n",
+	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, (double)cpu_w / n,
+	       phase_ms[0], phase_ms[1], phase_ms[2], active_ms, state_flush_ms);
 	drop(client, db);
 	drop(client, calib);
 	mongoc_client_destroy(client);

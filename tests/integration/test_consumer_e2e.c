@@ -6,18 +6,23 @@
  * update, delete, re-create, m2m, child with parent), contexts across
  * collections completed by the end marker, a poison message in the DLQ
  * with its reason while the rest is persisted, kill -9 and restart without
- * loss or duplicates, and two consumer processes in one group.
+ * loss or duplicates (also with every state still unwritten), SIGTERM
+ * writing the states and committing before exit, /metrics /healthz
+ * /readyz, and two consumer processes in one group.
  */
 #include "testutil.h"
 
 #include "bson_json.h"
 #include "store.h"
 
+#include <arpa/inet.h>
 #include <mongoc/mongoc.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -139,7 +144,8 @@ static void new_run(run *r, const char *name)
 	snprintf(r->config, sizeof(r->config), "/tmp/%s.ini", r->topic);
 }
 
-static void write_config(const run *r, int batch_size, int idle_ms)
+/* `extra`: more [consumer] lines ("" for none). */
+static void write_config_x(const run *r, int batch_size, int idle_ms, const char *extra)
 {
 	FILE *f = fopen(r->config, "w");
 	assert_non_null(f);
@@ -147,12 +153,18 @@ static void write_config(const run *r, int batch_size, int idle_ms)
 		   "topic.metadata.refresh.interval.ms = 1000\n"
 		   "[mongodb]\nuri = %s\ndatabase = %s\n"
 		   "[consumer]\ntopic = %s\ndlq_topic = %s.dlq\ngroup_id = %s\nbatch_size = %d\nbatch_ms = 50\n"
-		   "exit_on_idle_ms = %d\nshutdown_timeout_ms = 10000\n[http]\nlisten = 127.0.0.1:0\n",
-		bootstrap, mongo_uri, r->db, r->topic, r->topic, r->group, batch_size, idle_ms);
+		   "exit_on_idle_ms = %d\nshutdown_timeout_ms = 10000\n%s[http]\nlisten = 127.0.0.1:0\n",
+		bootstrap, mongo_uri, r->db, r->topic, r->topic, r->group, batch_size, idle_ms, extra);
 	fclose(f);
 }
 
-static pid_t start_daemon(const run *r)
+static void write_config(const run *r, int batch_size, int idle_ms)
+{
+	write_config_x(r, batch_size, idle_ms, "");
+}
+
+/* Starts the daemon; with `log` its stderr (level info) goes to that file. */
+static pid_t start_daemon_log(const run *r, const char *log)
 {
 	char bin[1024];
 	const char *dir = getenv("CT_BINARY_DIR");
@@ -161,11 +173,18 @@ static pid_t start_daemon(const run *r)
 	assert_true(pid >= 0);
 	if (pid == 0) {
 		/* quiet unless something is wrong */
-		setenv("CHANGETRAIL_CONSUMER_LOG_LEVEL", getenv("CT_E2E_VERBOSE") ? "info" : "warn", 1);
+		setenv("CHANGETRAIL_CONSUMER_LOG_LEVEL", getenv("CT_E2E_VERBOSE") || log ? "info" : "warn", 1);
+		if (log && !freopen(log, "w", stderr))
+			_exit(126);
 		execl(bin, bin, "--config", r->config, (char *)NULL);
 		_exit(127);
 	}
 	return pid;
+}
+
+static pid_t start_daemon(const run *r)
+{
+	return start_daemon_log(r, NULL);
 }
 
 static int wait_daemon(pid_t pid, int timeout_ms)
@@ -450,6 +469,184 @@ static void test_two_consumers_one_group(void **state)
 	drop_db(&r);
 }
 
+/* Waits until `coll` holds `n` documents (fails after `ms`). */
+static void wait_count(const run *r, const char *coll, int64_t n, int ms)
+{
+	int64_t end = ct_test_now_us() + (int64_t)ms * 1000, c = -1;
+	while (ct_test_now_us() < end && (c = count(r, coll, NULL)) < n)
+		usleep(20000);
+	if (c != n)
+		fail_msg("%s holds %lld documents, expected %lld", coll, (long long)c, (long long)n);
+}
+
+/* Sum of the group's committed offsets over `partitions` (an unset one counts -1). */
+static int64_t committed_sum(const run *r, int partitions)
+{
+	char errstr[512];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap, errstr, sizeof(errstr));
+	rd_kafka_conf_set(conf, "group.id", r->group, errstr, sizeof(errstr));
+	rd_kafka_t *rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	assert_non_null(rk);
+	rd_kafka_topic_partition_list_t *parts = rd_kafka_topic_partition_list_new(partitions);
+	for (int i = 0; i < partitions; i++)
+		rd_kafka_topic_partition_list_add(parts, r->topic, i);
+	/* OffsetFetch only: the group is not joined, the daemon's assignment is untouched */
+	assert_int_equal(rd_kafka_committed(rk, parts, 15000), 0);
+	int64_t sum = 0;
+	for (int i = 0; i < parts->cnt; i++)
+		sum += parts->elems[i].offset >= 0 ? parts->elems[i].offset : -1;
+	rd_kafka_topic_partition_list_destroy(parts);
+	rd_kafka_destroy(rk);
+	return sum;
+}
+
+/* The daemon's HTTP port, from its "consumer started" log line. */
+static int http_port_of(const char *log)
+{
+	int64_t end = ct_test_now_us() + 20000000;
+	while (ct_test_now_us() < end) {
+		char *text = ct_test_read_file(log, NULL);
+		const char *p = text ? strstr(text, "http_port=") : NULL;
+		int port = p ? atoi(p + 10) : 0;
+		free(text);
+		if (port > 0)
+			return port;
+		usleep(50000);
+	}
+	fail_msg("no http_port in %s", log);
+	return 0;
+}
+
+/* GET `path`; returns the whole response (status line, headers, body), malloc'd. */
+static char *http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	ssize_t got;
+	while (len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+static void assert_metric(const char *text, const char *line)
+{
+	if (!strstr(text, line))
+		fail_msg("metrics lack \"%s\":\n%s", line, text);
+}
+
+/*
+ * States are written every state_flush_ms (here: never before the stop), so
+ * nothing may be committed before that. SIGTERM writes them, commits
+ * everything and exits 0; /metrics, /healthz and /readyz answer meanwhile.
+ */
+static void test_sigterm_writes_states_and_commits(void **state)
+{
+	run r;
+	kmsg *m;
+	char log[300];
+	const int docs = 50, per_doc = 10;
+	new_run(&r, "cte2e-term");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 2);
+	size_t n = bulk_events(&m, docs, per_doc);
+	produce(r.topic, m, n);
+	write_config_x(&r, 100, 0, "state_flush_ms = 600000\n");
+	pid_t pid = start_daemon_log(&r, log);
+	int port = http_port_of(log);
+	wait_count(&r, "history", (int64_t)n, 60000);
+
+	/* history is in, states wait: nothing stored, nothing committed */
+	assert_int_equal(count(&r, "state", NULL), 0);
+	assert_int_equal(committed_sum(&r, 2), -2);
+	char *body = http_get(port, "/metrics");
+	assert_non_null(strstr(body, "HTTP/1.1 200"));
+	assert_non_null(strstr(body, "text/plain; version=0.0.4"));
+	char want[128];
+	snprintf(want, sizeof(want), "changetrail_events_total{result=\"persisted\"} %zu\n", n);
+	assert_metric(body, want);
+	assert_metric(body, "changetrail_events_total{result=\"dlq\"} 0\n");
+	assert_metric(body, "changetrail_state_writes_total 0\n");
+	assert_metric(body, "changetrail_assigned_partitions 2\n");
+	assert_metric(body, "changetrail_paused 0\n");
+	assert_metric(body, "changetrail_batch_size_bucket{le=\"+Inf\"} ");
+	free(body);
+	body = http_get(port, "/healthz");
+	assert_non_null(strstr(body, "HTTP/1.1 200"));
+	free(body);
+	body = http_get(port, "/readyz");
+	if (!strstr(body, "HTTP/1.1 200") || !strstr(body, "assigned=yes mongodb=ok"))
+		fail_msg("/readyz: %s", body);
+	free(body);
+	body = http_get(port, "/nothing-here");
+	assert_non_null(strstr(body, "HTTP/1.1 404"));
+	free(body);
+
+	/* SIGTERM: states written, offsets committed, exit 0 */
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_daemon(pid, 30000), 0);
+	assert_all_versions(&r, docs, per_doc);
+	assert_int_equal(committed_sum(&r, 2), (int64_t)n);
+	char *text = ct_test_read_file(log, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "msg=\"states written\""));
+	assert_non_null(strstr(text, "reason=SIGTERM"));
+	free(text);
+	unlink(log);
+	free_msgs(m, n);
+	free(m);
+	drop_db(&r);
+}
+
+/*
+ * kill -9 with all history written and no state: the restart rebuilds the
+ * same records from the older (empty) states, finds them in `history`
+ * (duplicates), writes the states, and nothing is lost or doubled.
+ */
+static void test_kill_before_states_written(void **state)
+{
+	run r;
+	kmsg *m;
+	char log[300];
+	const int docs = 40, per_doc = 5;
+	new_run(&r, "cte2e-kill-state");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 2);
+	size_t n = bulk_events(&m, docs, per_doc);
+	produce(r.topic, m, n);
+	write_config_x(&r, 50, 0, "state_flush_ms = 600000\n");
+	pid_t pid = start_daemon(&r);
+	wait_count(&r, "history", (int64_t)n, 60000);
+	assert_int_equal(count(&r, "state", NULL), 0);
+	kill(pid, SIGKILL);
+	int status;
+	waitpid(pid, &status, 0);
+
+	write_config(&r, 50, 1500);
+	assert_int_equal(wait_daemon(start_daemon_log(&r, log), 150000), 0);
+	assert_all_versions(&r, docs, per_doc);
+	char *text = ct_test_read_file(log, NULL), want[96];
+	assert_non_null(text);
+	snprintf(want, sizeof(want), "persisted=0 duplicate=%zu", n);
+	if (!strstr(text, want))
+		fail_msg("restart log lacks \"%s\":\n%s", want, text);
+	free(text);
+	unlink(log);
+	free_msgs(m, n);
+	free(m);
+	drop_db(&r);
+}
+
 static int setup(void **state)
 {
 	bootstrap = ct_test_server_env("CT_KAFKA_BOOTSTRAP");
@@ -471,6 +668,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_scripted_sequence_contexts_dlq),
 		cmocka_unit_test(test_kill_and_restart_resumes),
+		cmocka_unit_test(test_sigterm_writes_states_and_commits),
+		cmocka_unit_test(test_kill_before_states_written),
 		cmocka_unit_test(test_two_consumers_one_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);

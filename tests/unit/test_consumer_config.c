@@ -34,6 +34,8 @@ static void test_defaults(void **state)
 	assert_int_equal(c.batch_size, 500);
 	assert_int_equal(c.batch_ms, 200);
 	assert_int_equal(c.cache_max_documents, 100000);
+	assert_int_equal(c.state_flush_ms, 2000);
+	assert_int_equal(c.state_flush_max_documents, 20000);
 	assert_int_equal(c.shutdown_timeout_ms, 30000);
 	ct_error err;
 	/* bootstrap.servers is required */
@@ -98,6 +100,8 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("[consumer]\nbatch_size = 0\n", ":2: [consumer] batch_size must be an integer in 1..10000");
 	expect_error("[consumer]\n\nbatch_size = 10001\n", ":3:");
 	expect_error("[consumer]\nbatch_size = 12abc\n", "batch_size");
+	expect_error("[consumer]\nstate_flush_ms = -1\n", ":2: [consumer] state_flush_ms must be an integer in 0..600000");
+	expect_error("[consumer]\nstate_flush_max_documents = 0\n", "state_flush_max_documents");
 	expect_error("[nope]\n", ":1: unknown section [nope]");
 	expect_error("[consumer]\ncolour = blue\n", ":2: unknown key 'colour' in [consumer]");
 	expect_error("x = 1\n", ":1: key outside of any [section]");
