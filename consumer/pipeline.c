@@ -157,8 +157,8 @@ static void after_work_cb(uv_work_t *req, int status)
 				(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0,
 				b->history_ms, b->contexts_ms, b->state_ms, b->state_flushed ? "yes" : "no");
 		} else {
-			ctc_log(CTC_INFO, "states written", "batch=%llu state_ms=%.1f committed=yes",
-				(unsigned long long)b->seq, b->state_ms);
+			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=yes",
+				(unsigned long long)b->seq, b->contexts_ms, b->state_ms);
 		}
 	} else {
 		/* Never commit past unwritten data: stop; the group redelivers it. */
@@ -257,7 +257,7 @@ static void settle_inflight(ctc_pipeline *p)
 		if (!p->inflight->ok)
 			return; /* after_work_cb discards the offsets and stops */
 	}
-	if (ctc_worker_flush_states(&p->worker, NULL) == 0) {
+	if (ctc_worker_flush_states(&p->worker, NULL, NULL) == 0) {
 		commit_uncommitted(p);
 		p->last_flush_us = now_us();
 	} else {
@@ -501,7 +501,7 @@ static void maybe_finish_stop(ctc_pipeline *p)
 		dispatch(p); /* the last, partly filled batch */
 		return;
 	}
-	if ((p->uncommitted->cnt || p->worker.ndirty) && p->result == 0 && !atomic_load(&p->abort)) {
+	if ((p->uncommitted->cnt || ctc_worker_has_unwritten(&p->worker)) && p->result == 0 && !atomic_load(&p->abort)) {
 		dispatch_flush(p); /* the states of what was written, then its commit */
 		if (p->inflight)
 			return;
@@ -751,6 +751,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	ctc_store_close(p->worker.store);
 	ctc_store_close(p->ping_store);
 	ctc_cache_free(p->worker.cache);
+	ctc_contexts_free(&p->worker.ctxs);
 	if (p->pipefd[0] >= 0)
 		close(p->pipefd[0]);
 	if (p->pipefd[1] >= 0)

@@ -238,6 +238,12 @@ void ctc_worker_drop_cache(ctc_worker *w)
 {
 	ctc_cache_drop_partition(w->cache, -1);
 	w->ndirty = 0;
+	ctc_contexts_free(&w->ctxs);
+}
+
+bool ctc_worker_has_unwritten(const ctc_worker *w)
+{
+	return w->ndirty > 0 || w->ctxs.n > 0;
 }
 
 static int collect_dirty(ctc_doc_state *st, void *ud)
@@ -255,15 +261,17 @@ static int mark_clean(ctc_doc_state *st, void *ud)
 	return 0;
 }
 
-int ctc_worker_flush_states(ctc_worker *w, double *ms)
+int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_ms)
 {
-	ctc_write_set ws = {NULL, json_array(), NULL, 0, 0, 0};
+	ctc_write_set ws = {NULL, json_array(), w->ctxs.n ? &w->ctxs : NULL, 0, 0, 0};
 	ct_error err;
-	size_t dups;
+	size_t dups, nstates = w->ndirty, nctx = w->ctxs.n;
 	int rc = CT_ENOMEM;
-	if (ms)
-		*ms = 0;
-	if (w->ndirty == 0) {
+	if (contexts_ms)
+		*contexts_ms = 0;
+	if (states_ms)
+		*states_ms = 0;
+	if (!ctc_worker_has_unwritten(w)) {
 		rc = 0;
 		goto out;
 	}
@@ -272,14 +280,18 @@ int ctc_worker_flush_states(ctc_worker *w, double *ms)
 	if ((rc = write_batch(w, &ws, &dups, &err)))
 		goto out;
 	ctc_cache_foreach_dirty(w->cache, mark_clean, NULL);
+	ctc_contexts_free(&w->ctxs);
 	atomic_fetch_add(&w->metrics->state_writes, 1);
 	atomic_fetch_add(&w->metrics->states_written, json_array_size(ws.states));
 	w->ndirty = 0;
-	if (ms)
-		*ms = ws.state_ms;
+	if (contexts_ms)
+		*contexts_ms = ws.contexts_ms;
+	if (states_ms)
+		*states_ms = ws.state_ms;
 out:
 	if (rc) {
-		ctc_log(CTC_ERROR, "state write failed", "states=%zu error=\"%s\"", w->ndirty, ct_strerror(rc));
+		ctc_log(CTC_ERROR, "state write failed", "states=%zu contexts=%zu error=\"%s\"", nstates, nctx,
+			ct_strerror(rc));
 		ctc_worker_drop_cache(w);
 	}
 	json_decref(ws.states);
@@ -290,16 +302,15 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 {
 	ct_event **evs = calloc(b->n ? b->n : 1, sizeof(*evs));
 	ct_limits limits;
-	ctc_contexts ctxs;
-	ctc_write_set ws = {json_array(), json_array(), &ctxs, 0, 0, 0};
+	ctc_write_set ws = {json_array(), NULL, NULL, 0, 0, 0};
+	ctc_contexts *ctxs = &w->ctxs;
 	ct_error err;
 	int rc;
 
-	ctc_contexts_init(&ctxs);
 	b->ok = false;
 	b->state_flushed = false;
 	atomic_store(&w->dlq_failed, 0);
-	if (!evs || !ws.history || !ws.states) {
+	if (!evs || !ws.history) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
 		goto out;
 	}
@@ -320,7 +331,7 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 		}
 		ct_op op = ct_event_op(ev);
 		if (op == CT_OP_CONTEXT_BEGIN || op == CT_OP_CONTEXT_END) {
-			rc = ctc_contexts_add_marker(&ctxs, op == CT_OP_CONTEXT_END,
+			rc = ctc_contexts_add_marker(ctxs, op == CT_OP_CONTEXT_END,
 						     ct_event_context_id(ev) ? ct_event_context_id(ev) : ct_event_document_id(ev),
 						     ct_event_context_parent_id(ev), ct_event_ts(ev),
 						     ct_event_actor(ev), ct_event_context_metadata(ev), &err);
@@ -389,12 +400,13 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 		if (json_array_append_new(ws.history, rec))
 			goto out;
 		if (in.context_id &&
-		    (rc = ctc_contexts_add_event(&ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
+		    (rc = ctc_contexts_add_event(ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
 						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
 			goto out;
 	}
-	/* 4. MongoDB (history, contexts; states when due), then the DLQ
-	 * acknowledged: only then may offsets move */
+	/* 4. MongoDB (history; contexts and states when due), then the DLQ
+	 * acknowledged: only then may offsets move. A batch may add as many
+	 * contexts as it has events: write them before they could overflow. */
 	size_t dups;
 	if (write_batch(w, &ws, &dups, &err))
 		goto out;
@@ -405,11 +417,11 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 		b->duplicate += dups;
 	}
 	b->history_ms = ws.history_ms;
-	b->contexts_ms = ws.contexts_ms;
-	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w)) &&
-	    ctc_worker_flush_states(w, &b->state_ms))
+	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w) ||
+	     w->ctxs.n > CTC_CONTEXTS_MAX - 10000) &&
+	    ctc_worker_flush_states(w, &b->contexts_ms, &b->state_ms))
 		goto out;
-	b->state_flushed = w->ndirty == 0;
+	b->state_flushed = !ctc_worker_has_unwritten(w);
 	if ((rc = flush_dlq(w))) {
 		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", ct_strerror(rc));
 		goto out;
@@ -422,9 +434,7 @@ out:
 	for (size_t i = 0; evs && i < b->n; i++)
 		ct_event_free(evs[i]);
 	free(evs);
-	ctc_contexts_free(&ctxs);
 	json_decref(ws.history);
-	json_decref(ws.states);
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);
 	atomic_fetch_add(&w->metrics->empty, b->empty);

@@ -4,7 +4,8 @@
  * with one query, records built, history and contexts written to MongoDB
  * with retries (consumption paused while MongoDB fails). Blocking by design.
  *
- * Changed states stay dirty in the cache and are written together when the
+ * Changed states stay dirty in the cache, and context (changeset) updates
+ * are gathered in the worker; both are written together when the
  * loop asks for it (flush_state: every state_flush_ms, on revoke and stop)
  * or when state_flush_max_documents are dirty. Offsets may be committed only
  * up to a batch whose state_flushed is set: until then a crash must make
@@ -20,6 +21,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "contexts.h"
 #include "config.h"
 #include "metrics.h"
 #include "store.h"
@@ -50,6 +52,7 @@ typedef struct ctc_worker {
 	bool indexes_done;
 	bool paused;
 	size_t ndirty;            /* dirty states in the cache */
+	ctc_contexts ctxs;        /* context updates gathered since the last state write */
 } ctc_worker;
 
 /*
@@ -59,15 +62,19 @@ typedef struct ctc_worker {
  */
 void ctc_worker_process(ctc_worker *w, ctc_batch *b);
 
+/* true when context updates or changed states wait to be written. */
+bool ctc_worker_has_unwritten(const ctc_worker *w);
+
 /*
- * Writes every dirty state (retrying like a batch), then marks them clean.
+ * Writes the gathered context updates, then every dirty state (retrying like
+ * a batch), then marks them clean.
  * 0, or CT_ETIMEDOUT when the shutdown deadline stopped the retries; on
  * failure the whole cache is dropped (it is ahead of MongoDB). Same thread
  * rule as ctc_worker_process().
  */
-int ctc_worker_flush_states(ctc_worker *w, double *ms);
+int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_ms);
 
-/* Forgets every cached state, dirty ones included (after a failure). */
+/* Forgets every cached state, dirty ones included, and the gathered context updates (after a failure). */
 void ctc_worker_drop_cache(ctc_worker *w);
 
 void ctc_batch_free(ctc_batch *b);

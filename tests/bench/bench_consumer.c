@@ -10,7 +10,9 @@
  *                      records at the same batch size (read back, inserted
  *                      into another database with an unordered bulk)
  *   history_ms, contexts_ms, state_ms: MongoDB time by collection (summed)
- * usage: bench_consumer [N] [doc_bytes] [state_flush_ms]   (defaults 20000 1024, the daemon's)
+ * usage: bench_consumer [N] [doc_bytes] [state_flush_ms] [events_per_context]
+ *        (defaults 20000 1024, the daemon's, 0 = no contexts; with k > 0
+ *        every k consecutive events share a context, like a request's)
  * Targets: cpu_us_per_event <= 50 at 1 KB; e2e >= 80% of calibration.
  */
 #include "testutil.h"
@@ -26,6 +28,18 @@
 
 static const char *bootstrap, *mongo_uri;
 static int state_flush_ms = -1; /* -1: the daemon's default */
+static int per_context;          /* 0: events without context */
+
+/* The event's "context" member (with its comma), or "" without contexts. */
+static const char *context_json(int i)
+{
+	static char buf[160];
+	if (per_context <= 0)
+		return "";
+	snprintf(buf, sizeof(buf), "\"context\":{\"id\":\"0190c6a4-0000-7000-8000-%012x\",\"metadata\":{\"url\":\"/items/%d\"}},",
+		 (unsigned)(i / per_context), i / per_context);
+	return buf;
+}
 
 static void produce(const char *topic, int n, int doc_bytes)
 {
@@ -46,11 +60,11 @@ static void produce(const char *topic, int n, int doc_bytes)
 		int len = snprintf(buf, (size_t)doc_bytes + 1024,
 				   "{\"schema\":\"changetrail.event.v1\",\"event_id\":\"0190c6a4-%04x-7%03x-8%03x-%012x\","
 				   "\"ts\":\"2024-05-01T10:00:00.%06dZ\",\"source\":\"bench\",\"collection\":\"items\","
-				   "\"document_id\":\"d%d\",\"op\":\"%s\",\"actor\":\"bench\",\"after\":{\"sku\":\"S-%d\","
+				   "\"document_id\":\"d%d\",\"op\":\"%s\",\"actor\":\"bench\",%s\"after\":{\"sku\":\"S-%d\","
 				   "\"qty\":%d,\"price\":{\"amount\":%d.5,\"currency\":\"EUR\"},\"tags\":[\"a\",\"b\"],"
 				   "\"notes\":\"%s\"}}",
 				   (unsigned)(getpid() & 0xffff), (unsigned)((i >> 12) & 0xfff), (unsigned)(i & 0xfff),
-				   (unsigned)i, i % 1000000, d, v ? "update" : "insert", d, v, v, pad);
+				   (unsigned)i, i % 1000000, d, v ? "update" : "insert", context_json(i), d, v, v, pad);
 		while (rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
 					 RD_KAFKA_V_VALUE(buf, (size_t)len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 					 RD_KAFKA_V_END) == RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -174,6 +188,8 @@ int main(int argc, char **argv)
 	double active_ms;
 	if (argc > 3)
 		state_flush_ms = atoi(argv[3]);
+	if (argc > 4)
+		per_context = atoi(argv[4]);
 	if (n < 10 || n > 10000000 || doc_bytes < 256 || doc_bytes > 1024 * 1024 || state_flush_ms > 600000) {
 		fprintf(stderr, "usage: bench_consumer [N 10..10000000] [doc_bytes 256..1048576] [state_flush_ms 0..600000]\n");
 		return 2;
@@ -201,9 +217,9 @@ int main(int argc, char **argv)
 	double cal = calibrate(client, db, calib, &nrec);
 	printf("bench=consumer events=%d doc_bytes=%d e2e_events_per_s=%.0f calib_events_per_s=%.0f "
 	       "calib_records=%lld e2e_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
-	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f state_flush_ms=%d\n",
+	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f state_flush_ms=%d events_per_context=%d\n",
 	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, (double)cpu_w / n,
-	       phase_ms[0], phase_ms[1], phase_ms[2], active_ms, state_flush_ms);
+	       phase_ms[0], phase_ms[1], phase_ms[2], active_ms, state_flush_ms, per_context);
 	drop(client, db);
 	drop(client, calib);
 	mongoc_client_destroy(client);
