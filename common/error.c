@@ -45,6 +45,10 @@ int ct_error_set(ct_error *err, int code, const char *fmt, ...)
 		va_start(ap, fmt);
 		vsnprintf(err->message, sizeof(err->message), fmt, ap);
 		va_end(ap);
+		/* one line, whatever the caller's input quoted in it holds */
+		for (char *c = err->message; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
 	}
 	return code;
 }

@@ -158,6 +158,10 @@ int ct_time_parse_rfc3339(const char *s, int64_t *us_out)
 	/* Every term is bounded (year <= 9999), so no overflow is possible. */
 	int64_t days = days_from_civil(y, (int)mo, (int)d);
 	int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
-	*us_out = secs * US_PER_SEC + frac;
+	int64_t us = secs * US_PER_SEC + frac;
+	/* an offset can move year 0000 or 9999 out of the range that has a canonical form */
+	if (us < CT_TIME_MIN_US || us > CT_TIME_MAX_US)
+		return CT_EPARSE;
+	*us_out = us;
 	return CT_OK;
 }

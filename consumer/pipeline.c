@@ -56,6 +56,7 @@ struct ctc_pipeline {
 	/* lifecycle */
 	bool stopping, closed, handles_open;
 	int result;
+	char kafka_failure[300]; /* why Kafka refused us for good (authentication) */
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
@@ -326,6 +327,43 @@ static int pending_add(ctc_pipeline *p, rd_kafka_message_t *m)
 	return 0;
 }
 
+/*
+ * A failed SASL authentication (wrong password, unknown user or mechanism)
+ * or a fatal client error will not heal by retrying, which librdkafka would
+ * do forever. error_cb (served inside rd_kafka_consumer_poll on the loop
+ * thread) notes it; drain() then logs it once and stops with a failure.
+ * The text is librdkafka's, which never holds sasl.password.
+ */
+static void kafka_error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+	ctc_pipeline *p = opaque;
+	if (code != RD_KAFKA_RESP_ERR__AUTHENTICATION && code != RD_KAFKA_RESP_ERR__FATAL) {
+		char q[400];
+		ctc_log(CTC_WARN, "kafka error", "code=%s error=%s", rd_kafka_err2name((rd_kafka_resp_err_t)code),
+			ctc_log_q(reason, q, sizeof(q)));
+		return;
+	}
+	if (!*p->kafka_failure)
+		snprintf(p->kafka_failure, sizeof(p->kafka_failure), "%s: %s",
+			 rd_kafka_err2name((rd_kafka_resp_err_t)code), reason);
+}
+
+/* true (and the stop begun) once Kafka refused us for good. */
+static bool kafka_refused(ctc_pipeline *p)
+{
+	char q[400];
+	if (!*p->kafka_failure)
+		return false;
+	if (!p->stopping) {
+		ctc_log(CTC_ERROR, "kafka refused the consumer", "error=%s",
+			ctc_log_q(p->kafka_failure, q, sizeof(q)));
+		if (!p->result)
+			p->result = CT_EKAFKA;
+		begin_stop(p, "kafka authentication failed");
+	}
+	return true;
+}
+
 /* Reads what librdkafka has, up to a full pending batch (no other queue grows). */
 static void drain(ctc_pipeline *p)
 {
@@ -336,9 +374,16 @@ static void drain(ctc_pipeline *p)
 				return; /* writer busy: backpressure */
 		}
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(p->rk, 0);
+		if (kafka_refused(p)) {
+			if (m)
+				rd_kafka_message_destroy(m);
+			return;
+		}
 		if (!m)
 			return;
 		if (m->err) {
+			if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION || m->err == RD_KAFKA_RESP_ERR__FATAL)
+				kafka_error_cb(p->rk, m->err, rd_kafka_message_errstr(m), p);
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 				ctc_log(CTC_WARN, "kafka consumer error", "error=\"%s\"", rd_kafka_err2str(m->err));
 			rd_kafka_message_destroy(m);
@@ -624,6 +669,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	    set(cconf, "enable.partition.eof", "false", err))
 		goto fail;
 	rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
+	rd_kafka_conf_set_error_cb(cconf, kafka_error_cb);
 	rd_kafka_conf_set_opaque(cconf, p);
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
 		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
@@ -718,7 +764,9 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 		p->cfg->no_write ? " no_write=true" : "");
 	drain(p);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
-	if (p->result)
+	if (p->result && *p->kafka_failure)
+		ct_error_set(err, p->result, "%s", p->kafka_failure);
+	else if (p->result)
 		ct_error_set(err, p->result, "stopped with a batch not written (it will be redelivered)");
 	return p->result;
 }

@@ -6,6 +6,7 @@
 #include "changetrail/event.h"
 #include "history_internal.h"
 
+#include <stdint.h>
 #include <string.h>
 
 int ct_history_parse_duration(const char *s, int64_t *out_us, ct_error *err)
@@ -32,7 +33,10 @@ int ct_history_parse_duration(const char *s, int64_t *out_us, ct_error *err)
 		if (s[i] == units[u].unit) {
 			if (n == 0)
 				return ct_error_set(err, CT_EPARSE, "duration '%.40s' must be positive", s);
-			*out_us = n * units[u].us; /* <= 10^9 weeks fits in int64 */
+			/* 999999999w would not fit in int64 microseconds */
+			if (n > INT64_MAX / units[u].us)
+				return ct_error_set(err, CT_EPARSE, "duration '%.40s': too large", s);
+			*out_us = n * units[u].us;
 			return 0;
 		}
 	return ct_error_set(err, CT_EPARSE, "duration '%.40s': unknown unit '%c' (s, m, h, d or w)", s, s[i]);

@@ -190,6 +190,18 @@ static void *background(void *arg)
 
 /* ------------------------------------------------------------- lifecycle */
 
+/* Client-level errors (brokers down, authentication failed): librdkafka keeps
+ * retrying them, so they are remembered for ct_producer_flush()'s message.
+ * The text is librdkafka's, which never holds sasl.password. */
+static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
+{
+	ct_producer *p = opaque;
+	pthread_mutex_lock(&p->err_lock);
+	snprintf(p->last_error, sizeof(p->last_error), "%s: %s", rd_kafka_err2name((rd_kafka_resp_err_t)code),
+		 reason);
+	pthread_mutex_unlock(&p->err_lock);
+}
+
 static int kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v, ct_error *err)
 {
 	char errstr[512];
@@ -218,6 +230,7 @@ int ct_producer_new(const ct_producer_config *conf, ct_producer **out, ct_error 
 		goto out;
 	}
 	pthread_mutex_init(&p->spool_lock, NULL);
+	pthread_mutex_init(&p->err_lock, NULL);
 	ct_encode_string(&b, conf->source, strlen(conf->source));
 	if (!(p->source_json = ct_buf_detach(&b, NULL))) {
 		rc = ct_error_set(err, CT_ENOMEM, "producer: out of memory");
@@ -237,6 +250,7 @@ int ct_producer_new(const ct_producer_config *conf, ct_producer **out, ct_error 
 		if ((rc = kafka_set(kc, conf->kafka[i].key, conf->kafka[i].value, err)))
 			goto out;
 	rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
+	rd_kafka_conf_set_error_cb(kc, error_cb);
 	rd_kafka_conf_set_opaque(kc, p);
 
 	if (conf->spool_path) {
@@ -277,6 +291,7 @@ out:
 		ct_producer_config_destroy(p->conf);
 		free(p->source_json);
 		pthread_mutex_destroy(&p->spool_lock);
+		pthread_mutex_destroy(&p->err_lock);
 		free(p);
 	}
 	return rc;
@@ -295,9 +310,15 @@ int ct_producer_flush(ct_producer *p, int timeout_ms, ct_error *err)
 		return ct_error_set(err, CT_EINVAL, "producer: NULL");
 	int64_t deadline = now_us(CLOCK_MONOTONIC) + (int64_t)timeout_ms * 1000;
 	while (pending(p)) {
-		if (now_us(CLOCK_MONOTONIC) >= deadline)
-			return ct_error_set(err, CT_ETIMEDOUT, "flush: %llu events not yet delivered after %d ms",
-					    (unsigned long long)atomic_load(&p->in_flight), timeout_ms);
+		if (now_us(CLOCK_MONOTONIC) >= deadline) {
+			char last[sizeof(p->last_error)];
+			pthread_mutex_lock(&p->err_lock);
+			memcpy(last, p->last_error, sizeof(last));
+			pthread_mutex_unlock(&p->err_lock);
+			return ct_error_set(err, CT_ETIMEDOUT, "flush: %llu events not yet delivered after %d ms%s%s",
+					    (unsigned long long)atomic_load(&p->in_flight), timeout_ms,
+					    *last ? "; last kafka error: " : "", last);
+		}
 		sleep_ms(2);
 	}
 	return CT_OK;
@@ -336,6 +357,7 @@ int ct_producer_destroy(ct_producer *p, int timeout_ms)
 	ct_producer_config_destroy(p->conf);
 	free(p->source_json);
 	pthread_mutex_destroy(&p->spool_lock);
+	pthread_mutex_destroy(&p->err_lock);
 	free(p);
 	return lost;
 }

@@ -82,6 +82,10 @@ struct ct_producer {
 	int destroying;
 	atomic_uint_fast64_t emitted, delivered, failed, unchanged, queue_full, rejected,
 		spooled, spool_replayed, in_flight;
+	/* Last client-level error librdkafka reported (error_cb), e.g. a failed
+	 * SASL authentication; named by ct_producer_flush() when it times out. */
+	pthread_mutex_t err_lock;
+	char last_error[256];
 };
 
 struct ct_context {

@@ -42,6 +42,8 @@ export CT_PYTHON="$VENV/bin/python"
 # Our own ports and data directory, so a quickstart running beside us is untouched.
 export CT_KAFKA_PORT=${CT_TEST_KAFKA_PORT:-29092}
 export CT_KAFKA_CONTROLLER_PORT=${CT_TEST_KAFKA_CONTROLLER_PORT:-29093}
+# The SASL_SSL listener (TLS + SCRAM/PLAIN) that tests/integration/test_kafka_sasl.c uses.
+export CT_KAFKA_SASL_PORT=${CT_TEST_KAFKA_SASL_PORT:-29094}
 export CT_FERRETDB_PORT=${CT_TEST_FERRETDB_PORT:-47017}
 export CT_LOCAL_DIR=${CT_TEST_LOCAL_DIR:-/tmp/changetrail-test-$$}
 export CT_TEST_REQUIRE_SERVERS=1

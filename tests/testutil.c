@@ -74,6 +74,16 @@ int64_t ct_test_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
+int ct_test_contains(const void *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle);
+	const char *h = hay;
+	for (size_t i = 0; n && i + n <= len; i++)
+		if (h[i] == needle[0] && !memcmp(h + i, needle, n))
+			return 1;
+	return 0;
+}
+
 /* Partitions of `topic`, waiting for its metadata; NULL when it never shows. */
 static rd_kafka_topic_partition_list_t *topic_partitions(rd_kafka_t *rk, const char *topic,
 							 int64_t deadline)

@@ -33,6 +33,10 @@ const char *ct_test_source_path(const char *rel);
 /* Monotonic time in microseconds. */
 int64_t ct_test_now_us(void);
 
+/* true when the NUL-free string `needle` occurs in the `len` bytes at `hay`
+ * (which may hold NULs). */
+int ct_test_contains(const void *hay, size_t len, const char *needle);
+
 
 
 /* ---- Kafka helpers for tests that read what was produced ---- */

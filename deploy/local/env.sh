@@ -5,6 +5,10 @@
 #   CT_LOCAL_DIR     data and logs of the running servers
 #   CT_KAFKA_VERSION Apache Kafka version (>= 4.1; 4.0.0 breaks librdkafka 2.0 groups)
 #   CT_KAFKA_PORT    client listener; CT_KAFKA_CONTROLLER_PORT the KRaft controller
+#   CT_KAFKA_SASL_PORT  when set: a second listener, SASL_SSL (SCRAM-SHA-512
+#                    over TLS), for user CT_KAFKA_SASL_USER (default changetrail)
+#                    with password CT_KAFKA_SASL_PASSWORD (default: random,
+#                    kept in $CT_LOCAL_DIR/kafka/tls/sasl.password)
 #   CT_FERRETDB_PORT MongoDB wire-protocol port of FerretDB
 #   CT_FERRETDB_BACKEND sqlite (default) or postgresql
 
@@ -13,6 +17,8 @@ CT_LOCAL_DIR=${CT_LOCAL_DIR:-/tmp/changetrail-local}
 CT_KAFKA_VERSION=${CT_KAFKA_VERSION:-4.1.1}
 CT_KAFKA_PORT=${CT_KAFKA_PORT:-19092}
 CT_KAFKA_CONTROLLER_PORT=${CT_KAFKA_CONTROLLER_PORT:-19093}
+CT_KAFKA_SASL_PORT=${CT_KAFKA_SASL_PORT:-}
+CT_KAFKA_SASL_USER=${CT_KAFKA_SASL_USER:-changetrail}
 CT_KAFKA_HEAP=${CT_KAFKA_HEAP:-512m}
 CT_FERRETDB_VERSION=v1.24.2
 CT_FERRETDB_PORT=${CT_FERRETDB_PORT:-37017}

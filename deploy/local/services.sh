@@ -2,7 +2,8 @@
 # Starts, stops and reports both local servers (Kafka and FerretDB) at once.
 #
 # usage: services.sh up|down|status|env|clean
-#   env    prints `export` lines for CT_KAFKA_BOOTSTRAP and CT_MONGODB_URI
+#   env    prints `export` lines for CT_KAFKA_BOOTSTRAP and CT_MONGODB_URI (and,
+#          with CT_KAFKA_SASL_PORT, CT_KAFKA_SASL_BOOTSTRAP/_USER/_PASSWORD, CT_KAFKA_CA)
 #   clean  stops both and deletes their data (caches are kept)
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -27,7 +28,8 @@ case "${1:-}" in
     exit $rc ;;
   env)
     echo "export CT_KAFKA_BOOTSTRAP=$CT_KAFKA_BOOTSTRAP"
-    echo "export CT_MONGODB_URI=$CT_MONGODB_URI" ;;
+    echo "export CT_MONGODB_URI=$CT_MONGODB_URI"
+    "$HERE/kafka.sh" sasl-env ;;
   clean)
     "$0" down
     rm -rf "${CT_LOCAL_DIR:?}/kafka" "${CT_LOCAL_DIR:?}/ferretdb" "${CT_LOCAL_DIR:?}/postgresql"

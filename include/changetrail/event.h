@@ -178,7 +178,9 @@ CT_EXTERN int ct_time_format_rfc3339_us(int64_t us, char out[32]);
  * Parses an RFC 3339 date-time into µs since the Unix epoch: "T" or "t" as
  * separator; 0 to 9 fractional digits (digits past the sixth are dropped,
  * i.e. rounded toward the past); "Z", "z" or a +hh:mm/-hh:mm offset. Dates are checked (2025-02-29 is refused); second 60
- * is refused. Whether `s` is canonical: format the result and compare.
+ * is refused, so is an instant outside CT_TIME_MIN_US .. CT_TIME_MAX_US
+ * (e.g. 0000-01-01T00:00:00+01:00). Whether `s` is canonical: format the
+ * result and compare.
  * Returns 0, CT_EINVAL (NULL argument) or CT_EPARSE. Reentrant.
  */
 CT_EXTERN int ct_time_parse_rfc3339(const char *s, int64_t *us_out);

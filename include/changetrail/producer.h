@@ -112,7 +112,8 @@ CT_EXTERN int ct_producer_new(const ct_producer_config *conf, ct_producer **out,
 /**
  * Waits until every event emitted so far (spool included) is delivered or
  * failed, at most `timeout_ms`. Errors: CT_ETIMEDOUT (events still pending;
- * they are kept), CT_EINVAL.
+ * they are kept; the message ends with the last client-level Kafka error,
+ * e.g. "_AUTHENTICATION: ..." for a wrong sasl.password), CT_EINVAL.
  */
 CT_EXTERN int ct_producer_flush(ct_producer *p, int timeout_ms, ct_error *err);
 

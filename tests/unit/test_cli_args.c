@@ -23,7 +23,13 @@ static void test_durations(void **state)
 	assert_int_equal(us, INT64_C(259200000000));
 	assert_int_equal(ct_history_parse_duration("1w", &us, NULL), 0);
 	assert_int_equal(us, INT64_C(604800000000));
-	const char *bad[] = {"", "h", "2", "2x", "0d", "-1d", "2hh", "1234567890d", "2 h", "1.5h"};
+	/* the largest that fit in int64 microseconds, then the smallest that do not */
+	assert_int_equal(ct_history_parse_duration("15250284w", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(15250284) * INT64_C(604800000000));
+	assert_int_equal(ct_history_parse_duration("106751991d", &us, NULL), 0);
+	assert_int_equal(us, INT64_C(106751991) * INT64_C(86400000000));
+	const char *bad[] = {"", "h", "2", "2x", "0d", "-1d", "2hh", "1234567890d", "2 h", "1.5h",
+			     "15250285w", "999999999w", "106751992d", "999999999d"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ct_error err;
 		assert_int_equal(ct_history_parse_duration(bad[i], &us, &err), CT_EPARSE);

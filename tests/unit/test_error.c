@@ -38,6 +38,14 @@ static void test_error_message_truncates_safely(void **state)
 	assert_int_equal(strlen(err.message), sizeof(err.message) - 1);
 }
 
+/* Messages quote user input (a CLI argument, a config value): still one line. */
+static void test_error_message_is_one_line(void **state)
+{
+	ct_error err;
+	ct_error_set(&err, CT_EPARSE, "duration '%s': bad", "?\r\n2h\nago");
+	assert_string_equal(err.message, "duration '?  2h ago': bad");
+}
+
 static void test_version_is_semver(void **state)
 {
 	int a, b, c;
@@ -50,6 +58,7 @@ int main(void)
 		cmocka_unit_test(test_strerror_names_every_code),
 		cmocka_unit_test(test_error_set_fills_and_returns_code),
 		cmocka_unit_test(test_error_message_truncates_safely),
+		cmocka_unit_test(test_error_message_is_one_line),
 		cmocka_unit_test(test_version_is_semver),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -683,6 +683,8 @@ static void test_time(void **state)
 	assert_true(us == ref - 123456);
 	assert_int_equal(ct_time_parse_rfc3339("2026-11-22T20:56:52.1Z", &us), CT_OK);
 	assert_true(us == ref - 23456);
+	assert_int_equal(ct_time_parse_rfc3339("0000-01-01T00:10:56-02:00", &us), CT_OK);
+	assert_true(us == CT_TIME_MIN_US + INT64_C(7856000000));
 
 	static const char *const bad[] = {
 		"", "2026", "2026-11-22", "2026-11-22T20:56", "2026-11-22T20:56:52", "2026-11-22T20:56:52.Z",
@@ -691,6 +693,8 @@ static void test_time(void **state)
 		"2026-11-22T24:00:00Z", "2026-11-22T23:60:00Z", "2026-11-22T23:59:60Z", "2026-11-22 20:56:52Z",
 		"2026-11-22T20:56:52+0100", "2026-11-22T20:56:52+24:00", "2026-11-22T20:56:52Z ", "+2026-11-22T20:56:52Z",
 		"2026-11-22T20:56:52.123456", "20261122T205652Z", "2026-1-22T20:56:52Z",
+		/* an offset that moves the instant out of 0000..9999 (no canonical form) */
+		"0000-01-01T00:10:56+02:00", "9999-12-31T23:00:00-01:00",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (ct_time_parse_rfc3339(bad[i], &us) != CT_EPARSE)
