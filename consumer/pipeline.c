@@ -2,11 +2,14 @@
  * pipeline.c - the loop side of changetrail-consumer (see pipeline.h).
  *
  * Threads: the libuv loop thread owns the Kafka consumer (polling,
- * rebalances, commits), the pending batch and the HTTP server. At most one
- * batch is in the writer (uv_queue_work) at a time, while the next one fills
- * up to batch_size; beyond that nothing is read, so librdkafka's own bounded
- * prefetch is the only queue. The cache is touched by the writer, and by the
- * loop only while no batch is in the writer.
+ * rebalances, commits), the pending batch and the HTTP server. A batch goes
+ * through two stages on the libuv thread pool (worker.h): `preparing` (CPU:
+ * parse, diff, records) and `writing` (MongoDB), so one batch is prepared
+ * while the previous one is written. At most one batch per stage, one
+ * prepared batch waiting for the writer, and one filling up to batch_size;
+ * beyond that nothing is read, so librdkafka's own bounded prefetch is the
+ * only queue. The cache is touched by the preparing stage, and by the loop
+ * only while no batch is being prepared.
  *
  * Offsets of written batches wait in `uncommitted` until the states they
  * changed are written too (worker.h): every state_flush_ms, on revoke and at
@@ -38,7 +41,7 @@ struct ctc_pipeline {
 	uv_timer_t batch_timer, tick_timer, deadline_timer;
 	uv_signal_t sigterm, sigint;
 	uv_async_t stop_async;
-	uv_work_t work, ping_work;
+	uv_work_t prep_work, write_work, ping_work;
 	bool ping_inflight;
 	rd_kafka_t *rk, *dlq;
 	rd_kafka_queue_t *queue;
@@ -48,11 +51,11 @@ struct ctc_pipeline {
 	ctc_metrics metrics;
 	atomic_int abort;
 	/* batches */
-	ctc_batch *pending, *inflight;
+	ctc_batch *pending, *preparing, *prepared, *writing;
 	uint64_t next_seq;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool inflight_done; /* guarded by mu */
+	bool prep_done, write_done; /* guarded by mu */
 	/* lifecycle */
 	bool stopping, closed, handles_open;
 	int result;
@@ -122,28 +125,127 @@ static bool flush_due(const ctc_pipeline *p)
 	return p->stopping || now_us() - p->last_flush_us >= p->cfg->state_flush_ms * 1000;
 }
 
-/* ---- the writer ---- */
+/* ---- the two stages ---- */
 
-static void work_cb(uv_work_t *req)
+static bool busy(const ctc_pipeline *p)
+{
+	return p->preparing || p->prepared || p->writing;
+}
+
+static void prep_cb(uv_work_t *req)
 {
 	ctc_pipeline *p = req->data;
-	ctc_worker_process(&p->worker, p->inflight);
+	ctc_worker_prepare(&p->worker, p->preparing);
 	pthread_mutex_lock(&p->mu);
-	p->inflight_done = true;
+	p->prep_done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void write_cb(uv_work_t *req)
+{
+	ctc_pipeline *p = req->data;
+	ctc_worker_write(&p->worker, p->writing);
+	pthread_mutex_lock(&p->mu);
+	p->write_done = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
 
 static void dispatch(ctc_pipeline *p);
+static void after_prep_cb(uv_work_t *req, int status);
+static void after_write_cb(uv_work_t *req, int status);
 
-static void after_work_cb(uv_work_t *req, int status)
+/* Never commit past unwritten data: stop; the group redelivers from the last commit. */
+static void fail_pipeline(ctc_pipeline *p, const char *why)
+{
+	discard_uncommitted(p);
+	if (p->prepared) { /* built on what failed: never written */
+		ctc_batch_free(p->prepared);
+		p->prepared = NULL;
+	}
+	if (p->result == 0)
+		p->result = CT_ETIMEDOUT;
+	if (!p->stopping)
+		begin_stop(p, why);
+}
+
+static void start_write(ctc_pipeline *p)
+{
+	if (p->writing || !p->prepared || p->result)
+		return;
+	p->writing = p->prepared;
+	p->prepared = NULL;
+	p->write_done = false;
+	p->write_work.data = p;
+	if (uv_queue_work(&p->loop, &p->write_work, write_cb, after_write_cb)) {
+		/* only fails when the loop is closing: dropped uncommitted, it is redelivered */
+		ctc_log(CTC_ERROR, "cannot queue work", NULL);
+		ctc_batch_free(p->writing);
+		p->writing = NULL;
+		fail_pipeline(p, "internal error");
+	}
+}
+
+static void start_prepare(ctc_pipeline *p, ctc_batch *b)
+{
+	uv_timer_stop(&p->batch_timer);
+	p->preparing = b;
+	b->flush_state = b->flush_state || flush_due(p);
+	b->start_us = now_us();
+	p->prep_done = false;
+	p->prep_work.data = p;
+	if (uv_queue_work(&p->loop, &p->prep_work, prep_cb, after_prep_cb)) {
+		ctc_log(CTC_ERROR, "cannot queue work", NULL);
+		ctc_batch_free(p->preparing);
+		p->preparing = NULL;
+		fail_pipeline(p, "internal error");
+	}
+}
+
+/* What may move once a stage is free: the prepared batch, the pending one, the stop. */
+static void advance(ctc_pipeline *p)
+{
+	start_write(p);
+	if (p->result == 0 && p->pending &&
+	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
+	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000 ||
+	     (p->uncommitted->cnt && flush_due(p))))
+		dispatch(p);
+	if (p->stopping)
+		maybe_finish_stop(p);
+	else
+		drain(p);
+}
+
+static void after_prep_cb(uv_work_t *req, int status)
 {
 	ctc_pipeline *p = req->data;
-	ctc_batch *b = p->inflight;
+	ctc_batch *b = p->preparing;
+	p->preparing = NULL;
+	if (b->handled || p->result) {
+		ctc_batch_free(b); /* written by the revoke already, or the consumer is failing */
+	} else if (!b->prepared) {
+		ctc_log(CTC_ERROR, "batch not prepared, not committed", "batch=%llu events=%zu",
+			(unsigned long long)b->seq, b->n);
+		ctc_batch_free(b);
+		fail_pipeline(p, "batch failed");
+	} else {
+		p->prepared = b;
+	}
+	advance(p);
+}
+
+static void after_write_cb(uv_work_t *req, int status)
+{
+	ctc_pipeline *p = req->data;
+	ctc_batch *b = p->writing;
 	int64_t us = now_us() - b->start_us;
-	if (b->ok) {
-		if (!b->committed)
-			take_offsets(p, b);
+	p->writing = NULL;
+	if (b->handled) {
+		/* its offsets were taken by the revoke */
+	} else if (b->ok) {
+		take_offsets(p, b);
 		if (b->state_flushed) {
 			commit_uncommitted(p);
 			p->last_flush_us = now_us();
@@ -162,26 +264,12 @@ static void after_work_cb(uv_work_t *req, int status)
 				(unsigned long long)b->seq, b->contexts_ms, b->state_ms);
 		}
 	} else {
-		/* Never commit past unwritten data: stop; the group redelivers it. */
-		discard_uncommitted(p);
 		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
 			(unsigned long long)b->seq, b->n);
-		if (p->result == 0)
-			p->result = CT_ETIMEDOUT;
-		if (!p->stopping)
-			begin_stop(p, "batch failed");
+		fail_pipeline(p, "batch failed");
 	}
 	ctc_batch_free(b);
-	p->inflight = NULL;
-	if (p->result == 0 && p->pending &&
-	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
-	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000 ||
-	     (p->uncommitted->cnt && flush_due(p))))
-		dispatch(p);
-	if (p->stopping)
-		maybe_finish_stop(p);
-	else
-		drain(p);
+	advance(p);
 }
 
 static ctc_batch *batch_new(ctc_pipeline *p, size_t cap)
@@ -199,71 +287,79 @@ static ctc_batch *batch_new(ctc_pipeline *p, size_t cap)
 
 static void dispatch(ctc_pipeline *p)
 {
-	if (p->inflight || !p->pending || p->pending->n == 0)
+	if (p->preparing || p->prepared || !p->pending || p->pending->n == 0 || p->result)
 		return;
-	uv_timer_stop(&p->batch_timer);
-	p->inflight = p->pending;
+	ctc_batch *b = p->pending;
 	p->pending = NULL;
-	p->inflight->flush_state = flush_due(p);
-	p->inflight->start_us = now_us();
-	p->inflight_done = false;
-	p->work.data = p;
-	if (uv_queue_work(&p->loop, &p->work, work_cb, after_work_cb)) {
-		/* only fails when the loop is closing: drop it uncommitted, it is redelivered */
-		ctc_log(CTC_ERROR, "cannot queue work", NULL);
-		ctc_batch_free(p->inflight);
-		p->inflight = NULL;
-		p->result = CT_EINTERNAL;
-		begin_stop(p, "internal error");
-	}
+	start_prepare(p, b);
 }
 
-/* With nothing in the writer and nothing waiting: a batch of no messages that writes the states. */
+/* With both stages idle and nothing waiting: a batch of no messages that writes the states. */
 static void dispatch_flush(ctc_pipeline *p)
 {
-	if (p->inflight || (p->pending && p->pending->n))
+	if (busy(p) || (p->pending && p->pending->n) || p->result)
 		return;
-	if (!p->pending && !(p->pending = batch_new(p, 0))) {
+	ctc_batch *b = p->pending ? p->pending : batch_new(p, 0);
+	if (!b) {
 		ctc_log(CTC_ERROR, "out of memory", NULL);
 		return;
 	}
-	p->pending->n = 0;
-	uv_timer_stop(&p->batch_timer);
-	p->inflight = p->pending;
 	p->pending = NULL;
-	p->inflight->flush_state = true;
-	p->inflight->start_us = now_us();
-	p->inflight_done = false;
-	p->work.data = p;
-	if (uv_queue_work(&p->loop, &p->work, work_cb, after_work_cb)) {
-		ctc_batch_free(p->inflight);
-		p->inflight = NULL;
-	}
+	b->flush_state = true;
+	start_prepare(p, b);
 }
 
 /*
- * Before a revoke: waits (blocking the loop) until the in-flight batch is
- * processed, writes the changed states on this thread (the writer is idle),
- * and commits everything written.
+ * Before a revoke (blocking the loop): waits for both stages, writes on
+ * this thread what was prepared but not written, then the changed states,
+ * and commits everything written. Batches it wrote are marked handled for
+ * their stage callbacks, which run later.
  */
 static void settle_inflight(ctc_pipeline *p)
 {
-	if (p->inflight) {
-		pthread_mutex_lock(&p->mu);
-		while (!p->inflight_done)
-			pthread_cond_wait(&p->cv, &p->mu);
-		pthread_mutex_unlock(&p->mu);
-		if (p->inflight->ok && !p->inflight->committed)
-			take_offsets(p, p->inflight);
-		if (!p->inflight->ok)
-			return; /* after_work_cb discards the offsets and stops */
+	pthread_mutex_lock(&p->mu);
+	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done))
+		pthread_cond_wait(&p->cv, &p->mu);
+	pthread_mutex_unlock(&p->mu);
+	if (p->result)
+		goto fail;
+	if (p->writing && !p->writing->handled) {
+		if (!p->writing->ok)
+			goto fail; /* after_write_cb stops the consumer */
+		p->writing->handled = true;
+		take_offsets(p, p->writing);
+	}
+	/* the waiting batch is older than the one in preparation */
+	ctc_batch *order[2] = {p->prepared, p->preparing};
+	for (int i = 0; i < 2; i++) {
+		ctc_batch *b = order[i];
+		if (!b || b->handled)
+			continue;
+		if (!b->prepared)
+			goto fail; /* after_prep_cb stops the consumer */
+		ctc_worker_write(&p->worker, b);
+		b->handled = true;
+		if (!b->ok) {
+			ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
+				(unsigned long long)b->seq, b->n);
+			goto fail;
+		}
+		take_offsets(p, b);
+	}
+	if (p->prepared) { /* no stage callback will come for it */
+		ctc_batch_free(p->prepared);
+		p->prepared = NULL;
 	}
 	if (ctc_worker_flush_states(&p->worker, NULL, NULL) == 0) {
 		commit_uncommitted(p);
 		p->last_flush_us = now_us();
-	} else {
-		discard_uncommitted(p);
+		return;
 	}
+fail:
+	discard_uncommitted(p);
+	ctc_worker_drop_cache(&p->worker);
+	if (p->result == 0)
+		p->result = CT_ETIMEDOUT;
 }
 
 /* ---- Kafka ---- */
@@ -281,7 +377,7 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
 		ctc_log(CTC_INFO, "partitions assigned", "count=%d", parts->cnt);
 		return;
 	}
-	/* revoke: finish and commit what is in the writer; drop what is not */
+	/* revoke: finish and commit what is prepared or written; drop what is not */
 	settle_inflight(p);
 	if (p->pending) {
 		ctc_batch_free(p->pending);
@@ -462,8 +558,12 @@ static void tick_cb(uv_timer_t *t)
 	ticks++;
 	if (p->stopping)
 		return;
+	if (p->result) { /* a batch failed inside a revoke, where stopping must wait */
+		begin_stop(p, "batch failed");
+		return;
+	}
 	drain(p); /* backup for a missed io event; also serves rebalances */
-	if (!p->inflight && p->uncommitted->cnt && flush_due(p)) {
+	if (!busy(p) && p->uncommitted->cnt && flush_due(p)) {
 		if (p->pending && p->pending->n)
 			dispatch(p);
 		else
@@ -476,7 +576,7 @@ static void tick_cb(uv_timer_t *t)
 		p->ping_work.data = p;
 		uv_queue_work(&p->loop, &p->ping_work, ping_work_cb, ping_after_cb);
 	}
-	if (p->cfg->exit_on_idle_ms > 0 && !p->inflight && !p->pending) {
+	if (p->cfg->exit_on_idle_ms > 0 && !busy(p) && !p->pending) {
 		/* idle = owning partitions and nothing new for so long; a consumer
 		 * still waiting for the group (a dead member's session to expire)
 		 * is not idle, but gives up after a minute without partitions */
@@ -540,7 +640,7 @@ static void close_handles(ctc_pipeline *p)
 
 static void maybe_finish_stop(ctc_pipeline *p)
 {
-	if (p->closed || p->inflight || p->ping_inflight)
+	if (p->closed || busy(p) || p->ping_inflight)
 		return;
 	if (p->pending && p->pending->n && p->result == 0 && !atomic_load(&p->abort)) {
 		dispatch(p); /* the last, partly filled batch */
@@ -548,7 +648,7 @@ static void maybe_finish_stop(ctc_pipeline *p)
 	}
 	if ((p->uncommitted->cnt || ctc_worker_has_unwritten(&p->worker)) && p->result == 0 && !atomic_load(&p->abort)) {
 		dispatch_flush(p); /* the states of what was written, then its commit */
-		if (p->inflight)
+		if (busy(p))
 			return;
 	}
 	p->closed = true;
@@ -645,6 +745,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	p->pipefd[0] = p->pipefd[1] = -1;
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
+	pthread_mutex_init(&p->worker.pause_mu, NULL);
 	ctc_metrics_init(&p->metrics);
 	p->last_flush_us = now_us();
 	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
@@ -701,7 +802,9 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	}
 	if (!cfg->no_write) {
+		/* a client per thread that uses one: libmongoc clients are not thread-safe */
 		if (!(p->worker.store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+		    !(p->worker.read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
 		    !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
 			goto fail;
 	}
@@ -784,6 +887,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	}
 	uv_loop_close(&p->loop);
 	ctc_batch_free(p->pending);
+	ctc_batch_free(p->prepared);
 	if (p->queue) {
 		rd_kafka_queue_io_event_enable(p->queue, -1, NULL, 0);
 		rd_kafka_queue_destroy(p->queue);
@@ -797,6 +901,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		rd_kafka_destroy(p->dlq);
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	ctc_store_close(p->worker.store);
+	ctc_store_close(p->worker.read_store);
 	ctc_store_close(p->ping_store);
 	ctc_cache_free(p->worker.cache);
 	ctc_contexts_free(&p->worker.ctxs);
@@ -806,5 +911,6 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		close(p->pipefd[1]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->worker.pause_mu);
 	free(p);
 }

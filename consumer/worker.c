@@ -24,6 +24,9 @@ void ctc_batch_free(ctc_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		rd_kafka_message_destroy(b->msgs[i]);
 	free(b->msgs);
+	json_decref(b->history);
+	json_decref(b->states);
+	ctc_contexts_free(&b->ctxs);
 	free(b);
 }
 
@@ -42,8 +45,11 @@ static const char *code_name(int code)
 static void set_paused(ctc_worker *w, bool pause)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
-	if (w->paused == pause)
+	pthread_mutex_lock(&w->pause_mu);
+	if (w->paused == pause) {
+		pthread_mutex_unlock(&w->pause_mu);
 		return;
+	}
 	if (rd_kafka_assignment(w->consumer, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
 		if (pause)
 			rd_kafka_pause_partitions(w->consumer, parts);
@@ -52,6 +58,7 @@ static void set_paused(ctc_worker *w, bool pause)
 		rd_kafka_topic_partition_list_destroy(parts);
 	}
 	w->paused = pause;
+	pthread_mutex_unlock(&w->pause_mu);
 	atomic_store(&w->metrics->paused, pause ? 1 : 0);
 	ctc_log(pause ? CTC_WARN : CTC_INFO, pause ? "consumption paused" : "consumption resumed",
 		"reason=mongodb");
@@ -159,11 +166,11 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 		miss_part[nmiss] = b->msgs[i]->partition;
 		missing[nmiss++] = st->key;
 	}
-	if (nmiss == 0 || !w->store)
+	if (nmiss == 0 || !w->read_store)
 		goto out;
 	int64_t delay = 100;
 	for (;;) {
-		if (!(rc = ctc_store_load_states(w->store, missing, nmiss, &found, err)))
+		if (!(rc = ctc_store_load_states(w->read_store, missing, nmiss, &found, err)))
 			break;
 		store_failed(w, "load state", err);
 		if (!backoff(w, &delay))
@@ -261,56 +268,65 @@ static int mark_clean(ctc_doc_state *st, void *ud)
 	return 0;
 }
 
+/*
+ * Moves everything unwritten into `b`: the dirty states as stored-state
+ * objects (clean in the cache from now on: `b` is their only way to
+ * MongoDB, and a failed write stops the consumer) and the gathered context
+ * updates.
+ */
+static int take_unwritten(ctc_worker *w, ctc_batch *b)
+{
+	if (!(b->states = json_array()) || ctc_cache_foreach_dirty(w->cache, collect_dirty, b->states))
+		return CT_ENOMEM;
+	ctc_cache_foreach_dirty(w->cache, mark_clean, NULL);
+	ctc_contexts_free(&b->ctxs);
+	b->ctxs = w->ctxs;
+	ctc_contexts_init(&w->ctxs);
+	w->ndirty = 0;
+	b->flush = true;
+	return 0;
+}
+
 int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_ms)
 {
-	ctc_write_set ws = {NULL, json_array(), w->ctxs.n ? &w->ctxs : NULL, 0, 0, 0};
-	ct_error err;
-	size_t dups, nstates = w->ndirty, nctx = w->ctxs.n;
+	ctc_batch *b = calloc(1, sizeof(*b));
 	int rc = CT_ENOMEM;
 	if (contexts_ms)
 		*contexts_ms = 0;
 	if (states_ms)
 		*states_ms = 0;
+	if (!b)
+		goto out;
 	if (!ctc_worker_has_unwritten(w)) {
 		rc = 0;
 		goto out;
 	}
-	if (!ws.states || ctc_cache_foreach_dirty(w->cache, collect_dirty, ws.states))
+	if (take_unwritten(w, b))
 		goto out;
-	if ((rc = write_batch(w, &ws, &dups, &err)))
-		goto out;
-	ctc_cache_foreach_dirty(w->cache, mark_clean, NULL);
-	ctc_contexts_free(&w->ctxs);
-	atomic_fetch_add(&w->metrics->state_writes, 1);
-	atomic_fetch_add(&w->metrics->states_written, json_array_size(ws.states));
-	w->ndirty = 0;
+	ctc_worker_write(w, b);
+	rc = b->ok ? 0 : CT_ETIMEDOUT;
 	if (contexts_ms)
-		*contexts_ms = ws.contexts_ms;
+		*contexts_ms = b->contexts_ms;
 	if (states_ms)
-		*states_ms = ws.state_ms;
+		*states_ms = b->state_ms;
 out:
-	if (rc) {
-		ctc_log(CTC_ERROR, "state write failed", "states=%zu contexts=%zu error=\"%s\"", nstates, nctx,
-			ct_strerror(rc));
+	if (rc)
 		ctc_worker_drop_cache(w);
-	}
-	json_decref(ws.states);
+	ctc_batch_free(b);
 	return rc;
 }
 
-void ctc_worker_process(ctc_worker *w, ctc_batch *b)
+void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 {
 	ct_event **evs = calloc(b->n ? b->n : 1, sizeof(*evs));
 	ct_limits limits;
-	ctc_write_set ws = {json_array(), NULL, NULL, 0, 0, 0};
 	ctc_contexts *ctxs = &w->ctxs;
 	ct_error err;
 	int rc;
 
-	b->ok = false;
+	b->prepared = false;
 	b->state_flushed = false;
-	atomic_store(&w->dlq_failed, 0);
-	if (!evs || !ws.history) {
+	if (!evs || !(b->history = json_array())) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
 		goto out;
 	}
@@ -397,19 +413,46 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 			st->dirty = true;
 			w->ndirty++;
 		}
-		if (json_array_append_new(ws.history, rec))
+		if (json_array_append_new(b->history, rec))
 			goto out;
 		if (in.context_id &&
 		    (rc = ctc_contexts_add_event(ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
 						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
 			goto out;
 	}
-	/* 4. MongoDB (history; contexts and states when due), then the DLQ
-	 * acknowledged: only then may offsets move. A batch may add as many
-	 * contexts as it has events: write them before they could overflow. */
-	size_t dups;
-	if (write_batch(w, &ws, &dups, &err))
+
+	/* 4. states and contexts go with this batch when due. A batch may add
+	 * as many contexts as it has events: take them before they could
+	 * overflow. */
+	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w) ||
+	     w->ctxs.n > CTC_CONTEXTS_MAX - 10000) &&
+	    take_unwritten(w, b)) {
+		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
 		goto out;
+	}
+	b->state_flushed = !ctc_worker_has_unwritten(w);
+	b->prepared = true;
+out:
+	if (!b->prepared) /* what the cache holds may be ahead of MongoDB now: forget it all */
+		ctc_worker_drop_cache(w);
+	ctc_cache_trim(w->cache);
+	for (size_t i = 0; evs && i < b->n; i++)
+		ct_event_free(evs[i]);
+	free(evs);
+}
+
+void ctc_worker_write(ctc_worker *w, ctc_batch *b)
+{
+	ctc_write_set ws = {b->history, b->flush ? b->states : NULL, b->flush && b->ctxs.n ? &b->ctxs : NULL,
+			    0, 0, 0};
+	ct_error err;
+	size_t dups;
+	int rc;
+
+	b->ok = false;
+	/* history, then contexts, then states: a state is never ahead of its history */
+	if (write_batch(w, &ws, &dups, &err))
+		return;
 	/* Redelivered events whose state was not written yet: rebuilt, found in
 	 * `history` already. They count as duplicates, not as persisted. */
 	if (dups <= b->persisted) {
@@ -417,26 +460,19 @@ void ctc_worker_process(ctc_worker *w, ctc_batch *b)
 		b->duplicate += dups;
 	}
 	b->history_ms = ws.history_ms;
-	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w) ||
-	     w->ctxs.n > CTC_CONTEXTS_MAX - 10000) &&
-	    ctc_worker_flush_states(w, &b->contexts_ms, &b->state_ms))
-		goto out;
-	b->state_flushed = !ctc_worker_has_unwritten(w);
+	b->contexts_ms = ws.contexts_ms;
+	b->state_ms = ws.state_ms;
 	if ((rc = flush_dlq(w))) {
 		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", ct_strerror(rc));
-		goto out;
+		return;
 	}
-	b->ok = true;
-out:
-	if (!b->ok) /* what the cache holds may be ahead of MongoDB now: forget it all */
-		ctc_worker_drop_cache(w);
-	ctc_cache_trim(w->cache);
-	for (size_t i = 0; evs && i < b->n; i++)
-		ct_event_free(evs[i]);
-	free(evs);
-	json_decref(ws.history);
+	if (b->flush) {
+		atomic_fetch_add(&w->metrics->state_writes, 1);
+		atomic_fetch_add(&w->metrics->states_written, json_array_size(b->states));
+	}
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);
 	atomic_fetch_add(&w->metrics->empty, b->empty);
 	atomic_fetch_add(&w->metrics->markers, b->markers);
+	b->ok = true;
 }

@@ -1,8 +1,10 @@
 /*
  * worker.h - processing of one batch of Kafka messages, run off the loop
- * thread: parse and validate, bad ones to the DLQ, previous states loaded
- * with one query, records built, history and contexts written to MongoDB
- * with retries (consumption paused while MongoDB fails). Blocking by design.
+ * thread in two stages so the CPU work of one batch overlaps the MongoDB
+ * writes of the previous one: (1) parse and validate, bad ones to the DLQ,
+ * previous states loaded with one query, records built; (2) history written
+ * to MongoDB with retries (consumption paused while MongoDB fails). Blocking
+ * by design.
  *
  * Changed states stay dirty in the cache, and context (changeset) updates
  * are gathered in the worker; both are written together when the
@@ -16,6 +18,7 @@
 #define CTC_WORKER_H
 
 #include <librdkafka/rdkafka.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -35,7 +38,13 @@ typedef struct ctc_batch {
 	bool ok;                   /* written (or nothing to write): offsets may be committed */
 	bool committed;            /* the loop took its offsets already (rebalance) */
 	bool flush_state;          /* set by the loop: write every dirty state after this batch */
-	bool state_flushed;        /* every state changed so far is in MongoDB */
+	bool prepared;             /* stage 1 succeeded: ready for ctc_worker_write() */
+	bool flush;                /* stage 1 took the states and contexts: they go with this batch */
+	bool state_flushed;        /* once written, every state changed so far is in MongoDB */
+	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
+	json_t *history;           /* records to insert (stage 1 -> 2) */
+	json_t *states;            /* stored states to write, when flush */
+	ctc_contexts ctxs;         /* context updates to write, when flush */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
 } ctc_batch;
@@ -44,33 +53,48 @@ typedef struct ctc_worker {
 	const ctc_config *cfg;
 	rd_kafka_t *consumer;     /* for pause/resume of owned partitions (thread-safe calls) */
 	rd_kafka_t *dlq;          /* producer of the dead-letter topic */
-	ctc_store *store;         /* NULL with no_write */
+	ctc_store *store;         /* writes (stage 2); NULL with no_write */
+	ctc_store *read_store;    /* state loads (stage 1), its own client; NULL with no_write */
 	ctc_cache *cache;
 	ctc_metrics *metrics;
 	atomic_int *abort;        /* set when the shutdown deadline passed: stop retrying */
 	atomic_int dlq_failed;    /* delivery reports that failed */
 	bool indexes_done;
-	bool paused;
+	bool paused;              /* guarded by pause_mu (both stages may pause) */
+	pthread_mutex_t pause_mu;
 	size_t ndirty;            /* dirty states in the cache */
 	ctc_contexts ctxs;        /* context updates gathered since the last state write */
 } ctc_worker;
 
 /*
- * Processes `b` completely (see above); sets b->ok, and b->state_flushed when
- * the states were written too. A batch of no messages with flush_state set
- * only writes the states. Call from one thread at a time.
+ * Stage 1: parse, validate (bad messages to the DLQ), load the missing
+ * states (one query), build the records into b->history; the cache moves
+ * ahead. When b->flush_state is set (or too much is waiting) the dirty
+ * states and the gathered contexts are taken into `b` too. Sets b->prepared;
+ * on failure the cache is dropped. One thread at a time; may run beside
+ * stage 2 of the previous batch (they share nothing but the DLQ producer,
+ * the metrics and the pause flag).
  */
-void ctc_worker_process(ctc_worker *w, ctc_batch *b);
+void ctc_worker_prepare(ctc_worker *w, ctc_batch *b);
+
+/*
+ * Stage 2: writes what stage 1 put in `b`: history, then contexts, then
+ * states (retrying while MongoDB fails), then waits for the DLQ deliveries.
+ * Sets b->ok; only then may offsets up to `b` be committed (and only with
+ * b->state_flushed). One thread at a time, batches in stage 1 order. A
+ * failed batch stops the consumer: later prepared batches must be dropped.
+ */
+void ctc_worker_write(ctc_worker *w, ctc_batch *b);
 
 /* true when context updates or changed states wait to be written. */
 bool ctc_worker_has_unwritten(const ctc_worker *w);
 
 /*
  * Writes the gathered context updates, then every dirty state (retrying like
- * a batch), then marks them clean.
+ * a batch), then marks them clean. Both stages must be idle.
  * 0, or CT_ETIMEDOUT when the shutdown deadline stopped the retries; on
  * failure the whole cache is dropped (it is ahead of MongoDB). Same thread
- * rule as ctc_worker_process().
+ * rule as the stages.
  */
 int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_ms);
 
