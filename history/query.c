@@ -119,9 +119,27 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
-	/* a context the consumer has no document for yet still has an actor */
-	if (json_is_null(json_object_get(res, "actor")) && json_array_size(recs))
+	/* A context the consumer has no document for yet (written every
+	 * state_flush_ms, after the history): what its records tell. */
+	size_t nr = json_array_size(recs);
+	if (json_is_null(json_object_get(res, "actor")) && nr)
 		json_object_set(res, "actor", json_object_get(json_array_get(recs, 0), "actor"));
+	if (!c && nr) {
+		json_t *colls = json_object_get(res, "collections");
+		json_object_set_new(res, "first_ts", json_string(cth_str(json_array_get(recs, 0), "ts")));
+		json_object_set_new(res, "last_ts", json_string(cth_str(json_array_get(recs, nr - 1), "ts")));
+		for (size_t i = 0; i < nr; i++) {
+			const char *coll = cth_str(json_array_get(recs, i), "collection");
+			size_t k;
+			for (k = 0; k < json_array_size(colls); k++)
+				if (!strcmp(json_string_value(json_array_get(colls, k)), coll))
+					break;
+			if (k == json_array_size(colls) && json_array_append_new(colls, json_string(coll))) {
+				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+				goto out;
+			}
+		}
+	}
 	*out = res;
 	res = NULL;
 out:

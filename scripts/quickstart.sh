@@ -46,6 +46,8 @@ database = $DB
 topic = changetrail.events
 group_id = changetrail-quickstart
 batch_ms = 50
+# contexts and states are written every state_flush_ms (default 2000): short for the demo
+state_flush_ms = 200
 log_level = warn
 [http]
 listen =
