@@ -5,6 +5,7 @@
 
 #include "ct_internal.h"
 
+#include <math.h>
 #include <string.h>
 
 static int append_value(bson_t *doc, const char *key, size_t klen, const json_t *v, int depth,
@@ -132,9 +133,15 @@ static int iter_to_json(bson_iter_t *it, json_t *parent, int depth, ct_error *er
 		case BSON_TYPE_INT64:
 			v = json_integer(bson_iter_int64(it));
 			break;
-		case BSON_TYPE_DOUBLE:
-			v = json_real(bson_iter_double(it));
+		case BSON_TYPE_DOUBLE: {
+			/* JSON has no NaN or infinity; a stored one is not ours, so refuse it
+			 * rather than report it as out of memory. */
+			double d = bson_iter_double(it);
+			if (!isfinite(d))
+				return ct_error_set(err, CT_EINVAL, "non-finite double at '%s' has no JSON form", key);
+			v = json_real(d);
 			break;
+		}
 		case BSON_TYPE_BOOL:
 			v = json_boolean(bson_iter_bool(it));
 			break;
@@ -146,7 +153,7 @@ static int iter_to_json(bson_iter_t *it, json_t *parent, int depth, ct_error *er
 					    (unsigned)bson_iter_type(it), key);
 		}
 		if (!v)
-			return ct_error_set(err, CT_ENOMEM, "out of memory (or a real that JSON cannot hold)");
+			return ct_error_set(err, CT_ENOMEM, "out of memory");
 		int rc = json_is_array(parent) ? json_array_append_new(parent, v)
 					       : json_object_set_new_nocheck(parent, key, v);
 		if (rc)
