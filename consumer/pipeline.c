@@ -53,6 +53,9 @@ struct ctc_pipeline {
 	int result;
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us;
 	uint64_t events_seen;
+	/* test-only fault hook: batches still to commit before a SIGKILL between
+	 * the MongoDB write and the commit (CT_TEST_CRASH_AFTER_WRITE); 0 = off */
+	long crash_after_write;
 };
 
 static int64_t now_us(void)
@@ -115,6 +118,12 @@ static void after_work_cb(uv_work_t *req, int status)
 	ctc_batch *b = p->inflight;
 	int64_t us = now_us() - b->start_us;
 	if (b->ok) {
+		if (p->crash_after_write > 0 && --p->crash_after_write == 0) {
+			/* Test-only: die like kill -9 with the batch written, uncommitted. */
+			ctc_log(CTC_WARN, "test crash after write", "batch=%llu events=%zu history=%llu",
+				(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted);
+			raise(SIGKILL);
+		}
 		if (!b->committed)
 			commit_batch(p, b);
 		ctc_metrics_batch(&p->metrics, b->n, (uint64_t)us);
@@ -510,6 +519,15 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	pthread_cond_init(&p->cv, NULL);
 	ctc_metrics_init(&p->metrics);
 	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
+	/* Test-only fault injection (the reliability suite, docs/reliability.md):
+	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
+	 * N-th batch's MongoDB write was acknowledged, before its offsets are
+	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
+	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
+	if (crash && *crash) {
+		p->crash_after_write = strtol(crash, NULL, 10);
+		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
+	}
 	if (uv_loop_init(&p->loop)) {
 		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
 		free(p);
