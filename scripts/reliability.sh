@@ -149,12 +149,14 @@ supervise() {
     crash=
     if [ -f "$run/crash.$slot" ]; then crash=$(cat "$run/crash.$slot"); rm -f "$run/crash.$slot"; fi
     if [ -n "$crash" ]; then
+      touch "$run/armed.$slot"
       CT_TEST_CRASH_AFTER_WRITE=$crash "$CONSUMER" --config "$run/consumer.ini" >>"$run/worker$slot.log" 2>&1 &
     else
       "$CONSUMER" --config "$run/consumer.ini" >>"$run/worker$slot.log" 2>&1 &
     fi
     echo $! >"$run/worker$slot.pid"
     rc=0; wait $! || rc=$?
+    rm -f "$run/armed.$slot"
     echo "$(date +%s) slot=$slot rc=$rc crash_hook=${crash:-0}" >>"$run/exits"
     [ -f "$run/stop" ] || sleep 0.3
   done
@@ -174,6 +176,7 @@ start_workers() { # run
 finish_workers() { # run
   local run=$1 slot s
   touch "$run/stop"
+  echo "finish" >>"$run/exits"
   for ((slot = 1; slot <= WORKERS; slot++)); do kill -TERM "$(cat "$run/worker$slot.pid")" 2>/dev/null || true; done
   for s in "${SUPERVISORS[@]}"; do wait "$s" 2>/dev/null || true; done
   SUPERVISORS=()
@@ -256,7 +259,7 @@ run_scenario() {
   local kills crash_hook graceful
   kills=$(grep -c 'rc=137' "$run/exits" 2>/dev/null || true)
   crash_hook=$(cat "$run"/worker*.log | grep -c 'msg="test crash after write"' || true)
-  graceful=$(grep -c ' rc=0 ' "$run/exits" 2>/dev/null || true)
+  graceful=$(awk '/^finish/ {exit} / rc=0 / {n++} END {print n+0}' "$run/exits" 2>/dev/null || echo 0)
   local dlq_msgs dlq_unexpected dlq_missing
   dlq_msgs=$(jq '.dlq_messages' "$run/dlq.json" 2>/dev/null || echo -1)
   dlq_unexpected=$(jq '.unexpected' "$run/dlq.json" 2>/dev/null || echo -1)
@@ -268,6 +271,7 @@ run_scenario() {
   [ "$verify_rc" -eq 0 ] || why+=("verify exit $verify_rc")
   [ "$dlq_rc" -eq 0 ] || why+=("DLQ check failed")
   [ "$records" -eq "$expected" ] || why+=("records $records != expected $expected")
+  [ "$name" != consumer-kill ] || [ "$crash_hook" -ge 1 ] || why+=("no worker died between its write and its commit")
   [ "$identical" = true ] || why+=("export differs from golden")
   [ "$lost" -eq 0 ] && [ "$dup" -eq 0 ] || why+=("lost $lost, duplicated $dup")
   if [ "$poison" = 1 ]; then
@@ -301,22 +305,34 @@ run_scenario() {
 no_chaos() { :; }
 
 kill_chaos() {
-  local run=$1 k slot target
+  local run=$1 k slot target i
   target=$(jq -n "$EVENTS * 0.85 | floor")
   for ((k = 1; k <= KILLS; k++)); do
     sleep "$(( KILL_GAP[0] + RANDOM % (KILL_GAP[1] - KILL_GAP[0] + 1) )).$((RANDOM % 10))"
+    # a worker armed to crash by itself is left alone until it has
     slot=$(( 1 + RANDOM % WORKERS ))
-    if [ $((k % 3)) -eq 0 ]; then
-      # the next life of this worker dies between its MongoDB write and its commit
-      echo $(( 1 + RANDOM % 3 )) >"$run/crash.$slot"
+    for ((i = 0; i < WORKERS; i++)); do
+      [ -f "$run/armed.$slot" ] || [ -f "$run/crash.$slot" ] || break
+      slot=$(( slot % WORKERS + 1 ))
+    done
+    if [ $((k % 3)) -eq 1 ]; then
+      # the next life of this worker dies right after its first or second
+      # acknowledged MongoDB write, before committing the offsets
+      echo $(( 1 + RANDOM % 2 )) >"$run/crash.$slot"
     fi
     if [ $((k % 4)) -eq 2 ]; then
-      say "chaos: SIGTERM worker $slot (graceful leave and rejoin: rebalance with batches in flight) progress $(progress "$run")"
-      worker_kill "$run" "$slot" TERM
+      local other=$(( slot % WORKERS + 1 ))
+      say "chaos: SIGTERM worker $other (graceful leave and rejoin: rebalance with batches in flight) progress $(progress "$run")"
+      worker_kill "$run" "$other" TERM
     fi
     say "chaos: kill -9 worker $slot (kill $k/$KILLS) progress $(progress "$run")/$target"
     worker_kill "$run" "$slot" KILL
     [ "$(progress "$run")" -lt "$target" ] || say "chaos: late kill (most events already written)"
+  done
+  # give a worker still armed the time to write and die
+  for ((i = 0; i < 300; i++)); do
+    compgen -G "$run/armed.*" >/dev/null || compgen -G "$run/crash.*" >/dev/null || break
+    sleep 0.2
   done
 }
 
@@ -346,7 +362,7 @@ fails=0
 say "mode $MODE: $EVENTS events from $THREADS threads, $WORKERS workers, seed $SEED"
 run_scenario golden "no faults; the reference export" no_chaos || fails=$((fails + 1))
 [ -n "$GOLDEN" ] && [ "$GOLDEN_RECORDS" -gt 0 ] || { say "no golden run: stopping"; exit 1; }
-run_scenario consumer-kill "kill -9 of a random worker $KILLS times at random moments, every 3rd restart armed to die between the MongoDB write and the offset commit, every 4th kill preceded by a graceful stop (rebalances with batches in flight)" \
+run_scenario consumer-kill "kill -9 of a random worker $KILLS times at random moments, the restart after kill 1, 4, 7, ... armed to die between its MongoDB write and its offset commit (CT_TEST_CRASH_AFTER_WRITE), a graceful stop of another worker beside kill 2, 6, 10, ... (rebalances with batches in flight)" \
   kill_chaos || fails=$((fails + 1))
 run_scenario broker-outage "Kafka stopped for ${OUTAGE_S}s and restarted while the app emits at ${RATE} ev/s (producer queue ${QUEUE_MAX} messages, then its spool) and the workers consume" \
   broker_chaos --rate "$RATE" --queue-max "$QUEUE_MAX" --spool "$RESULTS/run-spool-$$.spool" || fails=$((fails + 1))
@@ -373,7 +389,7 @@ rm -f "$RESULTS/run-spool-$$.spool"
   echo
   echo "| scenario | what was done | events | records | lost | duplicated | identical to golden | verify | DLQ | result |"
   echo "|---|---|---|---|---|---|---|---|---|---|"
-  jq -r '"| \(.scenario) | \(.what)\(if .worker_kills > 0 then "; observed: \(.worker_kills) worker deaths by SIGKILL (\(.crash_after_write) of them right after a MongoDB write, before the commit), \(.graceful_restarts) graceful stops" else "" end)\(if (.producer.spooled // 0) > 0 then "; producer spooled \(.producer.spooled) events, all replayed" else "" end)\(if .operator_actions != "" then "; **operator:** \(.operator_actions)" else "" end) | \(.events)\(if .poison > 0 then " + \(.poison) poison" else "" end) | \(.records) | \(.lost) | \(.duplicated) | \(if .export_identical_to_golden then "yes" else "**no**" end) | \(if .verify_exit == 0 then "clean" else "**exit \(.verify_exit)**" end) | \(.dlq_messages)\(if .poison > 0 then " (\(.dlq_missing) bad missing, \(.dlq_unexpected) unexpected; \(.poison_valid) valid tricky ones persisted)" else "" end) | \(.result) (\(.seconds) s) |"' \
+  jq -r '"| \(.scenario) | \(.what)\(if .worker_kills > 0 then "; observed: \(.worker_kills) worker deaths by SIGKILL (\(.crash_after_write) of them by the hook, right after a MongoDB write, before the commit), \(.graceful_restarts) graceful stops" else "" end)\(if (.producer.spooled // 0) > 0 then "; the producer spooled \(.producer.spooled) events and replayed \(.producer.spool_replayed)" else "" end)\(if .operator_actions != "" then "; **operator:** \(.operator_actions)" else "" end) | \(.events)\(if .poison > 0 then " + \(.poison) poison" else "" end) | \(.records) | \(.lost) | \(.duplicated) | \(if .export_identical_to_golden then "yes" else "**no**" end) | \(if .verify_exit == 0 then "clean" else "**exit \(.verify_exit)**" end) | \(.dlq_messages)\(if .poison > 0 then " (\(.dlq_missing) bad missing, \(.dlq_unexpected) unexpected; \(.poison_valid) valid tricky ones persisted)" else "" end) | \(.result) (\(.seconds) s) |"' \
     "$RESULTS/results.jsonl"
   if grep -q '"poison":[1-9]' "$RESULTS/results.jsonl"; then
     echo
