@@ -49,10 +49,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$SHORT" -eq 1 ]; then
-  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 FERRET_DOWN_S=5 RATE=500 QUEUE_MAX=1000
+  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 FERRET_DOWN_S=5 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
   KILL_GAP=(1 3) DRAIN_LIMIT=240
 else
-  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 FERRET_DOWN_S=15 RATE=1500 QUEUE_MAX=10000
+  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 FERRET_DOWN_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
   KILL_GAP=(2 7) DRAIN_LIMIT=1200
 fi
 THREADS=4 WORKERS=3 SEED=${CT_REL_SEED:-1}
@@ -216,8 +216,12 @@ run_scenario() {
   local poison=0
   for a in "$@"; do [ "$a" = --poison ] && poison=1; done
   # the producer creates the topic; workers start once it exists
+  # The application emits at BASE_RATE (faster than the workers consume, so
+  # they lag and every fault hits a busy pipeline) with a spool, as
+  # docs/producer.md advises: when librdkafka's queue is full, events wait in
+  # the spool instead of failing. A scenario's own arguments come last and win.
   "$LOADGEN" produce --bootstrap "$BOOT" --topic "$topic" --events "$EVENTS" --threads "$THREADS" --seed "$SEED" \
-    "$@" >"$run/loadgen.json" 2>"$run/loadgen.log" &
+    --rate "$BASE_RATE" --spool "$run/producer.spool" "$@" >"$run/loadgen.json" 2>"$run/loadgen.log" &
   local lg=$!
   sleep 2
   start_workers "$run"
@@ -297,6 +301,7 @@ run_scenario() {
   say "$name: $result (records $records, lost $lost, duplicated $dup, kills $kills, DLQ $dlq_msgs, ${t_end}-${t_start}s)"
   if [ -z "$GOLDEN" ]; then GOLDEN="$run/export.txt"; GOLDEN_RECORDS=$records; fi
   # keep the data dir small: the databases are checked, drop them
+  rm -f "$run/producer.spool"
   [ "${result%%:*}" = PASS ] && rm -f "$run/poison_ok.txt"
   [ "$result" = PASS ]
 }
@@ -378,7 +383,7 @@ rm -f "$RESULTS/run-spool-$$.spool"
   echo "# Reliability"
   echo
   echo "Produced by \`scripts/reliability.sh\` ($MODE run, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores shared with other work)."
-  echo "Every scenario sends the same deterministic stream of $EVENTS events (ct_loadgen: $THREADS application threads, seed $SEED,"
+  echo "Every scenario sends the same deterministic stream of $EVENTS events (ct_loadgen: $THREADS application threads, seed $SEED, $BASE_RATE events/s unless said otherwise,"
   echo "inserts, updates, deletes and re-creates, manual events, relations, children, request contexts) to its own topic"
   echo "and database through $WORKERS \`changetrail-consumer\` workers in one group, against a real Kafka and FerretDB."
   echo "**lost** = records of the golden export missing from the scenario's, **duplicated** = records the golden export"
