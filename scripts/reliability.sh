@@ -19,7 +19,8 @@
 # and restarted while the application keeps emitting (producer and consumers
 # cut off); FerretDB stopped and restarted; poison mixed into the stream.
 # Results: one JSON line per scenario in RESULTS/results.jsonl and a Markdown
-# table in RESULTS/reliability.md; a full run also writes docs/reliability.md.
+# table in RESULTS/reliability.md; a full run also writes docs/reliability.md
+# and docs/reliability.jsonl (the raw lines).
 #
 # usage: scripts/reliability.sh [--short] [--build-dir DIR] [--results DIR] [--no-doc]
 #   --short      5k events, 3 kills, one broker and one FerretDB restart, 1k
@@ -327,6 +328,9 @@ kill_chaos() {
     fi
     if [ $((k % 4)) -eq 2 ]; then
       local other=$(( slot % WORKERS + 1 ))
+      # not a worker armed to crash by itself (a graceful stop would disarm it)
+      { [ -f "$run/armed.$other" ] || [ -f "$run/crash.$other" ]; } && other=$(( other % WORKERS + 1 ))
+      [ "$other" -ne "$slot" ] || other=$(( other % WORKERS + 1 ))
       say "chaos: SIGTERM worker $other (graceful leave and rejoin: rebalance with batches in flight) progress $(progress "$run")"
       worker_kill "$run" "$other" TERM
     fi
@@ -409,7 +413,10 @@ rm -f "$RESULTS/run-spool-$$.spool"
   echo "Reproduce: \`scripts/reliability.sh\` (full) or \`scripts/reliability.sh --short\` (CI: \`ctest -L reliability\`, run by"
   echo "\`scripts/test.sh\`). Raw figures: one JSON line per scenario in the results directory (\`results.jsonl\`)."
 } >"$RESULTS/reliability.md"
-if [ "$MODE" = full ] && [ "$WRITE_DOC" = 1 ]; then cp "$RESULTS/reliability.md" "$ROOT/docs/reliability.md"; fi
+if [ "$MODE" = full ] && [ "$WRITE_DOC" = 1 ]; then
+  cp "$RESULTS/reliability.md" "$ROOT/docs/reliability.md"
+  cp "$RESULTS/results.jsonl" "$ROOT/docs/reliability.jsonl"
+fi
 cat "$RESULTS/reliability.md"
 say "done: $fails scenario(s) failed"
 [ "$fails" -eq 0 ]
