@@ -21,6 +21,39 @@ static pthread_mutex_t gen_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t gen_last_ms;
 static uint64_t gen_counter;
 
+/* Test-only deterministic identities of this thread (ct_internal.h). */
+static _Thread_local uint32_t tid_stream;
+static _Thread_local uint64_t tid_n;
+static _Thread_local int64_t tid_start_ms;
+
+void ct_test_ident_set(uint32_t stream, int64_t start_ms)
+{
+	tid_stream = stream & 0xfff;
+	tid_n = 0;
+	tid_start_ms = start_ms;
+}
+
+bool ct_test_ident_now_us(int64_t *us)
+{
+	if (!tid_stream)
+		return false;
+	*us = (tid_start_ms + (int64_t)tid_n) * 1000;
+	return true;
+}
+
+static void format_uuid(const unsigned char b[16], char out[37])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			out[o++] = '-';
+		out[o++] = hex[b[i] >> 4];
+		out[o++] = hex[b[i] & 15];
+	}
+	out[o] = '\0';
+}
+
 static int fill_random(unsigned char *p, size_t n)
 {
 	size_t got = 0;
@@ -38,7 +71,6 @@ static int fill_random(unsigned char *p, size_t n)
 
 int ct_uuid7_new(char out[37], ct_error *err)
 {
-	static const char hex[] = "0123456789abcdef";
 	unsigned char rnd[12], b[16];
 	struct timespec now;
 	uint64_t ms, counter;
@@ -46,6 +78,18 @@ int ct_uuid7_new(char out[37], ct_error *err)
 
 	if (!out) {
 		rc = ct_error_set(err, CT_EINVAL, "uuid: NULL output buffer");
+		goto out;
+	}
+	if (tid_stream) {
+		uint64_t n = ++tid_n, tms = (uint64_t)(tid_start_ms + (int64_t)n) & MS_MAX;
+		for (int i = 0; i < 6; i++)
+			b[i] = (unsigned char)(tms >> (40 - 8 * i));
+		b[6] = (unsigned char)(0x70 | ((tid_stream >> 8) & 0x0f));
+		b[7] = (unsigned char)tid_stream;
+		b[8] = (unsigned char)(0x80 | ((n >> 56) & 0x3f));
+		for (int i = 9; i < 16; i++)
+			b[i] = (unsigned char)(n >> (8 * (15 - i)));
+		format_uuid(b, out);
 		goto out;
 	}
 	/* Fetched before taking the lock so that the syscall does not serialise
@@ -95,15 +139,7 @@ int ct_uuid7_new(char out[37], ct_error *err)
 	b[10] = (unsigned char)(counter >> 8);
 	b[11] = (unsigned char)counter;
 	memcpy(b + 12, rnd, 4);
-
-	size_t o = 0;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[o] = '\0';
+	format_uuid(b, out);
 out:
 	return rc;
 }

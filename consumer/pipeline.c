@@ -63,6 +63,9 @@ struct ctc_pipeline {
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
+	/* test-only fault hook: batches still to commit before a SIGKILL between
+	 * the MongoDB write and the commit (CT_TEST_CRASH_AFTER_WRITE); 0 = off */
+	long crash_after_write;
 };
 
 static int64_t now_us(void)
@@ -245,6 +248,14 @@ static void after_write_cb(uv_work_t *req, int status)
 	if (b->handled) {
 		/* its offsets were taken by the revoke */
 	} else if (b->ok) {
+		if (p->crash_after_write > 0 && --p->crash_after_write == 0) {
+			/* Test-only: die like kill -9 with the batch written, its offsets
+			 * (and any older ones waiting for a state write) uncommitted. */
+			ctc_log(CTC_WARN, "test crash after write", "batch=%llu events=%zu history=%llu states=%s",
+				(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
+				b->state_flushed ? "yes" : "no");
+			raise(SIGKILL);
+		}
 		take_offsets(p, b);
 		if (b->state_flushed) {
 			commit_uncommitted(p);
@@ -754,6 +765,15 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		return NULL;
 	}
 	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
+	/* Test-only fault injection (the reliability suite, docs/reliability.md):
+	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
+	 * N-th batch's MongoDB write was acknowledged, before its offsets are
+	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
+	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
+	if (crash && *crash) {
+		p->crash_after_write = strtol(crash, NULL, 10);
+		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
+	}
 	if (uv_loop_init(&p->loop)) {
 		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
 		rd_kafka_topic_partition_list_destroy(p->uncommitted);

@@ -15,6 +15,53 @@ static json_t *str_or_null(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	/* the canonical form's order (common/canonical.c): bytes, i.e. code points */
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/*
+ * A deep copy of v with every object's keys in canonical (sorted) order: the
+ * order a state read back from MongoDB has. The diff follows the previous
+ * document's key order, so the cached document must have that order too, or
+ * the same event would give another record (and hash) after a restart or a
+ * rebalance than before it. NULL when out of memory.
+ */
+static json_t *sorted_copy(const json_t *v)
+{
+	json_t *out = NULL;
+	const char **keys = NULL;
+	if (json_is_object(v)) {
+		size_t n = json_object_size(v), i = 0;
+		const char *k;
+		json_t *x;
+		if (!(out = json_object()) || (n && !(keys = malloc(n * sizeof(*keys)))))
+			goto fail;
+		json_object_foreach((json_t *)v, k, x)
+			keys[i++] = k;
+		if (n)
+			qsort(keys, n, sizeof(*keys), key_cmp);
+		for (i = 0; i < n; i++)
+			if (json_object_set_new(out, keys[i], sorted_copy(json_object_get(v, keys[i]))))
+				goto fail;
+	} else if (json_is_array(v)) {
+		if (!(out = json_array()))
+			goto fail;
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (json_array_append_new(out, sorted_copy(json_array_get(v, i))))
+				goto fail;
+	} else {
+		out = json_deep_copy(v);
+	}
+	free(keys);
+	return out;
+fail:
+	free(keys);
+	json_decref(out);
+	return NULL;
+}
+
 /* changes of a relation_add/remove: see record.h */
 static int relation_changes(const ctc_event_in *ev, json_t **out, ct_error *err)
 {
@@ -37,6 +84,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		     ctc_record_result *result, ct_error *err)
 {
 	json_t *empty = NULL, *changes = NULL, *rec = NULL, *next_doc = NULL, *kafka = NULL;
+	json_t *before_sorted = NULL;
 	const json_t *prev;
 	bool next_deleted = st->deleted;
 	char hash[65];
@@ -69,13 +117,19 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		bool known = st->version > 0 && !st->deleted;
 		if (json_array_size(changes) == 0 && (strcmp(op, "insert") || known))
 			goto out;
-		next_doc = json_deep_copy(ev->after);
+		next_doc = sorted_copy(ev->after);
 		next_deleted = false;
 	} else if (!strcmp(op, "delete")) {
 		if (st->deleted)
 			goto out;
-		if (prev == empty && ev->before)
-			prev = ev->before;
+		if (prev == empty && ev->before) {
+			/* the event's `before`, in the order a stored one would have */
+			if (!(before_sorted = sorted_copy(ev->before))) {
+				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+				goto out;
+			}
+			prev = before_sorted;
+		}
 		if ((rc = ct_diff(prev, empty, &changes, err)))
 			goto out;
 		next_doc = json_deep_copy(prev);
@@ -158,6 +212,7 @@ out:
 	json_decref(rec);
 	json_decref(changes);
 	json_decref(next_doc);
+	json_decref(before_sorted);
 	json_decref(empty);
 	return rc;
 }

@@ -3,7 +3,9 @@
 #   1. installs the build/test dependencies (scripts/install-deps.sh)
 #   2. makes a Python venv with tests/requirements.txt (cached)
 #   3. builds with -Werror and runs unit, mock-cluster and integration tests
-#      against a real Kafka and FerretDB that it starts on 127.0.0.1 and stops
+#      against a real Kafka and FerretDB that it starts on 127.0.0.1 and stops,
+#      and the reliability suite's short run (scripts/reliability.sh --short,
+#      its own servers on other ports; docs/reliability.md)
 #   4. rebuilds with ASan+UBSan and runs the same tests again
 #   5. runs the unit tests under valgrind
 #   6. runs every libFuzzer target for a short fixed time
@@ -11,6 +13,10 @@
 # are kept and their path printed.
 #
 # usage: scripts/test.sh [--quick]     --quick: step 3 only
+#   CT_TEST_KAFKA_PORT, CT_TEST_KAFKA_CONTROLLER_PORT, CT_TEST_FERRETDB_PORT,
+#   CT_TEST_LOCAL_DIR  the test servers; CT_TEST_REL_KAFKA_PORT,
+#   CT_TEST_REL_KAFKA_CONTROLLER_PORT, CT_TEST_REL_FERRETDB_PORT the
+#   reliability suite's (39092, 39093, 39017)
 #   CT_FUZZ_SECONDS (default 20) time per fuzz target
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -47,6 +53,12 @@ export CT_KAFKA_SASL_PORT=${CT_TEST_KAFKA_SASL_PORT:-29094}
 export CT_FERRETDB_PORT=${CT_TEST_FERRETDB_PORT:-47017}
 export CT_LOCAL_DIR=${CT_TEST_LOCAL_DIR:-/tmp/changetrail-test-$$}
 export CT_TEST_REQUIRE_SERVERS=1
+# The reliability suite's short run (ctest label `reliability`) starts and
+# restarts servers of its own, on these ports.
+export CT_REL_KAFKA_PORT=${CT_TEST_REL_KAFKA_PORT:-39092}
+export CT_REL_KAFKA_CONTROLLER_PORT=${CT_TEST_REL_KAFKA_CONTROLLER_PORT:-39093}
+export CT_REL_FERRETDB_PORT=${CT_TEST_REL_FERRETDB_PORT:-39017}
+export CT_REL_LOCAL_DIR=${CT_LOCAL_DIR}-reliability
 
 # A second broker, Kafka 3.9.1, for SCRAM-SHA-512 over TLS: Debian's librdkafka
 # 2.0.2 sends a SCRAM nonce that Kafka 4.x refuses (librdkafka#4895, fixed in
@@ -103,8 +115,10 @@ cmake -S . -B build/asan -G Ninja -DCT_WERROR=ON -DCT_SANITIZE=ON -DCMAKE_BUILD_
 ninja -C build/asan
 
 step "tests under ASan+UBSan"
+# The reliability suite ran once above (it measures the pipeline; under the
+# sanitizers it would only be slower).
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-  run_ctest build/asan
+  run_ctest build/asan -LE reliability
 
 step "unit tests under valgrind"
 fails=0

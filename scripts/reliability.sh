@@ -1,0 +1,422 @@
+#!/usr/bin/env bash
+# The reliability suite (GitHub issue #6, docs/reliability.md): the whole
+# pipeline (libchangetrail -> Kafka -> changetrail-consumer -> FerretDB) under
+# crashes, outages and poison, against real servers that this script starts
+# on its own ports and restarts on purpose.
+#
+# Every scenario sends the same deterministic event stream (tests/reliability/
+# ct_loadgen.c: several application threads, one producer, fixed seed) to its
+# own topic and database, through 3 consumer workers in one group, then:
+#   - exports history and state canonically (tests/reliability/ct_export.c,
+#     `kafka` provenance and `last_offset` left out: they are Kafka coordinates,
+#     not part of the hash) and compares it byte for byte with the golden run's;
+#     lost = golden records missing, duplicated = records the golden run lacks;
+#   - runs `changetrail verify` (every hash and chain);
+#   - reads the dead-letter topic: empty, or exactly the bad poison messages.
+# Scenarios: golden; kill -9 of random workers at random moments (some armed to
+# die between the MongoDB write and the offset commit, CT_TEST_CRASH_AFTER_WRITE)
+# plus graceful stops (rebalances with batches in flight); the broker stopped
+# and restarted while the application keeps emitting (producer and consumers
+# cut off); FerretDB stopped and restarted; poison mixed into the stream.
+# Results: one JSON line per scenario in RESULTS/results.jsonl and a Markdown
+# table in RESULTS/reliability.md; a full run also writes docs/reliability.md
+# and docs/reliability.jsonl (the raw lines).
+#
+# usage: scripts/reliability.sh [--short] [--build-dir DIR] [--results DIR] [--no-doc]
+#   --short      5k events, 3 kills, one broker and one FerretDB restart, 1k
+#                poison (CI, ctest label `reliability`); default: 100k events,
+#                12 kills, 35 s broker outage, 10k poison
+#   --build-dir  where changetrail-consumer, changetrail, ct_loadgen and
+#                ct_export are built (default: builds them into build/reliability)
+#   CT_REL_KAFKA_PORT, CT_REL_KAFKA_CONTROLLER_PORT, CT_REL_FERRETDB_PORT,
+#   CT_REL_LOCAL_DIR   the servers' ports and data (39092, 39093, 39017,
+#                      /tmp/ct-reliability-PID); CT_REL_SEED (default 1)
+# Exit: 0 every scenario passed, 1 one failed, 77 servers cannot be installed
+# here (skipped; a failure with CT_TEST_REQUIRE_SERVERS=1).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+
+SHORT=0 BUILD= RESULTS= WRITE_DOC=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --short) SHORT=1 ;;
+    --build-dir) BUILD=$2; shift ;;
+    --results) RESULTS=$2; shift ;;
+    --no-doc) WRITE_DOC=0 ;;
+    *) echo "usage: $0 [--short] [--build-dir DIR] [--results DIR] [--no-doc]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if [ "$SHORT" -eq 1 ]; then
+  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 FERRET_DOWN_S=5 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
+  KILL_GAP=(1 3) DRAIN_LIMIT=240
+else
+  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 FERRET_DOWN_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
+  KILL_GAP=(2 7) DRAIN_LIMIT=1200
+fi
+THREADS=4 WORKERS=3 SEED=${CT_REL_SEED:-1}
+RESULTS=${RESULTS:-$ROOT/build/reliability-$MODE}
+RESULTS=$(mkdir -p "$RESULTS" && cd "$RESULTS" && pwd)
+T0=$(date +%s)
+say() { printf '%s [%4ss] %s\n' "$(date -u +%H:%M:%S)" "$(( $(date +%s) - T0 ))" "$*" >&2; }
+
+need_servers() { # a machine without the servers' toolchains skips, unless servers are required
+  if [ "${CT_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then echo "reliability: $*" >&2; exit 1; fi
+  echo "SKIP: reliability: $*" >&2; exit 77
+}
+command -v java >/dev/null && command -v go >/dev/null || need_servers "java and go are needed for the local servers"
+command -v jq >/dev/null || need_servers "jq is needed"
+
+# ---- binaries ----
+if [ -z "$BUILD" ]; then
+  BUILD=$ROOT/build/reliability
+  cmake -S . -B "$BUILD" -G Ninja -DCT_WERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCT_BUILD_BENCH=OFF >/dev/null
+  ninja -C "$BUILD" -j2 changetrail-consumer changetrail-cli ct_loadgen ct_export >/dev/null
+fi
+CONSUMER=$BUILD/consumer/changetrail-consumer CLI=$BUILD/cli/changetrail
+LOADGEN=$BUILD/tests/ct_loadgen EXPORT=$BUILD/tests/ct_export
+for b in "$CONSUMER" "$CLI" "$LOADGEN" "$EXPORT"; do [ -x "$b" ] || { echo "reliability: $b not built" >&2; exit 1; }; done
+
+# ---- servers: our own ports and data ----
+export CT_KAFKA_PORT=${CT_REL_KAFKA_PORT:-39092}
+export CT_KAFKA_CONTROLLER_PORT=${CT_REL_KAFKA_CONTROLLER_PORT:-39093}
+export CT_FERRETDB_PORT=${CT_REL_FERRETDB_PORT:-39017}
+export CT_LOCAL_DIR=${CT_REL_LOCAL_DIR:-/tmp/ct-reliability-$$}
+BOOT=127.0.0.1:$CT_KAFKA_PORT URI=mongodb://127.0.0.1:$CT_FERRETDB_PORT/
+
+SUPERVISORS=()
+cleanup() {
+  local rc=$?
+  touch "$RESULTS/stop" 2>/dev/null || true
+  for s in "${SUPERVISORS[@]}"; do kill "$s" 2>/dev/null || true; done
+  for f in "$RESULTS"/run-*/worker*.pid; do [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true; done
+  deploy/local/services.sh down >/dev/null 2>&1 || true
+  if [ "$rc" -eq 0 ]; then rm -rf "$CT_LOCAL_DIR"; else echo "reliability: exit $rc; server logs kept under $CT_LOCAL_DIR, runs under $RESULTS" >&2; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+say "servers: kafka $BOOT, ferretdb $URI (data $CT_LOCAL_DIR)"
+deploy/local/services.sh up >"$RESULTS/services.log" 2>&1 || { tail -n 20 "$RESULTS/services.log" >&2; need_servers "the local servers did not start"; }
+: >"$RESULTS/results.jsonl"
+
+# ---- helpers ----
+ferret_ok() { timeout 20 "$EXPORT" --uri "$URI" --db ct_rel_ping --out /dev/null >/dev/null 2>&1; }
+OPERATOR=""   # operator actions taken in the current scenario (reported in the table)
+
+# A wedged FerretDB (a client killed in the middle of a write can leave SQLite
+# locked) is restarted, as an operator would; the scenario's row says so.
+ensure_ferret() {
+  ferret_ok && return 0
+  say "ferretdb does not answer: restarting it (operator action)"
+  OPERATOR="${OPERATOR:+$OPERATOR; }FerretDB restarted after it stopped answering"
+  deploy/local/ferretdb.sh stop >>"$RESULTS/services.log" 2>&1 || true
+  deploy/local/ferretdb.sh start >>"$RESULTS/services.log" 2>&1
+  ferret_ok
+}
+
+write_config() { # run-dir topic db
+  cat >"$1/consumer.ini" <<INI
+[kafka]
+bootstrap.servers = $BOOT
+session.timeout.ms = 6000
+topic.metadata.refresh.interval.ms = 2000
+[mongodb]
+uri = $URI
+database = $3
+[consumer]
+topic = $2
+dlq_topic = $2.dlq
+group_id = g-$2
+batch_size = 500
+batch_ms = 100
+max_event_bytes = 65536
+shutdown_timeout_ms = 15000
+log_level = info
+[http]
+listen =
+INI
+}
+
+# supervise RUN SLOT: runs worker SLOT until RUN/stop exists, restarting it
+# whenever it dies. A file RUN/crash.SLOT arms the next start with the
+# write-then-crash hook (its content: after how many batches).
+supervise() {
+  local run=$1 slot=$2 crash rc
+  while [ ! -f "$run/stop" ]; do
+    crash=
+    if [ -f "$run/crash.$slot" ]; then crash=$(cat "$run/crash.$slot"); rm -f "$run/crash.$slot"; fi
+    if [ -n "$crash" ]; then
+      touch "$run/armed.$slot"
+      CT_TEST_CRASH_AFTER_WRITE=$crash "$CONSUMER" --config "$run/consumer.ini" >>"$run/worker$slot.log" 2>&1 &
+    else
+      "$CONSUMER" --config "$run/consumer.ini" >>"$run/worker$slot.log" 2>&1 &
+    fi
+    echo $! >"$run/worker$slot.pid"
+    rc=0; wait $! || rc=$?
+    rm -f "$run/armed.$slot"
+    echo "$(date +%s) slot=$slot rc=$rc crash_hook=${crash:-0}" >>"$run/exits"
+    [ -f "$run/stop" ] || sleep 0.3
+  done
+}
+
+start_workers() { # run
+  local slot
+  rm -f "$1/stop"
+  for ((slot = 1; slot <= WORKERS; slot++)); do
+    supervise "$1" "$slot" &
+    SUPERVISORS+=($!)
+  done
+}
+
+# Stops the supervised workers gracefully, then drains what is left with one
+# worker that exits when idle; fails when that takes longer than DRAIN_LIMIT.
+finish_workers() { # run
+  local run=$1 slot s
+  touch "$run/stop"
+  echo "finish" >>"$run/exits"
+  for ((slot = 1; slot <= WORKERS; slot++)); do kill -TERM "$(cat "$run/worker$slot.pid")" 2>/dev/null || true; done
+  for s in "${SUPERVISORS[@]}"; do wait "$s" 2>/dev/null || true; done
+  SUPERVISORS=()
+  local rc=0
+  CHANGETRAIL_CONSUMER_EXIT_ON_IDLE_MS=6000 timeout "$DRAIN_LIMIT" "$CONSUMER" --config "$run/consumer.ini" \
+    >>"$run/drain.log" 2>&1 || rc=$?
+  return $rc
+}
+
+progress() { # run: history records written so far, from the workers' logs
+  cat "$1"/worker*.log 2>/dev/null | grep -o ' history=[0-9]*' | cut -d= -f2 | awk '{s+=$1} END {print s+0}'
+}
+
+worker_kill() { # run slot signal
+  local pid
+  pid=$(cat "$1/worker$2.pid" 2>/dev/null) || return 0
+  kill "-$3" "$pid" 2>/dev/null || true
+}
+
+GOLDEN=""        # export file of the golden run
+GOLDEN_RECORDS=0
+SCEN_N=0
+
+# run_scenario NAME "WHAT" CHAOS_FUNCTION LOADGEN_ARGS...
+run_scenario() {
+  local name=$1 what=$2 chaos=$3; shift 3
+  SCEN_N=$((SCEN_N + 1))
+  local run="$RESULTS/run-$SCEN_N-$name" id
+  id="rel-$name-$$-$(date +%s)"
+  local topic=$id db=${id//-/_}
+  rm -rf "$run"; mkdir -p "$run"
+  OPERATOR=""
+  ensure_ferret || { say "$name: FerretDB does not answer even after a restart"; return 1; }
+  write_config "$run" "$topic" "$db"
+  say "$name: topic $topic, database $db"
+  local t_start; t_start=$(date +%s)
+  local poison=0
+  for a in "$@"; do [ "$a" = --poison ] && poison=1; done
+  # the producer creates the topic; workers start once it exists
+  # The application emits at BASE_RATE (faster than the workers consume, so
+  # they lag and every fault hits a busy pipeline) with a spool, as
+  # docs/producer.md advises: when librdkafka's queue is full, events wait in
+  # the spool instead of failing. A scenario's own arguments come last and win.
+  "$LOADGEN" produce --bootstrap "$BOOT" --topic "$topic" --events "$EVENTS" --threads "$THREADS" --seed "$SEED" \
+    --rate "$BASE_RATE" --spool "$run/producer.spool" "$@" >"$run/loadgen.json" 2>"$run/loadgen.log" &
+  local lg=$!
+  sleep 2
+  start_workers "$run"
+  $chaos "$run" "$lg"
+  local lg_rc=0; wait "$lg" || lg_rc=$?
+  say "$name: load generator done (exit $lg_rc): $(jq -c '{emitted,delivered,spooled,spool_replayed,emit_s,total_s}' "$run/loadgen.json" 2>/dev/null)"
+  local drain_rc=0
+  finish_workers "$run" || drain_rc=$?
+  if [ "$drain_rc" -ne 0 ]; then
+    say "$name: drain worker exit $drain_rc"
+    if ! ferret_ok; then ensure_ferret; drain_rc=0; finish_workers "$run" || drain_rc=$?; fi
+  fi
+  local t_end; t_end=$(date +%s)
+  # ---- checks ----
+  local export_args=(--uri "$URI" --db "$db" --out "$run/export.txt")
+  if [ "$poison" = 1 ]; then
+    "$EXPORT" "${export_args[@]}" --only-collection poison_ok --out "$run/poison_ok.txt" --expect-docs "$run/expect.jsonl" \
+      >"$run/export-poison.json" 2>>"$run/export.log" || true
+    export_args+=(--exclude-collection poison_ok)
+  fi
+  local ex_rc=0
+  "$EXPORT" "${export_args[@]}" >"$run/export.json" 2>>"$run/export.log" || ex_rc=$?
+  local verify_rc=0
+  timeout 600 "$CLI" verify --uri "$URI" --db "$db" >"$run/verify.txt" 2>&1 || verify_rc=$?
+  local dlq_rc=0
+  "$LOADGEN" dlq --bootstrap "$BOOT" --topic "$topic.dlq" --seed "$SEED" $([ "$poison" = 1 ] && echo "--poison $POISON") \
+    >"$run/dlq.json" 2>"$run/dlq.log" || dlq_rc=$?
+  local records expected lost dup identical
+  records=$(grep -c '^H ' "$run/export.txt" || true)
+  expected=$(jq '.records_expected - .poison_valid' "$run/loadgen.json" 2>/dev/null || echo -1)
+  if [ -z "$GOLDEN" ]; then
+    lost=$((expected - records)); dup=0; [ "$lost" -lt 0 ] && { dup=$((-lost)); lost=0; }
+    identical=true
+  else
+    lost=$(LC_ALL=C comm -23 <(grep '^H ' "$GOLDEN" | LC_ALL=C sort) <(grep '^H ' "$run/export.txt" | LC_ALL=C sort) | wc -l)
+    dup=$(LC_ALL=C comm -13 <(grep '^H ' "$GOLDEN" | LC_ALL=C sort) <(grep '^H ' "$run/export.txt" | LC_ALL=C sort) | wc -l)
+    if cmp -s "$GOLDEN" "$run/export.txt"; then identical=true; else identical=false; fi
+  fi
+  local kills crash_hook graceful
+  kills=$(grep -c 'rc=137' "$run/exits" 2>/dev/null || true)
+  crash_hook=$(cat "$run"/worker*.log | grep -c 'msg="test crash after write"' || true)
+  graceful=$(awk '/^finish/ {exit} / rc=0 / {n++} END {print n+0}' "$run/exits" 2>/dev/null || echo 0)
+  local dlq_msgs dlq_unexpected dlq_missing
+  dlq_msgs=$(jq '.dlq_messages' "$run/dlq.json" 2>/dev/null || echo -1)
+  dlq_unexpected=$(jq '.unexpected' "$run/dlq.json" 2>/dev/null || echo -1)
+  dlq_missing=$(jq '.missing' "$run/dlq.json" 2>/dev/null || echo -1)
+  local result=PASS why=()
+  [ "$lg_rc" -eq 0 ] || why+=("load generator exit $lg_rc")
+  [ "$drain_rc" -eq 0 ] || why+=("drain exit $drain_rc")
+  [ "$ex_rc" -eq 0 ] || why+=("export exit $ex_rc")
+  [ "$verify_rc" -eq 0 ] || why+=("verify exit $verify_rc")
+  [ "$dlq_rc" -eq 0 ] || why+=("DLQ check failed")
+  [ "$records" -eq "$expected" ] || why+=("records $records != expected $expected")
+  [ "$name" != consumer-kill ] || [ "$crash_hook" -ge 1 ] || why+=("no worker died between its write and its commit")
+  [ "$identical" = true ] || why+=("export differs from golden")
+  [ "$lost" -eq 0 ] && [ "$dup" -eq 0 ] || why+=("lost $lost, duplicated $dup")
+  if [ "$poison" = 1 ]; then
+    [ "$(jq '.expected_docs_bad' "$run/export-poison.json" 2>/dev/null || echo 1)" = 0 ] || why+=("valid tricky documents not persisted exactly")
+  fi
+  [ "${#why[@]}" -eq 0 ] || result="FAIL: $(IFS=';'; echo "${why[*]}")"
+  jq -cn --arg scenario "$name" --arg what "$what" --arg mode "$MODE" --arg result "$result" \
+     --arg operator "$OPERATOR" --argjson events "$EVENTS" --argjson records "$records" \
+     --argjson expected "$expected" --argjson lost "$lost" --argjson duplicated "$dup" \
+     --argjson identical "$identical" --argjson verify_rc "$verify_rc" --argjson kills "$kills" \
+     --argjson crash_after_write "$crash_hook" --argjson graceful_restarts "$graceful" \
+     --argjson dlq "$dlq_msgs" --argjson dlq_unexpected "$dlq_unexpected" --argjson dlq_missing "$dlq_missing" \
+     --argjson seconds "$((t_end - t_start))" --slurpfile loadgen "$run/loadgen.json" \
+     --slurpfile dlqd "$run/dlq.json" \
+     '{scenario:$scenario, mode:$mode, what:$what, events:$events, records:$records, records_expected:$expected,
+       lost:$lost, duplicated:$duplicated, export_identical_to_golden:$identical, verify_exit:$verify_rc,
+       worker_kills:$kills, crash_after_write:$crash_after_write, graceful_restarts:$graceful_restarts,
+       dlq_messages:$dlq, dlq_unexpected:$dlq_unexpected, dlq_missing:$dlq_missing,
+       producer:($loadgen[0] // {} | {emitted, delivered, spooled, spool_replayed, rejected, failed}),
+       poison:($loadgen[0].poison // 0), poison_valid:($loadgen[0].poison_valid // 0),
+       dlq_by_category:($dlqd[0].by_category // {}), operator_actions:$operator, seconds:$seconds, result:$result}' \
+     >>"$RESULTS/results.jsonl"
+  say "$name: $result (records $records, lost $lost, duplicated $dup, kills $kills, DLQ $dlq_msgs, ${t_end}-${t_start}s)"
+  if [ -z "$GOLDEN" ]; then GOLDEN="$run/export.txt"; GOLDEN_RECORDS=$records; fi
+  # keep the data dir small: the databases are checked, drop them
+  rm -f "$run/producer.spool"
+  [ "${result%%:*}" = PASS ] && rm -f "$run/poison_ok.txt"
+  [ "$result" = PASS ]
+}
+
+# ---- chaos actions: CHAOS RUN LOADGEN_PID ----
+no_chaos() { :; }
+
+kill_chaos() {
+  local run=$1 k slot target i
+  target=$(jq -n "$EVENTS * 0.85 | floor")
+  for ((k = 1; k <= KILLS; k++)); do
+    sleep "$(( KILL_GAP[0] + RANDOM % (KILL_GAP[1] - KILL_GAP[0] + 1) )).$((RANDOM % 10))"
+    # a worker armed to crash by itself is left alone until it has
+    slot=$(( 1 + RANDOM % WORKERS ))
+    for ((i = 0; i < WORKERS; i++)); do
+      [ -f "$run/armed.$slot" ] || [ -f "$run/crash.$slot" ] || break
+      slot=$(( slot % WORKERS + 1 ))
+    done
+    if [ $((k % 3)) -eq 1 ]; then
+      # the next life of this worker dies right after its first or second
+      # acknowledged MongoDB write, before committing the offsets
+      echo $(( 1 + RANDOM % 2 )) >"$run/crash.$slot"
+    fi
+    if [ $((k % 4)) -eq 2 ]; then
+      local other=$(( slot % WORKERS + 1 ))
+      # not a worker armed to crash by itself (a graceful stop would disarm it)
+      { [ -f "$run/armed.$other" ] || [ -f "$run/crash.$other" ]; } && other=$(( other % WORKERS + 1 ))
+      [ "$other" -ne "$slot" ] || other=$(( other % WORKERS + 1 ))
+      say "chaos: SIGTERM worker $other (graceful leave and rejoin: rebalance with batches in flight) progress $(progress "$run")"
+      worker_kill "$run" "$other" TERM
+    fi
+    say "chaos: kill -9 worker $slot (kill $k/$KILLS) progress $(progress "$run")/$target"
+    worker_kill "$run" "$slot" KILL
+    [ "$(progress "$run")" -lt "$target" ] || say "chaos: late kill (most events already written)"
+  done
+  # give a worker still armed the time to write and die
+  for ((i = 0; i < 300; i++)); do
+    compgen -G "$run/armed.*" >/dev/null || compgen -G "$run/crash.*" >/dev/null || break
+    sleep 0.2
+  done
+}
+
+broker_chaos() {
+  local run=$1
+  sleep 6
+  say "chaos: kafka stopped for ${OUTAGE_S}s while the application keeps emitting (progress $(progress "$run"))"
+  deploy/local/kafka.sh stop >>"$RESULTS/services.log" 2>&1
+  sleep "$OUTAGE_S"
+  deploy/local/kafka.sh start >>"$RESULTS/services.log" 2>&1
+  say "chaos: kafka back (progress $(progress "$run"))"
+}
+
+ferret_chaos() {
+  local run=$1 target i
+  target=$(( EVENTS / 4 ))
+  for ((i = 0; i < 600; i++)); do [ "$(progress "$run")" -ge "$target" ] && break; sleep 0.2; done
+  say "chaos: ferretdb stopped for ${FERRET_DOWN_S}s (progress $(progress "$run"))"
+  deploy/local/ferretdb.sh stop >>"$RESULTS/services.log" 2>&1
+  sleep "$FERRET_DOWN_S"
+  deploy/local/ferretdb.sh start >>"$RESULTS/services.log" 2>&1
+  say "chaos: ferretdb back"
+}
+
+# ---- the scenarios ----
+fails=0
+say "mode $MODE: $EVENTS events from $THREADS threads, $WORKERS workers, seed $SEED"
+run_scenario golden "no faults; the reference export" no_chaos || fails=$((fails + 1))
+[ -n "$GOLDEN" ] && [ "$GOLDEN_RECORDS" -gt 0 ] || { say "no golden run: stopping"; exit 1; }
+run_scenario consumer-kill "kill -9 of a random worker $KILLS times at random moments, the restart after kill 1, 4, 7, ... armed to die between its MongoDB write and its offset commit (CT_TEST_CRASH_AFTER_WRITE), a graceful stop of another worker beside kill 2, 6, 10, ... (rebalances with batches in flight)" \
+  kill_chaos || fails=$((fails + 1))
+run_scenario broker-outage "Kafka stopped for ${OUTAGE_S}s and restarted while the app emits at ${RATE} ev/s (producer queue ${QUEUE_MAX} messages, then its spool) and the workers consume" \
+  broker_chaos --rate "$RATE" --queue-max "$QUEUE_MAX" --spool "$RESULTS/run-spool-$$.spool" || fails=$((fails + 1))
+run_scenario ferretdb-restart "FerretDB stopped for ${FERRET_DOWN_S}s and restarted at 25% progress" \
+  ferret_chaos || fails=$((fails + 1))
+run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
+  no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
+rm -f "$RESULTS/run-spool-$$.spool"
+
+# ---- the table ----
+{
+  echo "<!-- generated by scripts/reliability.sh ($MODE run) from $(basename "$RESULTS")/results.jsonl; do not edit -->"
+  echo "# Reliability"
+  echo
+  echo "Produced by \`scripts/reliability.sh\` ($MODE run, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores shared with other work)."
+  echo "Every scenario sends the same deterministic stream of $EVENTS events (ct_loadgen: $THREADS application threads, seed $SEED, $BASE_RATE events/s unless said otherwise,"
+  echo "inserts, updates, deletes and re-creates, manual events, relations, children, request contexts) to its own topic"
+  echo "and database through $WORKERS \`changetrail-consumer\` workers in one group, against a real Kafka and FerretDB."
+  echo "**lost** = records of the golden export missing from the scenario's, **duplicated** = records the golden export"
+  echo "does not have. Exports hold every history record and state in canonical form without the Kafka"
+  echo "coordinates (\`kafka\`, \`last_offset\`), which are provenance and not hashed (consumer/record.c); everything else,"
+  echo "event ids, timestamps and hashes included, must be byte-identical to the golden run's. Every scenario also needs"
+  echo "\`changetrail verify\` clean and a dead-letter topic holding exactly the bad poison messages (none elsewhere)."
+  echo
+  echo "| scenario | what was done | events | records | lost | duplicated | identical to golden | verify | DLQ | result |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
+  jq -r '"| \(.scenario) | \(.what)\(if .worker_kills > 0 then "; observed: \(.worker_kills) worker deaths by SIGKILL (\(.crash_after_write) of them by the hook, right after a MongoDB write, before the commit), \(.graceful_restarts) graceful stops" else "" end)\(if (.producer.spooled // 0) > 0 then "; the producer spooled \(.producer.spooled) events and replayed \(.producer.spool_replayed)" else "" end)\(if .operator_actions != "" then "; **operator:** \(.operator_actions)" else "" end) | \(.events)\(if .poison > 0 then " + \(.poison) poison" else "" end) | \(.records) | \(.lost) | \(.duplicated) | \(if .export_identical_to_golden then "yes" else "**no**" end) | \(if .verify_exit == 0 then "clean" else "**exit \(.verify_exit)**" end) | \(.dlq_messages)\(if .poison > 0 then " (\(.dlq_missing) bad missing, \(.dlq_unexpected) unexpected; \(.poison_valid) valid tricky ones persisted)" else "" end) | \(.result) (\(.seconds) s) |"' \
+    "$RESULTS/results.jsonl"
+  if grep -q '"poison":[1-9]' "$RESULTS/results.jsonl"; then
+    echo
+    echo "Poison by category (reason: the \`ct-dlq-reason\` header of the first one seen):"
+    echo
+    echo "| category | sent | in DLQ | code | reason |"
+    echo "|---|---|---|---|---|"
+    jq -r 'select(.poison > 0) | .dlq_by_category | to_entries[] | "| \(.key) | \(.value.sent) | \(.value.in_dlq) | \(.value.code)\(if .value.wrong_code > 0 then " (\(.value.wrong_code) wrong)" else "" end) | \(.value.reason | gsub("\\|"; "\\\\|")) |"' \
+      "$RESULTS/results.jsonl"
+  fi
+  echo
+  echo "Reproduce: \`scripts/reliability.sh\` (full) or \`scripts/reliability.sh --short\` (CI: \`ctest -L reliability\`, run by"
+  echo "\`scripts/test.sh\`). Raw figures: one JSON line per scenario in the results directory (\`results.jsonl\`)."
+} >"$RESULTS/reliability.md"
+if [ "$MODE" = full ] && [ "$WRITE_DOC" = 1 ]; then
+  cp "$RESULTS/reliability.md" "$ROOT/docs/reliability.md"
+  cp "$RESULTS/results.jsonl" "$ROOT/docs/reliability.jsonl"
+fi
+cat "$RESULTS/reliability.md"
+say "done: $fails scenario(s) failed"
+[ "$fails" -eq 0 ]
