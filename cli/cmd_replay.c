@@ -3,7 +3,9 @@
  * database by running the consumer itself (the changetrail-consumer binary,
  * so the records come from exactly the same code) as a fresh consumer group
  * from a start position, until it is caught up; shows progress from the
- * group's committed offsets; --verify then compares the two databases.
+ * group's committed offsets; --verify then compares the two databases;
+ * --no-write rebuilds into a null sink (the consumer's no_write mode:
+ * everything but the MongoDB reads and writes), to time the rebuild itself.
  */
 #include "cli.h"
 
@@ -19,8 +21,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-	"usage: changetrail replay --from earliest|TIME|OFFSETS --into DB [--verify] [--topic T]\n"
-	"                          [--idle-ms N] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
+	"usage: changetrail replay --from earliest|TIME|OFFSETS (--into DB [--verify] | --no-write)\n"
+	"                          [--topic T] [--idle-ms N] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
 	"\n"
 	"Runs changetrail-consumer as a new consumer group on the topic (default: the\n"
 	"configuration's), from the earliest offsets, from a time (RFC 3339 or a\n"
@@ -29,7 +31,9 @@ static const char usage[] =
 	"database DB, and stops once caught up (no message for --idle-ms, default\n"
 	"3000). Progress (events, rate, ETA) on stderr. With --verify, compares every\n"
 	"history record (all fields but kafka) and state with the configured database\n"
-	"and reports differences. Bad events go to <topic>.replay.dlq.\n"
+	"and reports differences. With --no-write, nothing is read from or written to\n"
+	"MongoDB: the events are parsed, diffed and turned into records, then dropped\n"
+	"(a null sink, to measure the rebuild). Bad events go to <topic>.replay.dlq.\n"
 	"exit status: 0 ok (identical), 1 differences found, 2 bad usage, 3 failure\n";
 
 static int64_t mono_us(void)
@@ -170,7 +174,7 @@ out:
 
 /* Writes the consumer's configuration (0600: it holds the URI). CLI exit code. */
 static int write_config(const cli_common *c, const char *path_tmpl, char *path, const char *topic,
-			const char *db, const char *group, long idle_ms)
+			const char *db, const char *group, long idle_ms, bool no_write)
 {
 	snprintf(path, PATH_MAX, "%s", path_tmpl);
 	int fd = mkstemp(path);
@@ -187,9 +191,9 @@ static int write_config(const cli_common *c, const char *path_tmpl, char *path, 
 			fprintf(f, "%s = %s\n", c->cfg.kafka[i].key, c->cfg.kafka[i].value);
 	fprintf(f, "auto.offset.reset = earliest\n[mongodb]\nuri = %s\ndatabase = %s\n"
 		   "[consumer]\ntopic = %s\ndlq_topic = %s.replay.dlq\ngroup_id = %s\nbatch_size = %lld\n"
-		   "batch_ms = %lld\nexit_on_idle_ms = %ld\nlog_level = warn\n[http]\nlisten =\n",
+		   "batch_ms = %lld\nexit_on_idle_ms = %ld\nno_write = %s\nlog_level = warn\n[http]\nlisten =\n",
 		c->cfg.mongodb_uri, db, topic, topic, group, (long long)c->cfg.batch_size,
-		(long long)c->cfg.batch_ms, idle_ms);
+		(long long)c->cfg.batch_ms, idle_ms, no_write ? "true" : "false");
 	return fclose(f) ? CLI_FAILURE : CLI_OK;
 }
 
@@ -221,7 +225,7 @@ int cmd_replay(int argc, char **argv)
 {
 	cli_common c = {.cmd = "replay"};
 	const char *from = NULL, *into = NULL, *topic = NULL, *idle = "3000";
-	bool verify = false;
+	bool verify = false, no_write = false;
 	int rc = CLI_USAGE;
 	char group[128], errstr[512], cfgpath[PATH_MAX] = "", bin[PATH_MAX];
 	rd_kafka_t *rk = NULL;
@@ -248,13 +252,21 @@ int cmd_replay(int argc, char **argv)
 			verify = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--no-write")) {
+			no_write = true;
+			continue;
+		}
 		fprintf(stderr, "changetrail replay: unexpected argument '%s'\n", argv[i]);
 		goto usage;
 	}
 	char *end;
 	long idle_ms = strtol(idle, &end, 10);
-	if (!from || !into) {
-		fprintf(stderr, "changetrail replay: --from and --into are required\n");
+	if (!from || (!into && !no_write)) {
+		fprintf(stderr, "changetrail replay: --from and --into (or --no-write) are required\n");
+		goto usage;
+	}
+	if (no_write && (into || verify)) {
+		fprintf(stderr, "changetrail replay: --no-write writes nothing: no --into, no --verify\n");
 		goto usage;
 	}
 	if (*end || idle_ms < 100 || idle_ms > 600000) {
@@ -263,12 +275,14 @@ int cmd_replay(int argc, char **argv)
 	}
 	if ((rc = cli_load_config(&c)))
 		goto out;
-	if (!strcmp(into, c.cfg.mongodb_database)) {
+	if (no_write)
+		into = "changetrail_replay_null"; /* the consumer's config needs a name; nothing is written */
+	else if (!strcmp(into, c.cfg.mongodb_database)) {
 		fprintf(stderr, "changetrail replay: --into must not be the live database '%s'\n", into);
 		rc = CLI_USAGE;
 		goto out;
 	}
-	if (ct_history_open(c.cfg.mongodb_uri, into, &rebuilt, &err)) { /* validates the name */
+	if (!no_write && ct_history_open(c.cfg.mongodb_uri, into, &rebuilt, &err)) { /* validates the name */
 		rc = cli_fail("replay", &err);
 		goto out;
 	}
@@ -291,11 +305,15 @@ int cmd_replay(int argc, char **argv)
 	int64_t total = 0;
 	for (int i = 0; i < start->cnt; i++)
 		total += high->elems[i].offset > start->elems[i].offset ? high->elems[i].offset - start->elems[i].offset : 0;
-	if ((rc = write_config(&c, "/tmp/changetrail-replay-XXXXXX", cfgpath, topic, into, group, idle_ms)))
+	if ((rc = write_config(&c, "/tmp/changetrail-replay-XXXXXX", cfgpath, topic, into, group, idle_ms, no_write)))
 		goto out;
 	consumer_path(bin, sizeof(bin));
-	fprintf(stderr, "replay: %s from %s into database %s (group %s), %lld events\n", topic, from, into, group,
-		(long long)total);
+	if (no_write)
+		fprintf(stderr, "replay: %s from %s into a null sink (group %s), %lld events\n", topic, from, group,
+			(long long)total);
+	else
+		fprintf(stderr, "replay: %s from %s into database %s (group %s), %lld events\n", topic, from, into,
+			group, (long long)total);
 	int64_t t0 = mono_us(), last = 0;
 	bool tty = isatty(2);
 	pid_t pid = fork();
@@ -319,7 +337,9 @@ int cmd_replay(int argc, char **argv)
 		}
 		usleep(100000);
 	}
-	show_progress(progress(rk, start), total, t0, tty, true);
+	int64_t done = progress(rk, start);
+	double secs = (double)(mono_us() - t0) / 1e6;
+	show_progress(done, total, t0, tty, true);
 	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
 		fprintf(stderr, "changetrail replay: the consumer failed (status %d)\n",
 			WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
@@ -329,7 +349,9 @@ int cmd_replay(int argc, char **argv)
 	if (!verify) {
 		rc = CLI_OK;
 		if (c.json) {
-			json_t *o = json_pack("{s:s, s:s, s:I}", "into", into, "group", group, "events", (json_int_t)total);
+			json_t *o = json_pack("{s:s?, s:b, s:s, s:I, s:I, s:f}", "into", no_write ? NULL : into, "no_write",
+					      no_write, "group", group, "events", (json_int_t)total, "done",
+					      (json_int_t)done, "seconds", secs);
 			rc = cli_print_json("replay", o);
 			json_decref(o);
 		}

@@ -5,7 +5,8 @@
  * unique database (as test_consumer_e2e does), then the CLI binary is run
  * as a user runs it: show --at/--version reproduce every intermediate
  * state, log/context/actor/blame read them, revert --emit goes through
- * the pipeline and shows in log, replay into a new database is identical,
+ * the pipeline and shows in log, replay into a new database is identical
+ * (and replay --no-write consumes everything and writes nothing),
  * prune leaves verifiable chains, scan backfills and detects deletions,
  * and verify catches a record edited in MongoDB by hand.
  */
@@ -275,6 +276,24 @@ static void test_replay_is_identical(void **state)
 	drop(into);
 }
 
+/* --no-write: every event goes through the consumer and is committed, nothing reaches MongoDB. */
+static void test_replay_no_write(void **state)
+{
+	json_t *res = cli_json(0, "replay --from earliest --no-write --idle-ms 1200");
+	assert_true(json_is_null(json_object_get(res, "into")));
+	assert_true(json_is_true(json_object_get(res, "no_write")));
+	assert_true(json_integer_value(json_object_get(res, "events")) > 0);
+	assert_int_equal(json_integer_value(json_object_get(res, "done")),
+			 json_integer_value(json_object_get(res, "events")));
+	json_decref(res);
+	bson_error_t e;
+	char **names = mongoc_client_get_database_names_with_opts(client, NULL, &e);
+	assert_non_null(names);
+	for (char **n = names; *n; n++)
+		assert_string_not_equal(*n, "changetrail_replay_null");
+	bson_strfreev(names);
+}
+
 static void test_scan_backfill_and_deletions(void **state)
 {
 	char path[256];
@@ -363,6 +382,7 @@ int main(void)
 		cmocka_unit_test(test_log_context_actor_blame),
 		cmocka_unit_test(test_revert_emit_shows_in_log),
 		cmocka_unit_test(test_replay_is_identical),
+		cmocka_unit_test(test_replay_no_write),
 		cmocka_unit_test(test_scan_backfill_and_deletions),
 		cmocka_unit_test(test_prune_keeps_chain_verifiable),
 		cmocka_unit_test(test_verify_catches_hand_edit),
