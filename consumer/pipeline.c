@@ -23,6 +23,7 @@
 #include "log.h"
 #include "worker.h"
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -57,7 +58,7 @@ struct ctc_pipeline {
 	pthread_cond_t cv;
 	bool prep_done, write_done; /* guarded by mu */
 	/* lifecycle */
-	bool stopping, closed, handles_open;
+	bool stopping, closed, handles_open, deadline_passed;
 	int result;
 	char kafka_failure[300]; /* why Kafka refused us for good (authentication) */
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
@@ -67,6 +68,18 @@ struct ctc_pipeline {
 	 * the MongoDB write and the commit (CT_TEST_CRASH_AFTER_WRITE); 0 = off */
 	long crash_after_write;
 };
+
+/* Which malloc this process really runs on (linked or LD_PRELOADed):
+ * jemalloc exports mallctl, glibc does not. Logged because it halves the
+ * CPU per event (docs/performance.md). */
+static const char *allocator_name(void)
+{
+	void *self = dlopen(NULL, RTLD_LAZY); /* the program and what it was started with */
+	const char *name = self && dlsym(self, "mallctl") ? "jemalloc" : "libc";
+	if (self)
+		dlclose(self);
+	return name;
+}
 
 static int64_t now_us(void)
 {
@@ -630,7 +643,12 @@ static void deadline_cb(uv_timer_t *t)
 	ctc_pipeline *p = t->data;
 	ctc_log(CTC_ERROR, "shutdown deadline passed", "shutdown_timeout_ms=%lld",
 		(long long)p->cfg->shutdown_timeout_ms);
-	atomic_store(&p->abort, 1); /* the writer gives up retrying; nothing more is committed */
+	atomic_store(&p->abort, 1); /* the writer gives up retrying; nothing more is written */
+	/* What was not finished by now stays uncommitted and is redelivered; the
+	 * exit status says so even if the last write then happens to succeed. */
+	if (p->result == 0)
+		p->result = CT_ETIMEDOUT;
+	p->deadline_passed = true;
 }
 
 static void close_cb(uv_handle_t *h)
@@ -881,14 +899,18 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 	uv_signal_start(&p->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&p->sigint, signal_cb, SIGINT);
 	ctc_log(CTC_INFO, "consumer started",
-		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld http_port=%d%s",
+		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld http_port=%d "
+		"allocator=%s%s",
 		p->cfg->topic, p->cfg->group_id, p->cfg->mongodb_database, (long long)p->cfg->batch_size,
 		(long long)p->cfg->batch_ms, (long long)p->cfg->state_flush_ms, ctc_pipeline_http_port(p),
-		p->cfg->no_write ? " no_write=true" : "");
+		allocator_name(), p->cfg->no_write ? " no_write=true" : "");
 	drain(p);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
 	if (p->result && *p->kafka_failure)
 		ct_error_set(err, p->result, "%s", p->kafka_failure);
+	else if (p->result && p->deadline_passed)
+		ct_error_set(err, p->result, "shutdown_timeout_ms (%lld) passed before the last batches and states "
+			     "were written; what is uncommitted will be redelivered", (long long)p->cfg->shutdown_timeout_ms);
 	else if (p->result)
 		ct_error_set(err, p->result, "stopped with a batch not written (it will be redelivered)");
 	return p->result;

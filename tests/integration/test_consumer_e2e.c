@@ -8,7 +8,8 @@
  * with its reason while the rest is persisted, kill -9 and restart without
  * loss or duplicates (also with every state still unwritten), SIGTERM
  * writing the states and committing before exit, /metrics /healthz
- * /readyz, and two consumer processes in one group.
+ * /readyz, the shutdown deadline with MongoDB unreachable (exit 1, nothing
+ * committed), and two consumer processes in one group.
  */
 #include "testutil.h"
 
@@ -647,6 +648,61 @@ static void test_kill_before_states_written(void **state)
 	drop_db(&r);
 }
 
+/*
+ * MongoDB unreachable and SIGTERM: the consumer gives up at
+ * shutdown_timeout_ms, commits nothing and exits 1 (a clean exit would tell
+ * an orchestrator that the stop lost nothing).
+ */
+static void test_deadline_exits_1_uncommitted(void **state)
+{
+	run r;
+	kmsg *m;
+	char log[300];
+	new_run(&r, "cte2e-deadline");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 1);
+	size_t n = bulk_events(&m, 5, 2);
+	produce(r.topic, m, n);
+	/* port 9 (discard) on loopback: nothing listens, connections are refused */
+	FILE *f = fopen(r.config, "w");
+	assert_non_null(f);
+	fprintf(f, "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\n"
+		   "[mongodb]\nuri = mongodb://127.0.0.1:9/?serverSelectionTimeoutMS=300&connectTimeoutMS=300\n"
+		   "database = %s\n[consumer]\ntopic = %s\ndlq_topic = %s.dlq\ngroup_id = %s\nbatch_size = 10\n"
+		   "batch_ms = 50\nshutdown_timeout_ms = 2000\n[http]\nlisten = 127.0.0.1:0\n",
+		bootstrap, r.db, r.topic, r.topic, r.group);
+	fclose(f);
+	pid_t pid = start_daemon_log(&r, log);
+	/* wait until it holds the events and fails to write them */
+	int64_t end = ct_test_now_us() + 60000000;
+	char *text = NULL;
+	while (ct_test_now_us() < end) {
+		free(text);
+		text = ct_test_read_file(log, NULL);
+		if (text && strstr(text, "mongodb failed, will retry"))
+			break;
+		usleep(100000);
+	}
+	if (!text || !strstr(text, "mongodb failed, will retry"))
+		fail_msg("no \"mongodb failed, will retry\" in the log:\n%s", text ? text : "");
+	free(text);
+	int64_t t0 = ct_test_now_us();
+	assert_int_equal(kill(pid, SIGTERM), 0);
+	assert_int_equal(wait_daemon(pid, 20000), 1);
+	int64_t ms = (ct_test_now_us() - t0) / 1000;
+	if (ms < 1500 || ms > 12000)
+		fail_msg("stopped %lld ms after SIGTERM with shutdown_timeout_ms = 2000", (long long)ms);
+	assert_int_equal(committed_sum(&r, 1), -1);
+	text = ct_test_read_file(log, NULL);
+	assert_non_null(text);
+	assert_non_null(strstr(text, "msg=\"shutdown deadline passed\""));
+	free(text);
+	unlink(log);
+	unlink(r.config);
+	free_msgs(m, n);
+	free(m);
+}
+
 static int setup(void **state)
 {
 	bootstrap = ct_test_server_env("CT_KAFKA_BOOTSTRAP");
@@ -670,6 +726,7 @@ int main(void)
 		cmocka_unit_test(test_kill_and_restart_resumes),
 		cmocka_unit_test(test_sigterm_writes_states_and_commits),
 		cmocka_unit_test(test_kill_before_states_written),
+		cmocka_unit_test(test_deadline_exits_1_uncommitted),
 		cmocka_unit_test(test_two_consumers_one_group),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
