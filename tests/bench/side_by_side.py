@@ -15,10 +15,13 @@ CT_KAFKA_BOOTSTRAP and CT_MONGODB_URI.
 What is measured (all systems run one at a time, each as a child process):
 - throughput: each system drains the same pre-filled topic (4 partitions,
   N update events on N/10 documents) with its own consumer group and its own
-  database. Progress is sampled every 100 ms: for ct and python the group's
-  committed offsets (both commit only after MongoDB acknowledged the batch),
-  for connect the number of documents in its collection (Connect commits
-  offsets on its own timer). The window runs from the first sample with
+  database. Progress is sampled every 100 ms: for python the group's
+  committed offsets (it commits after MongoDB acknowledged each batch), for
+  ct the events its /metrics counts as done (history records acknowledged by
+  MongoDB, plus duplicates, empty updates and DLQ: ct commits offsets only
+  once the states are written too, every state_flush_ms, 2 s by default, so
+  its commits are too coarse to time with), for connect the number of
+  documents in its collection (Connect commits offsets on its own timer). The window runs from the first sample with
   progress to the first sample with everything persisted, so start-up (JVM,
   group join) is outside it: events/s = events in the window / its length;
   CPU s per 1k events = process CPU (utime+stime of all threads, from
@@ -31,8 +34,10 @@ What is measured (all systems run one at a time, each as a child process):
   emit-to-persist = that sample time - emit time (p50, p99). Resolution is
   the sampling period; commit-based progress includes the commit round trip.
 - replay: `changetrail replay` from earliest into a null sink and into
-  FerretDB; its group's committed offsets sampled every 50 ms; the rate of
-  each tenth of the run (first tenth from the first commit).
+  FerretDB; the events done by the consumer it runs (its /metrics, through
+  CHANGETRAIL_HTTP_LISTEN) sampled every 50 ms; the rate of each tenth of
+  the run (the first tenth from the first sample with progress); the end is
+  when the replay's own progress (committed offsets) reached every event.
 
 Prints markdown tables; --json FILE keeps every figure.
 """
@@ -178,6 +183,34 @@ class Count:
         self.cl.close()
 
 
+class Metrics:
+    """Events a changetrail-consumer is done with, from its /metrics."""
+    DONE = ("persisted", "duplicate", "empty", "dlq")
+
+    def __init__(self, port):
+        self.port = port
+
+    def __call__(self):
+        import urllib.request
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=2) as r:
+                text = r.read().decode()
+        except Exception:  # noqa: BLE001 - not up yet, or gone: a missed sample
+            return None
+        got = dict(re.findall(r'^changetrail_events_total\{result="(\w+)"\} (\d+)$', text, re.M))
+        return sum(int(got.get(k, 0)) for k in self.DONE) if got else None
+
+    def close(self):
+        pass
+
+
+def free_port():
+    import socket
+    with socket.socket() as so:
+        so.bind(("127.0.0.1", 0))
+        return so.getsockname()[1]
+
+
 def proc_cpu(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -226,22 +259,25 @@ def ct_bin(name):
     return os.path.join(ARGS.build_dir, "consumer" if name == "changetrail-consumer" else "cli", name)
 
 
-def ct_config(topic, group, db, no_write):
+def ct_config(topic, group, db, no_write, port=None):
     path = os.path.join(WORK, f"{group}.ini")
+    listen = f"127.0.0.1:{port}" if port else ""
     with open(path, "w") as f:
         f.write(f"[kafka]\nbootstrap.servers = {BOOT}\n[mongodb]\nuri = {URI}\ndatabase = {db}\n"
                 f"[consumer]\ntopic = {topic}\ndlq_topic = {topic}.dlq\ngroup_id = {group}\nbatch_size = 500\n"
-                f"batch_ms = 200\nno_write = {'true' if no_write else 'false'}\n[http]\nlisten =\n")
+                f"batch_ms = 200\nno_write = {'true' if no_write else 'false'}\n[http]\nlisten = {listen}\n")
     return path
 
 
 def start(system, sink, topic, tag):
-    """Starts one system on topic; returns (Popen, progress, group, db, partitions known later)."""
+    """Starts one system on topic; returns (Popen, group, db, log file, metrics port of ct)."""
     group = f"sbs-{RUN}-{system}-{sink}-{tag}"
     db = f"sbs_{RUN}_{system}_{tag}".replace("-", "_")
     logf = open(os.path.join(WORK, f"{group}.log"), "w")
+    port = None
     if system == "ct":
-        cfg = ct_config(topic, group, db, sink == "null")
+        port = free_port()
+        cfg = ct_config(topic, group, db, sink == "null", port)
         cmd = [ct_bin("changetrail-consumer"), "--config", cfg]
     elif system == "python":
         cmd = [sys.executable, os.path.join(HERE, "peer_python.py"), "--bootstrap", BOOT, "--topic", topic,
@@ -251,7 +287,7 @@ def start(system, sink, topic, tag):
     else:
         raise ValueError(system)
     p = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
-    return p, group, db, logf
+    return p, group, db, logf, port
 
 
 def connect_cmd(topic, name, db):
@@ -302,9 +338,11 @@ errors.tolerance=none
     return cmd, "connect-" + name
 
 
-def progress_of(system, group, db, topic, partitions):
+def progress_of(system, group, db, topic, partitions, port=None):
     if system == "connect":
         return Count(db, "events")
+    if system == "ct":
+        return Metrics(port)
     return Committed(group, topic, partitions)
 
 
@@ -349,8 +387,8 @@ def wait_in_group(group, timeout=90):
 
 def throughput(system, sink, topic, n, partitions, tag):
     log(f"throughput: {system} -> {sink}, {n} events, topic {topic}")
-    p, group, db, logf = start(system, sink, topic, tag)
-    prog = progress_of(system, group, db, topic, partitions)
+    p, group, db, logf, port = start(system, sink, topic, tag)
+    prog = progress_of(system, group, db, topic, partitions, port)
     s = Sampler(p.pid, prog, 0.1)
     s.start()
     end = time.time() + ARGS.timeout
@@ -388,14 +426,14 @@ def latency(system, sink, doc_bytes, n, rate, tag):
     create_topic(topic, 1)
     TOPICS.append(topic)
     log(f"latency: {system} -> {sink}, {n} events at {rate}/s, topic {topic}")
-    p, group, db, logf = start(system, sink, topic, "lat" + tag)
+    p, group, db, logf, port = start(system, sink, topic, "lat" + tag)
     row = {"system": system, "sink": sink, "tag": tag, "rate": rate, "events": n, "ok": False}
     if not wait_in_group(group):
         log(f"  {system}: never joined its group; log {logf.name}")
         stop(p, logf)
         return row
     time.sleep(1.0)
-    prog = progress_of(system, group, db, topic, 1)
+    prog = progress_of(system, group, db, topic, 1, port)
     s = Sampler(p.pid, prog, 0.02)
     s.start()
     emit = Filler(doc_bytes, linger_ms=5).paced(topic, n, rate)
@@ -431,7 +469,10 @@ def replay(topic, n, sink, partitions, tag):
     cmd = [ct_bin("changetrail"), "replay", "--config", cfg, "--from", "earliest", "--topic", topic,
            "--idle-ms", "2000"] + (["--no-write"] if sink == "null" else ["--into", into])
     logpath = os.path.join(WORK, f"replay-{sink}-{tag}.log")
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    port = free_port()
+    env = dict(os.environ, CHANGETRAIL_HTTP_LISTEN=f"127.0.0.1:{port}")  # the consumer replay runs
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
+                         env=env)
     first = p.stderr.readline()
     m = re.search(r"\(group (\S+)\)", first)
     row = {"system": "ct replay", "sink": sink, "events": n, "tag": tag, "ok": False}
@@ -442,7 +483,7 @@ def replay(topic, n, sink, partitions, tag):
     rest = []
     t = threading.Thread(target=lambda: rest.extend(p.stderr), daemon=True)
     t.start()
-    prog = Committed(m.group(1), topic, partitions)
+    prog = Metrics(port)
     s = Sampler(p.pid, prog, 0.05)
     s.start()
     end = time.time() + ARGS.timeout
@@ -466,7 +507,7 @@ def replay(topic, n, sink, partitions, tag):
     if not s.reached(n):
         log(f"  replay: {smp[-1][1] if smp else 0}/{n}; log {logpath}")
         return row
-    # time each tenth was reached; the first tenth is timed from the first commit
+    # time each tenth was reached; the first tenth is timed from the first progress
     first_s = next(x for x in smp if x[1] > 0)
     marks = [first_s]
     for k in range(1, 11):
