@@ -84,6 +84,8 @@ export CT_KAFKA_PORT=${CT_REL_KAFKA_PORT:-39092}
 export CT_KAFKA_CONTROLLER_PORT=${CT_REL_KAFKA_CONTROLLER_PORT:-39093}
 export CT_FERRETDB_PORT=${CT_REL_FERRETDB_PORT:-39017}
 export CT_LOCAL_DIR=${CT_REL_LOCAL_DIR:-/tmp/ct-reliability-$$}
+# No SASL listener here: one inherited from scripts/test.sh would be its port, already taken.
+unset CT_KAFKA_SASL_PORT
 BOOT=127.0.0.1:$CT_KAFKA_PORT URI=mongodb://127.0.0.1:$CT_FERRETDB_PORT/
 
 SUPERVISORS=()
