@@ -62,6 +62,7 @@ struct ctc_pipeline {
 	int result;
 	char kafka_failure[300]; /* why Kafka refused us for good (authentication) */
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
+	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
 	/* test-only fault hook: batches still to commit before a SIGKILL between
@@ -275,6 +276,7 @@ static void after_write_cb(uv_work_t *req, int status)
 			p->last_flush_us = now_us();
 		}
 		if (b->n) {
+			p->last_history_us = now_us();
 			ctc_metrics_batch(&p->metrics, b->n, (uint64_t)us);
 			ctc_log(CTC_INFO, "batch written",
 				"batch=%llu events=%zu history=%llu duplicate=%llu empty=%llu context=%llu dlq=%llu "
@@ -694,13 +696,17 @@ static void maybe_finish_stop(ctc_pipeline *p)
 	p->http = NULL;
 	close_handles(p);
 	p->handles_open = false;
+	/* active: first message to last commit; history_active: to the last history write */
 	int64_t active = p->first_msg_us && p->last_commit_us > p->first_msg_us ? p->last_commit_us - p->first_msg_us : 0;
+	int64_t hactive = p->first_msg_us && p->last_history_us > p->first_msg_us ? p->last_history_us - p->first_msg_us : 0;
 	ctc_log(CTC_INFO, "consumer stopped",
-		"events=%llu persisted=%llu duplicate=%llu empty=%llu dlq=%llu active_ms=%.1f result=%d",
+		"events=%llu persisted=%llu duplicate=%llu empty=%llu dlq=%llu active_ms=%.1f history_active_ms=%.1f "
+		"result=%d",
 		(unsigned long long)p->events_seen, (unsigned long long)atomic_load(&p->metrics.persisted),
 		(unsigned long long)atomic_load(&p->metrics.duplicate),
 		(unsigned long long)atomic_load(&p->metrics.empty),
-		(unsigned long long)atomic_load(&p->metrics.dlq), (double)active / 1000.0, p->result);
+		(unsigned long long)atomic_load(&p->metrics.dlq), (double)active / 1000.0, (double)hactive / 1000.0,
+		p->result);
 }
 
 static void begin_stop(ctc_pipeline *p, const char *why)

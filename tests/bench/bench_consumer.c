@@ -5,7 +5,12 @@
  *   cpu_us_per_event   consumer process CPU (user+sys, all threads) with
  *                      --no-write: parse, diff, records, no MongoDB
  *   e2e_events_per_s   events persisted per second into FerretDB (first
- *                      message to last commit, from the daemon's own log)
+ *                      message to last commit, from the daemon's own log;
+ *                      includes the idle second before it stops and its
+ *                      last state write, see state_flush_ms)
+ *   e2e_history_events_per_s  first message to the last history write
+ *   e2e_work_events_per_s     the same plus the final state write (the
+ *                      idle wait left out): what a continuous stream gets
  *   calib_events_per_s FerretDB's own insert rate for the same history
  *                      records at the same batch size (read back, inserted
  *                      into another database with an unordered bulk)
@@ -89,6 +94,27 @@ static void sum_phases(const char *text)
 	}
 }
 
+/* From the daemon's stop line; final_flush_ms: MongoDB time of a state
+ * write logged after the last batch (the one at the stop). */
+static double history_active_ms, final_flush_ms;
+
+static void final_figures(const char *text)
+{
+	history_active_ms = final_flush_ms = 0;
+	const char *h = text ? strstr(text, "history_active_ms=") : NULL;
+	if (h)
+		history_active_ms = atof(h + 18);
+	const char *last_batch = NULL, *last_states = NULL;
+	for (const char *q = text ? strstr(text, "msg=\"batch written\"") : NULL; q; q = strstr(q + 1, "msg=\"batch written\""))
+		last_batch = q;
+	for (const char *q = text ? strstr(text, "msg=\"states written\"") : NULL; q; q = strstr(q + 1, "msg=\"states written\""))
+		last_states = q;
+	if (last_states && (!last_batch || last_states > last_batch)) {
+		const char *c = strstr(last_states, "contexts_ms="), *st = strstr(last_states, "state_ms=");
+		final_flush_ms = (c ? atof(c + 12) : 0) + (st ? atof(st + 9) : 0);
+	}
+}
+
 /* Runs the daemon until idle; returns CPU µs (user+sys) and the active_ms it logged. */
 static int64_t run_daemon(const char *topic, const char *db, bool no_write, double *active_ms)
 {
@@ -122,6 +148,7 @@ static int64_t run_daemon(const char *topic, const char *db, bool no_write, doub
 	if (a)
 		*active_ms = atof(a + 10);
 	sum_phases(text);
+	final_figures(text);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		fprintf(stderr, "bench: consumer failed, log %s\n", log);
 	else {
@@ -215,11 +242,16 @@ int main(int argc, char **argv)
 	mongoc_client_t *client = mongoc_client_new(mongo_uri);
 	int64_t nrec;
 	double cal = calibrate(client, db, calib, &nrec);
+	double e2e_h = history_active_ms > 0 ? n / (history_active_ms / 1000.0) : 0;
+	double e2e_w = history_active_ms > 0 ? n / ((history_active_ms + final_flush_ms) / 1000.0) : 0;
 	printf("bench=consumer events=%d doc_bytes=%d e2e_events_per_s=%.0f calib_events_per_s=%.0f "
-	       "calib_records=%lld e2e_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
-	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f state_flush_ms=%d events_per_context=%d\n",
-	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, (double)cpu_w / n,
-	       phase_ms[0], phase_ms[1], phase_ms[2], active_ms, state_flush_ms, per_context);
+	       "calib_records=%lld e2e_over_calib=%.2f e2e_history_events_per_s=%.0f history_over_calib=%.2f "
+	       "e2e_work_events_per_s=%.0f work_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
+	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f history_active_ms=%.0f "
+	       "final_flush_ms=%.0f state_flush_ms=%d events_per_context=%d\n",
+	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, e2e_h, cal > 0 ? e2e_h / cal : 0,
+	       e2e_w, cal > 0 ? e2e_w / cal : 0, (double)cpu_w / n, phase_ms[0], phase_ms[1], phase_ms[2],
+	       active_ms, history_active_ms, final_flush_ms, state_flush_ms, per_context);
 	drop(client, db);
 	drop(client, calib);
 	mongoc_client_destroy(client);
