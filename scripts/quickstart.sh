@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs dependencies, builds changetrail,
-# starts a local Kafka and FerretDB on 127.0.0.1, and runs the pipeline as far
-# as it exists today. The servers keep running afterwards; stop them with
+# starts a local Kafka and FerretDB on 127.0.0.1, runs changetrail-consumer and
+# the example inventory app, and prints what the CLI reads back. Re-runs add
+# to the same topic and database (the listings are limited to this run with
+# --since). The servers keep running afterwards; stop them with
 #   deploy/local/services.sh down
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -18,8 +20,8 @@ echo
 echo "== changetrail $("$BIN/cli/changetrail" --version | awk '{print $2}') on Kafka $CT_KAFKA_BOOTSTRAP and FerretDB $CT_MONGODB_URI"
 deploy/local/services.sh status
 
-# Today: a structural diff of two versions of a demo document (the consumer
-# computes the same diff for every change event it receives).
+# A structural diff of two versions of a demo document (the consumer computes
+# the same diff for every change event it receives).
 if "$BIN/cli/changetrail" diff --help >/dev/null 2>&1; then
   tmp=$(mktemp -d)
   printf '%s\n' '{"sku":"A-1","name":"Widget","qty":10,"tags":["new"],"price":{"amount":9.5,"currency":"EUR"}}' >"$tmp/v1.json"
