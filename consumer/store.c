@@ -693,7 +693,10 @@ bad:
 	return -1;
 }
 
-static int write_states(ctc_store *s, const json_t *states, ct_error *err)
+/* write_states_chunk() result: the journal record would be too big, split. */
+#define STATES_SPLIT 1
+
+static int write_states_chunk(ctc_store *s, const json_t *states, ct_error *err)
 {
 	size_t n = json_array_size(states), *dups = NULL, n_dups = 0;
 	bson_t **docs = calloc(n, sizeof(*docs));
@@ -727,9 +730,12 @@ static int write_states(ctc_store *s, const json_t *states, ct_error *err)
 	}
 	bson_append_array_end(&journal, &arr);
 	if (journal.len > JOURNAL_MAX_BYTES) {
-		/* Too big for one record: the slow path, one guarded replace each. */
-		for (size_t i = 0; i < n && !rc; i++)
-			rc = replace_if_newer(s, docs[i], true, err);
+		if (n > 1) { /* the caller writes it in halves, each with its journal */
+			rc = STATES_SPLIT;
+			goto out;
+		}
+		/* One state too big for a record of its own: a guarded replace. */
+		rc = replace_if_newer(s, docs[0], true, err);
 		goto out;
 	}
 	if (!mongoc_collection_insert_one(s->journal, &journal, NULL, NULL, &e)) {
@@ -779,6 +785,43 @@ out:
 	bson_destroy(&journal);
 	bson_destroy(&filter);
 	bson_destroy(opts);
+	return rc;
+}
+
+/*
+ * States in as few journalled swaps as fit: each swap costs FerretDB a scan
+ * of the collection, so halves only when the journal record would pass
+ * JOURNAL_MAX_BYTES (a flush of 10000 1 KB states is two swaps). Before,
+ * an oversized set fell back to one replace per state, each a scan: a
+ * 10000-state flush took longer than max.poll.interval.ms.
+ */
+static int write_states(ctc_store *s, const json_t *states, ct_error *err)
+{
+	int rc = write_states_chunk(s, states, err);
+	if (rc != STATES_SPLIT)
+		return rc;
+	size_t n = json_array_size(states), half = n / 2;
+	json_t *part = json_array();
+	if (!part)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	for (size_t i = 0; i < half; i++)
+		json_array_append(part, json_array_get(states, i));
+	if (json_array_size(part) != half) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((rc = write_states(s, part, err)))
+		goto out;
+	json_array_clear(part);
+	for (size_t i = half; i < n; i++)
+		json_array_append(part, json_array_get(states, i));
+	if (json_array_size(part) != n - half) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	rc = write_states(s, part, err);
+out:
+	json_decref(part);
 	return rc;
 }
 

@@ -2,7 +2,8 @@
  * test_consumer_store.c - the state swap's journal: a swap cut short (the
  * journal record written, the old states deleted, the new ones not yet
  * inserted) is finished by the next state load, and never moves a state
- * back to an older version.
+ * back to an older version; a state write bigger than one journal record
+ * is made in several journalled swaps, every state stored, no record left.
  */
 #include "testutil.h"
 #include "store.h"
@@ -78,11 +79,66 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 	ctc_store_global_cleanup();
 }
 
+static void test_states_over_one_journal_record(void **state)
+{
+	char db[64];
+	ct_error err;
+	ct_test_unique_name(db, sizeof(db), "ctstore");
+	for (char *p = db; *p; p++)
+		if (*p == '-')
+			*p = '_';
+	ctc_store_global_init();
+	ctc_store *s = ctc_store_open(uri, db, &err);
+	assert_non_null(s);
+	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
+
+	/* 301 states of ~50 KB: ~15 MB, over the 12 MB of one journal record */
+	enum { N = 301, BYTES = 50000 };
+	char *big = malloc(BYTES + 1);
+	assert_non_null(big);
+	memset(big, 'x', BYTES);
+	big[BYTES] = '\0';
+	json_t *states = json_array();
+	const char *keys[N];
+	char names[N][32];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "orders/o%d", i);
+		keys[i] = names[i];
+		json_array_append_new(states, json_pack("{s:s, s:I, s:b, s:s}", "_id", names[i], "version",
+							(json_int_t)(i + 1), "deleted", 0, "doc", big));
+	}
+	ctc_write_set ws = {.history = json_array(), .states = states};
+	assert_int_equal(ctc_store_write(s, &ws, NULL, &err), CT_OK);
+
+	json_t *got = NULL;
+	assert_int_equal(ctc_store_load_states(s, keys, N, &got, &err), CT_OK);
+	assert_int_equal(json_array_size(got), N);
+	for (int i = 0; i < N; i++)
+		assert_int_equal(version_of(got, names[i]), i + 1);
+	json_decref(got);
+	mongoc_client_t *c = mongoc_client_new(uri);
+	mongoc_collection_t *jr = mongoc_client_get_collection(c, db, "state_journal");
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 0);
+
+	mongoc_database_t *d = mongoc_client_get_database(c, db);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
+	mongoc_collection_destroy(jr);
+	mongoc_client_destroy(c);
+	json_decref(ws.history);
+	json_decref(states);
+	free(big);
+	ctc_store_close(s);
+	ctc_store_global_cleanup();
+}
+
 int main(void)
 {
 	uri = ct_test_server_env("CT_MONGODB_URI");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
+		cmocka_unit_test(test_states_over_one_journal_record),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
