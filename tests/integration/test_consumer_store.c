@@ -38,7 +38,6 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 	for (char *p = db; *p; p++)
 		if (*p == '-')
 			*p = '_';
-	ctc_store_global_init();
 	ctc_store *s = ctc_store_open(uri, db, &err);
 	assert_non_null(s);
 	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
@@ -76,7 +75,6 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 	mongoc_collection_destroy(jr);
 	mongoc_client_destroy(c);
 	ctc_store_close(s);
-	ctc_store_global_cleanup();
 }
 
 static void test_states_over_one_journal_record(void **state)
@@ -87,7 +85,6 @@ static void test_states_over_one_journal_record(void **state)
 	for (char *p = db; *p; p++)
 		if (*p == '-')
 			*p = '_';
-	ctc_store_global_init();
 	ctc_store *s = ctc_store_open(uri, db, &err);
 	assert_non_null(s);
 	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
@@ -130,7 +127,6 @@ static void test_states_over_one_journal_record(void **state)
 	json_decref(states);
 	free(big);
 	ctc_store_close(s);
-	ctc_store_global_cleanup();
 }
 
 int main(void)
@@ -140,5 +136,10 @@ int main(void)
 		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
 		cmocka_unit_test(test_states_over_one_journal_record),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	/* libmongoc is initialised once per process: a second mongoc_init()
+	 * after mongoc_cleanup() leaves its handshake data freed. */
+	ctc_store_global_init();
+	int rc = cmocka_run_group_tests(tests, NULL, NULL);
+	ctc_store_global_cleanup();
+	return rc;
 }
