@@ -30,17 +30,25 @@ static int64_t version_of(const json_t *states, const char *id)
 	return -1;
 }
 
-static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
+/* A store on a new database (its name in db), indexes made. */
+static ctc_store *open_fresh(char *db, size_t cap)
 {
-	char db[64];
 	ct_error err;
-	ct_test_unique_name(db, sizeof(db), "ctstore");
+	ct_test_unique_name(db, cap, "ctstore");
 	for (char *p = db; *p; p++)
 		if (*p == '-')
 			*p = '_';
 	ctc_store *s = ctc_store_open(uri, db, &err);
 	assert_non_null(s);
 	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
+	return s;
+}
+
+static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
+{
+	char db[64];
+	ct_error err;
+	ctc_store *s = open_fresh(db, sizeof(db));
 
 	mongoc_client_t *c = mongoc_client_new(uri);
 	mongoc_collection_t *st = mongoc_client_get_collection(c, db, "state");
@@ -81,13 +89,7 @@ static void test_states_over_one_journal_record(void **state)
 {
 	char db[64];
 	ct_error err;
-	ct_test_unique_name(db, sizeof(db), "ctstore");
-	for (char *p = db; *p; p++)
-		if (*p == '-')
-			*p = '_';
-	ctc_store *s = ctc_store_open(uri, db, &err);
-	assert_non_null(s);
-	assert_int_equal(ctc_store_ensure_indexes(s, &err), CT_OK);
+	ctc_store *s = open_fresh(db, sizeof(db));
 
 	/* 301 states of ~50 KB: ~15 MB, over the 12 MB of one journal record */
 	enum { N = 301, BYTES = 50000 };
