@@ -795,34 +795,31 @@ out:
  * an oversized set fell back to one replace per state, each a scan: a
  * 10000-state flush took longer than max.poll.interval.ms.
  */
+static int write_states(ctc_store *s, const json_t *states, ct_error *err);
+
+/* states[from, to) as one write_states() call. */
+static int write_states_range(ctc_store *s, const json_t *states, size_t from, size_t to, ct_error *err)
+{
+	json_t *part = json_array();
+	int rc = part ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
+	for (size_t i = from; !rc && i < to; i++)
+		if (json_array_append(part, json_array_get(states, i)))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (!rc)
+		rc = write_states(s, part, err);
+	json_decref(part);
+	return rc;
+}
+
 static int write_states(ctc_store *s, const json_t *states, ct_error *err)
 {
 	int rc = write_states_chunk(s, states, err);
 	if (rc != STATES_SPLIT)
 		return rc;
-	size_t n = json_array_size(states), half = n / 2;
-	json_t *part = json_array();
-	if (!part)
-		return ct_error_set(err, CT_ENOMEM, "out of memory");
-	for (size_t i = 0; i < half; i++)
-		json_array_append(part, json_array_get(states, i));
-	if (json_array_size(part) != half) {
-		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((rc = write_states(s, part, err)))
-		goto out;
-	json_array_clear(part);
-	for (size_t i = half; i < n; i++)
-		json_array_append(part, json_array_get(states, i));
-	if (json_array_size(part) != n - half) {
-		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-		goto out;
-	}
-	rc = write_states(s, part, err);
-out:
-	json_decref(part);
-	return rc;
+	size_t n = json_array_size(states);
+	if ((rc = write_states_range(s, states, 0, n / 2, err)))
+		return rc;
+	return write_states_range(s, states, n / 2, n, err);
 }
 
 static double ms_since(int64_t t0)
