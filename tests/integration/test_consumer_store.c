@@ -2,7 +2,8 @@
  * test_consumer_store.c - the state swap's journal: a swap cut short (the
  * journal record written, the old states deleted, the new ones not yet
  * inserted) is finished by the next state load, and never moves a state
- * back to an older version; a state write bigger than one journal record
+ * back to an older version (journal records of this build and of earlier
+ * ones; a corrupt one is an error, not applied); a state write bigger than one journal record
  * is made in several journalled swaps, every state stored, no record left.
  */
 #include "testutil.h"
@@ -44,7 +45,24 @@ static ctc_store *open_fresh(char *db, size_t cap)
 	return s;
 }
 
-static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
+/*
+ * The journal record of a swap cut short, holding a at version 3 and b at
+ * version 4: packed into one binary field as the store writes it, or as the
+ * array earlier builds wrote (a record left behind by one of them must
+ * still be finished after an upgrade).
+ */
+static bson_t *journal_record(const bson_t *a3, const bson_t *b4, bool packed)
+{
+	if (!packed)
+		return BCON_NEW("_id", BCON_UTF8("j1"), "states", "[", BCON_DOCUMENT(a3), BCON_DOCUMENT(b4), "]");
+	bson_t *inner = BCON_NEW("0", BCON_DOCUMENT(a3), "1", BCON_DOCUMENT(b4));
+	bson_t *j = BCON_NEW("_id", BCON_UTF8("j1"));
+	BSON_APPEND_BINARY(j, "states", BSON_SUBTYPE_BINARY, bson_get_data(inner), inner->len);
+	bson_destroy(inner);
+	return j;
+}
+
+static void interrupted_swap_is_finished_by_the_next_load(bool packed)
 {
 	char db[64];
 	ct_error err;
@@ -58,7 +76,7 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 	bson_t *b5 = state_doc("orders/b", 5);
 	assert_true(mongoc_collection_insert_one(st, b5, NULL, NULL, NULL));
 	bson_t *a3 = state_doc("orders/a", 3), *b4 = state_doc("orders/b", 4);
-	bson_t *j = BCON_NEW("_id", BCON_UTF8("j1"), "states", "[", BCON_DOCUMENT(a3), BCON_DOCUMENT(b4), "]");
+	bson_t *j = journal_record(a3, b4, packed);
 	assert_true(mongoc_collection_insert_one(jr, j, NULL, NULL, NULL));
 
 	const char *keys[] = {"orders/a", "orders/b", "orders/new"};
@@ -80,6 +98,46 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 	mongoc_database_drop(d, NULL);
 	mongoc_database_destroy(d);
 	mongoc_collection_destroy(st);
+	mongoc_collection_destroy(jr);
+	mongoc_client_destroy(c);
+	ctc_store_close(s);
+}
+
+static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
+{
+	interrupted_swap_is_finished_by_the_next_load(true);
+}
+
+static void test_interrupted_swap_of_an_array_journal_record(void **state)
+{
+	interrupted_swap_is_finished_by_the_next_load(false);
+}
+
+/* A journal record whose states are not BSON is reported, never applied. */
+static void test_corrupt_journal_record_is_an_error(void **state)
+{
+	char db[64];
+	ct_error err;
+	ctc_store *s = open_fresh(db, sizeof(db));
+	mongoc_client_t *c = mongoc_client_new(uri);
+	mongoc_collection_t *jr = mongoc_client_get_collection(c, db, "state_journal");
+	static const uint8_t junk[] = {40, 0, 0, 0, 3, 'x', 0, 1, 2, 3};
+	bson_t *j = BCON_NEW("_id", BCON_UTF8("j1"));
+	BSON_APPEND_BINARY(j, "states", BSON_SUBTYPE_BINARY, junk, sizeof(junk));
+	assert_true(mongoc_collection_insert_one(jr, j, NULL, NULL, NULL));
+
+	const char *keys[] = {"orders/a"};
+	json_t *got = NULL;
+	assert_int_equal(ctc_store_load_states(s, keys, 1, &got, &err), CT_EMONGO);
+	assert_non_null(strstr(err.message, "record j1 is not valid BSON"));
+	assert_null(got);
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 1); /* kept */
+
+	bson_destroy(j);
+	mongoc_database_t *d = mongoc_client_get_database(c, db);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
 	mongoc_collection_destroy(jr);
 	mongoc_client_destroy(c);
 	ctc_store_close(s);
@@ -136,6 +194,8 @@ int main(void)
 	uri = ct_test_server_env("CT_MONGODB_URI");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
+		cmocka_unit_test(test_interrupted_swap_of_an_array_journal_record),
+		cmocka_unit_test(test_corrupt_journal_record_is_an_error),
 		cmocka_unit_test(test_states_over_one_journal_record),
 	};
 	/* libmongoc is initialised once per process: a second mongoc_init()
