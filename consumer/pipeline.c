@@ -62,6 +62,7 @@ struct ctc_pipeline {
 	int result;
 	char kafka_failure[300]; /* why Kafka refused us for good (authentication) */
 	int64_t last_msg_us, started_us, first_msg_us, last_commit_us, assigned_us, last_flush_us;
+	double last_state_write_ms; /* contexts + states of the last state write: see flush_gap_us() */
 	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
@@ -137,9 +138,25 @@ static void discard_uncommitted(ctc_pipeline *p)
 	p->uncommitted = rd_kafka_topic_partition_list_new(8);
 }
 
+/* See ctc_state_flush_interval_ms(). */
+static int64_t flush_gap_us(const ctc_pipeline *p)
+{
+	return ctc_state_flush_interval_ms(p->cfg->state_flush_ms, p->last_state_write_ms) * 1000;
+}
+
+/* A batch in a stage that carries a state write restarts the interval when
+ * written: the batch after it is not due (two swaps back to back, the
+ * second for one batch's states, cost a whole scan more). */
+static bool flush_in_flight(const ctc_pipeline *p)
+{
+	return (p->writing && p->writing->flush_state) || (p->prepared && p->prepared->flush_state);
+}
+
 static bool flush_due(const ctc_pipeline *p)
 {
-	return p->stopping || now_us() - p->last_flush_us >= p->cfg->state_flush_ms * 1000;
+	if (p->stopping)
+		return true;
+	return !flush_in_flight(p) && now_us() - p->last_flush_us >= flush_gap_us(p);
 }
 
 /* ---- the two stages ---- */
@@ -274,6 +291,12 @@ static void after_write_cb(uv_work_t *req, int status)
 		if (b->state_flushed) {
 			commit_uncommitted(p);
 			p->last_flush_us = now_us();
+			int64_t gap_before = flush_gap_us(p);
+			p->last_state_write_ms = b->contexts_ms + b->state_ms;
+			if (flush_gap_us(p) != gap_before)
+				ctc_log(CTC_INFO, "state write interval", "interval_ms=%lld state_write_ms=%.1f state_flush_ms=%lld",
+					(long long)(flush_gap_us(p) / 1000), p->last_state_write_ms,
+					(long long)p->cfg->state_flush_ms);
 		}
 		if (b->n) {
 			p->last_history_us = now_us();

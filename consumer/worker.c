@@ -233,6 +233,15 @@ static int flush_dlq(ctc_worker *w)
 	return atomic_load(&w->dlq_failed) ? CT_EKAFKA : 0;
 }
 
+int64_t ctc_state_flush_interval_ms(int64_t state_flush_ms, double last_write_ms)
+{
+	int64_t cap = state_flush_ms > CTC_STATE_FLUSH_GAP_MAX_MS ? state_flush_ms : CTC_STATE_FLUSH_GAP_MAX_MS;
+	double slow = CTC_STATE_FLUSH_BACKOFF * last_write_ms;
+	if (state_flush_ms <= 0 || !(slow > (double)state_flush_ms))
+		return state_flush_ms > 0 ? state_flush_ms : 0;
+	return slow < (double)cap ? (int64_t)slow : cap;
+}
+
 static size_t flush_max(const ctc_worker *w)
 {
 	int64_t m = w->cfg->state_flush_max_documents < w->cfg->cache_max_documents
