@@ -14,10 +14,14 @@
  *   calib_events_per_s FerretDB's own insert rate for the same history
  *                      records at the same batch size (read back, inserted
  *                      into another database with an unordered bulk)
+ *   calib_indexed_events_per_s  the same into a collection with the
+ *                      indexes the consumer keeps on `history` (and the
+ *                      *_over_calib_indexed ratios against it)
  *   history_ms, contexts_ms, state_ms: MongoDB time by collection (summed)
  * usage: bench_consumer [N] [doc_bytes] [state_flush_ms] [events_per_context]
  *        (defaults 20000 1024, the daemon's, 0 = no contexts; with k > 0
  *        every k consecutive events share a context, like a request's)
+ * CT_BENCH_KEEP_LOGS=1 keeps the daemon's logs (their paths go to stderr).
  * Targets: cpu_us_per_event <= 50 at 1 KB; e2e >= 80% of calibration.
  */
 #include "testutil.h"
@@ -151,21 +155,56 @@ static int64_t run_daemon(const char *topic, const char *db, bool no_write, doub
 	final_figures(text);
 	if (!WIFEXITED(status) || WEXITSTATUS(status))
 		fprintf(stderr, "bench: consumer failed, log %s\n", log);
-	else {
+	else if (!getenv("CT_BENCH_KEEP_LOGS"))
 		unlink(log);
-	}
+	else
+		fprintf(stderr, "bench: consumer log kept: %s\n", log);
 	free(text);
 	unlink(cfg);
 	return (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec + (int64_t)ru.ru_stime.tv_sec * 1000000 +
 	       ru.ru_stime.tv_usec;
 }
 
-/* Inserts the run's history records into another database, batch 500; returns events/s. */
-static double calibrate(mongoc_client_t *client, const char *src_db, const char *dst_db, int64_t *n_out)
+/* Gives `dst` the secondary indexes of `src` (key, name, unique). */
+static void copy_indexes(mongoc_collection_t *src, mongoc_collection_t *dst)
+{
+	mongoc_cursor_t *cur = mongoc_collection_find_indexes_with_opts(src, NULL);
+	const bson_t *spec;
+	while (mongoc_cursor_next(cur, &spec)) {
+		bson_iter_t it;
+		if (!bson_iter_init_find(&it, spec, "name") || !strcmp(bson_iter_utf8(&it, NULL), "_id_"))
+			continue;
+		bson_t cmd = BSON_INITIALIZER, arr, idx;
+		bson_error_t e;
+		BSON_APPEND_UTF8(&cmd, "createIndexes", mongoc_collection_get_name(dst));
+		BSON_APPEND_ARRAY_BEGIN(&cmd, "indexes", &arr);
+		BSON_APPEND_DOCUMENT_BEGIN(&arr, "0", &idx);
+		static const char *const keep[] = {"key", "name", "unique"};
+		for (size_t k = 0; k < 3; k++)
+			if (bson_iter_init_find(&it, spec, keep[k]))
+				bson_append_iter(&idx, keep[k], -1, &it);
+		bson_append_document_end(&arr, &idx);
+		bson_append_array_end(&cmd, &arr);
+		if (!mongoc_collection_write_command_with_opts(dst, &cmd, NULL, NULL, &e))
+			fprintf(stderr, "bench: calibration createIndexes: %s\n", e.message);
+		bson_destroy(&cmd);
+	}
+	mongoc_cursor_destroy(cur);
+}
+
+/*
+ * Inserts the run's history records into another database, batch 500;
+ * returns events/s. With `indexed`, the target first gets the indexes the
+ * consumer made on `history` (FerretDB maintains each on every insert).
+ */
+static double calibrate(mongoc_client_t *client, const char *src_db, const char *dst_db, bool indexed,
+			int64_t *n_out)
 {
 	mongoc_collection_t *src = mongoc_client_get_collection(client, src_db, "history");
 	mongoc_collection_t *dst = mongoc_client_get_collection(client, dst_db, "history");
 	bson_t empty = BSON_INITIALIZER;
+	if (indexed)
+		copy_indexes(src, dst);
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(src, &empty, NULL, NULL);
 	const bson_t *doc;
 	bson_t **docs = NULL;
@@ -241,17 +280,21 @@ int main(int argc, char **argv)
 	mongoc_init();
 	mongoc_client_t *client = mongoc_client_new(mongo_uri);
 	int64_t nrec;
-	double cal = calibrate(client, db, calib, &nrec);
+	double cal = calibrate(client, db, calib, false, &nrec);
+	drop(client, calib);
+	double cal_ix = calibrate(client, db, calib, true, &nrec);
 	double e2e_h = history_active_ms > 0 ? n / (history_active_ms / 1000.0) : 0;
 	double e2e_w = history_active_ms > 0 ? n / ((history_active_ms + final_flush_ms) / 1000.0) : 0;
 	printf("bench=consumer events=%d doc_bytes=%d e2e_events_per_s=%.0f calib_events_per_s=%.0f "
 	       "calib_records=%lld e2e_over_calib=%.2f e2e_history_events_per_s=%.0f history_over_calib=%.2f "
 	       "e2e_work_events_per_s=%.0f work_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
 	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f history_active_ms=%.0f "
-	       "final_flush_ms=%.0f state_flush_ms=%d events_per_context=%d\n",
+	       "final_flush_ms=%.0f state_flush_ms=%d events_per_context=%d calib_indexed_events_per_s=%.0f "
+	       "e2e_over_calib_indexed=%.2f history_over_calib_indexed=%.2f work_over_calib_indexed=%.2f\n",
 	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, e2e_h, cal > 0 ? e2e_h / cal : 0,
 	       e2e_w, cal > 0 ? e2e_w / cal : 0, (double)cpu_w / n, phase_ms[0], phase_ms[1], phase_ms[2],
-	       active_ms, history_active_ms, final_flush_ms, state_flush_ms, per_context);
+	       active_ms, history_active_ms, final_flush_ms, state_flush_ms, per_context, cal_ix,
+	       cal_ix > 0 ? e2e / cal_ix : 0, cal_ix > 0 ? e2e_h / cal_ix : 0, cal_ix > 0 ? e2e_w / cal_ix : 0);
 	drop(client, db);
 	drop(client, calib);
 	mongoc_client_destroy(client);
