@@ -1,7 +1,8 @@
 /*
  * cache.c - bounded LRU of document states (see cache.h). Chained hash
  * table (FNV-1a, power-of-two buckets, doubled at load 1) and an intrusive
- * doubly linked list in use order.
+ * doubly linked list in use order. Sizes are measured when an entry is put
+ * and again at the trim after it was used (once per batch, not per change).
  */
 #include "cache.h"
 
@@ -14,6 +15,8 @@ typedef struct entry {
 	ctc_doc_state *st;
 	int32_t partition;
 	uint64_t hash;
+	size_t bytes;     /* ctc_state_approx_bytes() when last measured */
+	uint64_t used;    /* the trim generation it was last used in */
 	struct entry *next_in_bucket;
 	struct entry *prev, *next; /* LRU: head = most recent */
 } entry;
@@ -21,6 +24,9 @@ typedef struct entry {
 struct ctc_cache {
 	entry **buckets;
 	size_t nbuckets, count, max_docs;
+	size_t bytes, max_bytes; /* approximate; max_bytes 0 = no bound */
+	uint64_t gen;            /* trims so far */
+	bool over;               /* the last trim left it over a bound (all dirty) */
 	entry *head, *tail;
 };
 
@@ -34,13 +40,14 @@ static uint64_t fnv1a(const char *s)
 	return h;
 }
 
-ctc_cache *ctc_cache_new(size_t max_docs)
+ctc_cache *ctc_cache_new(size_t max_docs, size_t max_bytes)
 {
 	ctc_cache *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
 	c->nbuckets = 1024;
 	c->max_docs = max_docs ? max_docs : 1;
+	c->max_bytes = max_bytes;
 	if (!(c->buckets = calloc(c->nbuckets, sizeof(*c->buckets)))) {
 		free(c);
 		return NULL;
@@ -80,6 +87,7 @@ static void remove_entry(ctc_cache *c, entry *e)
 	*pp = e->next_in_bucket;
 	lru_unlink(c, e);
 	ctc_state_free(e->st);
+	c->bytes -= e->bytes;
 	free(e);
 	c->count--;
 }
@@ -98,6 +106,7 @@ ctc_doc_state *ctc_cache_get(ctc_cache *c, const char *key)
 	uint64_t h = fnv1a(key);
 	for (entry *e = c->buckets[h & (c->nbuckets - 1)]; e; e = e->next_in_bucket)
 		if (e->hash == h && !strcmp(e->st->key, key)) {
+			e->used = c->gen;
 			lru_unlink(c, e);
 			lru_push_front(c, e);
 			return e->st;
@@ -132,6 +141,9 @@ int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *
 	e->st = st;
 	e->partition = partition;
 	e->hash = fnv1a(st->key);
+	e->used = c->gen;
+	e->bytes = ctc_state_approx_bytes(st);
+	c->bytes += e->bytes;
 	e->next_in_bucket = c->buckets[e->hash & (c->nbuckets - 1)];
 	c->buckets[e->hash & (c->nbuckets - 1)] = e;
 	lru_push_front(c, e);
@@ -139,13 +151,37 @@ int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *
 	return 0;
 }
 
+static bool over(const ctc_cache *c)
+{
+	return c->count > c->max_docs || (c->max_bytes && c->bytes > c->max_bytes);
+}
+
 void ctc_cache_trim(ctc_cache *c)
 {
-	for (entry *e = c->tail, *prev; e && c->count > c->max_docs; e = prev) {
+	/* Entries used since the last trim are the front of the LRU list: a
+	 * get or put moves an entry there. */
+	for (entry *e = c->head; e && e->used == c->gen; e = e->next) {
+		size_t now = ctc_state_approx_bytes(e->st);
+		c->bytes = c->bytes - e->bytes + now;
+		e->bytes = now;
+	}
+	c->gen++;
+	for (entry *e = c->tail, *prev; e && over(c); e = prev) {
 		prev = e->prev;
 		if (!e->st->dirty)
 			remove_entry(c, e);
 	}
+	c->over = over(c);
+}
+
+bool ctc_cache_over_bounds(const ctc_cache *c)
+{
+	return c->over;
+}
+
+size_t ctc_cache_bytes(const ctc_cache *c)
+{
+	return c->bytes;
 }
 
 int ctc_cache_foreach_dirty(ctc_cache *c, int (*fn)(ctc_doc_state *st, void *ud), void *ud)

@@ -1,6 +1,7 @@
 /*
  * cache.h - the previous state of documents of owned partitions, in memory:
- * a hash table with an LRU list, bounded by a number of documents, each entry
+ * a hash table with an LRU list, bounded by a number of documents and by an
+ * approximate size in bytes (ctc_state_approx_bytes()), each entry
  * tagged with the partition it came from so a revoke can drop exactly those.
  * Not thread-safe: one thread at a time (the batch worker, or the loop while
  * no batch is in flight).
@@ -8,6 +9,7 @@
 #ifndef CTC_CACHE_H
 #define CTC_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -15,8 +17,11 @@
 
 typedef struct ctc_cache ctc_cache;
 
-/* `max_docs` >= 1: ctc_cache_trim() evicts down to it. */
-ctc_cache *ctc_cache_new(size_t max_docs);
+/*
+ * `max_docs` >= 1 and `max_bytes` (0 = no bound on the size): the bounds
+ * ctc_cache_trim() evicts down to. NULL when out of memory.
+ */
+ctc_cache *ctc_cache_new(size_t max_docs, size_t max_bytes);
 void ctc_cache_free(ctc_cache *c);
 
 /* The state of `key` or NULL; a hit becomes the most recently used. */
@@ -30,11 +35,20 @@ ctc_doc_state *ctc_cache_get(ctc_cache *c, const char *key);
 int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *err);
 
 /*
- * Evicts least recently used entries until at most max_docs remain. Dirty
- * states (changed, not yet written to MongoDB) are never evicted: they are
- * the only copy until the next state write.
+ * Measures again the entries used since the last trim (their documents may
+ * have changed), then evicts least recently used entries until at most
+ * max_docs remain and they hold at most max_bytes. Dirty states (changed,
+ * not yet written to MongoDB) are never evicted: they are the only copy
+ * until the next state write.
  */
 void ctc_cache_trim(ctc_cache *c);
+/*
+ * true when the last trim could not get under the bounds because the rest
+ * is dirty: the states must be written before anything more is cached.
+ */
+bool ctc_cache_over_bounds(const ctc_cache *c);
+/* Approximate bytes held (as of the last trim, plus the entries put since). */
+size_t ctc_cache_bytes(const ctc_cache *c);
 /*
  * Calls fn on every dirty state, most recently used first, and stops at the
  * first non-zero return, which it returns.

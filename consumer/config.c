@@ -32,6 +32,7 @@ static const struct field {
 	I("consumer", "batch_size", batch_size, 1, 10000),
 	I("consumer", "batch_ms", batch_ms, 1, 60000),
 	I("consumer", "cache_max_documents", cache_max_documents, 1, 100000000),
+	I("consumer", "cache_max_mb", cache_max_mb, 1, 1048576),
 	I("consumer", "state_flush_ms", state_flush_ms, 0, 600000),
 	I("consumer", "state_flush_max_documents", state_flush_max_documents, 1, 100000000),
 	I("consumer", "shutdown_timeout_ms", shutdown_timeout_ms, 100, 600000),
@@ -64,6 +65,7 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	cfg->batch_size = 500;
 	cfg->batch_ms = 200;
 	cfg->cache_max_documents = 100000;
+	cfg->cache_max_mb = 512;
 	cfg->state_flush_ms = 2000;
 	cfg->state_flush_max_documents = 20000;
 	cfg->shutdown_timeout_ms = 30000;

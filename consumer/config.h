@@ -36,6 +36,7 @@ typedef struct ctc_config {
 	int64_t batch_size;          /* 1..10000 */
 	int64_t batch_ms;            /* 1..60000 */
 	int64_t cache_max_documents; /* 1..100000000 */
+	int64_t cache_max_mb;        /* 1..1048576: bound on the cache's approximate size */
 	int64_t state_flush_ms;      /* 0 = with every batch; else at most this long between state writes */
 	int64_t state_flush_max_documents; /* changed states that force a state write (capped at cache_max_documents) */
 	int64_t shutdown_timeout_ms; /* 100..600000 */

@@ -88,6 +88,12 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	put(out, "# HELP changetrail_commit_errors_total Failed offset commits.\n"
 		 "# TYPE changetrail_commit_errors_total counter\nchangetrail_commit_errors_total %llu\n",
 	    (unsigned long long)atomic_load(&m->commit_errors));
+	put(out, "# HELP changetrail_cache_documents Document states held in memory.\n"
+		 "# TYPE changetrail_cache_documents gauge\nchangetrail_cache_documents %llu\n",
+	    (unsigned long long)atomic_load(&m->cache_documents));
+	put(out, "# HELP changetrail_cache_bytes Approximate bytes of the document states held (bound: cache_max_mb).\n"
+		 "# TYPE changetrail_cache_bytes gauge\nchangetrail_cache_bytes %llu\n",
+	    (unsigned long long)atomic_load(&m->cache_bytes));
 	put(out, "# HELP changetrail_consumer_lag Messages behind the high watermark, owned partitions.\n"
 		 "# TYPE changetrail_consumer_lag gauge\nchangetrail_consumer_lag %lld\n",
 	    (long long)atomic_load(&m->lag));

@@ -19,6 +19,7 @@ typedef struct ctc_metrics {
 	atomic_uint_fast64_t state_writes, states_written;
 	atomic_uint_fast64_t size_bucket[CTC_SIZE_BUCKETS + 1], size_sum;
 	atomic_uint_fast64_t dur_bucket[CTC_DURATION_BUCKETS + 1], dur_sum_us;
+	atomic_uint_fast64_t cache_documents, cache_bytes; /* after the last batch's trim */
 	atomic_int_fast64_t lag;     /* -1 = unknown */
 	atomic_int assigned;          /* partitions owned */
 	atomic_int store_ok;          /* last MongoDB operation succeeded */

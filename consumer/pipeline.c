@@ -864,7 +864,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	p->worker.dlq = p->dlq;
 	p->worker.metrics = &p->metrics;
 	p->worker.abort = &p->abort;
-	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents))) {
+	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20))) {
 		ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -928,10 +928,11 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 	uv_signal_start(&p->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&p->sigint, signal_cb, SIGINT);
 	ctc_log(CTC_INFO, "consumer started",
-		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld http_port=%d "
-		"allocator=%s%s",
+		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld "
+		"cache_max_documents=%lld cache_max_mb=%lld http_port=%d allocator=%s%s",
 		p->cfg->topic, p->cfg->group_id, p->cfg->mongodb_database, (long long)p->cfg->batch_size,
-		(long long)p->cfg->batch_ms, (long long)p->cfg->state_flush_ms, ctc_pipeline_http_port(p),
+		(long long)p->cfg->batch_ms, (long long)p->cfg->state_flush_ms, (long long)p->cfg->cache_max_documents,
+		(long long)p->cfg->cache_max_mb, ctc_pipeline_http_port(p),
 		allocator_name(), p->cfg->no_write ? " no_write=true" : "");
 	drain(p);
 	uv_run(&p->loop, UV_RUN_DEFAULT);

@@ -33,6 +33,12 @@ typedef struct ctc_doc_state {
 	bool dirty;         /* changed since it was last written to `state` (not stored) */
 } ctc_doc_state;
 
+/*
+ * Approximate heap bytes of `st` and its document tree: jansson's node
+ * sizes estimated, not measured (a cache bound, not an accounting).
+ */
+size_t ctc_state_approx_bytes(const ctc_doc_state *st);
+
 /* New empty state for (collection, document_id): version 0, no document. */
 ctc_doc_state *ctc_state_new(const char *collection, const char *document_id, ct_error *err);
 void ctc_state_free(ctc_doc_state *st);

@@ -434,6 +434,7 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 	 * as many contexts as it has events: take them before they could
 	 * overflow. */
 	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w) ||
+	     ctc_cache_over_bounds(w->cache) ||
 	     w->ctxs.n > CTC_CONTEXTS_MAX - 10000) &&
 	    take_unwritten(w, b)) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
@@ -445,6 +446,8 @@ out:
 	if (!b->prepared) /* what the cache holds may be ahead of MongoDB now: forget it all */
 		ctc_worker_drop_cache(w);
 	ctc_cache_trim(w->cache);
+	atomic_store(&w->metrics->cache_documents, ctc_cache_count(w->cache));
+	atomic_store(&w->metrics->cache_bytes, ctc_cache_bytes(w->cache));
 	for (size_t i = 0; evs && i < b->n; i++)
 		ct_event_free(evs[i]);
 	free(evs);

@@ -649,6 +649,73 @@ static void test_kill_before_states_written(void **state)
 }
 
 /*
+ * cache_max_mb bounds the state cache: 200 documents of ~20 KB (~5 MB of
+ * trees) through a 1 MB cache, with no timed state write. The changed
+ * states passing the bound force state writes mid-run, the written ones
+ * are evicted, and the next event of such a document reads its state back
+ * from MongoDB: every history is whole, its chain intact, and each update
+ * records only what changed.
+ */
+static void test_cache_bound_evicts_and_reads_back(void **state)
+{
+	run r;
+	char log[300];
+	const int docs = 200, per_doc = 3;
+	enum { PAD = 20000 };
+	new_run(&r, "cte2e-cache-bound");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 2);
+	char *pad = malloc(PAD + 1), *extra = malloc(PAD + 128);
+	assert_non_null(pad);
+	assert_non_null(extra);
+	memset(pad, 'p', PAD);
+	pad[PAD] = '\0';
+	kmsg *m = calloc((size_t)docs * per_doc, sizeof(*m));
+	size_t n = 0;
+	for (int v = 0; v < per_doc; v++)
+		for (int d = 0; d < docs; d++) {
+			char id[32];
+			snprintf(id, sizeof(id), "d%d", d);
+			snprintf(extra, PAD + 128, "\"after\":{\"v\":%d,\"pad\":\"%s\"}", v, pad);
+			add(m, &n, "items", id, event("items", id, v ? "update" : "insert", extra));
+		}
+	produce(r.topic, m, n);
+	write_config_x(&r, 50, 1500, "state_flush_ms = 600000\ncache_max_mb = 1\n");
+	assert_int_equal(wait_daemon(start_daemon_log(&r, log), 150000), 0);
+
+	assert_int_equal(count(&r, "history", NULL), (int64_t)n);
+	assert_int_equal(count(&r, "state", NULL), docs);
+	for (int d = 0; d < docs; d += 7) {
+		char id[32];
+		snprintf(id, sizeof(id), "d%d", d);
+		json_t *h = history_of(&r, "items", id);
+		assert_int_equal(json_array_size(h), per_doc);
+		assert_chain(h);
+		for (int v = 1; v < per_doc; v++) {
+			json_t *ch = json_object_get(json_array_get(h, (size_t)v), "changes");
+			if (json_array_size(ch) != 1 || strcmp(json_string_value(json_array_get(json_array_get(ch, 0), 0)), "change"))
+				fail_msg("%s version %d: changes %s", id, v + 1, json_dumps(ch, JSON_COMPACT));
+		}
+		json_decref(h);
+	}
+	/* the bound, not the timer (10 minutes) nor the stop, wrote states */
+	char *text = ct_test_read_file(log, NULL);
+	assert_non_null(text);
+	int written = 0;
+	for (const char *q = strstr(text, "committed=yes"); q; q = strstr(q + 1, "committed=yes"))
+		written++;
+	if (written < 3)
+		fail_msg("%d state writes, want several forced by cache_max_mb:\n%s", written, text);
+	free(text);
+	unlink(log);
+	free_msgs(m, n);
+	free(m);
+	free(pad);
+	free(extra);
+	drop_db(&r);
+}
+
+/*
  * MongoDB unreachable and SIGTERM: the consumer gives up at
  * shutdown_timeout_ms, commits nothing and exits 1 (a clean exit would tell
  * an orchestrator that the stop lost nothing).
@@ -726,6 +793,7 @@ int main(void)
 		cmocka_unit_test(test_kill_and_restart_resumes),
 		cmocka_unit_test(test_sigterm_writes_states_and_commits),
 		cmocka_unit_test(test_kill_before_states_written),
+		cmocka_unit_test(test_cache_bound_evicts_and_reads_back),
 		cmocka_unit_test(test_deadline_exits_1_uncommitted),
 		cmocka_unit_test(test_two_consumers_one_group),
 	};

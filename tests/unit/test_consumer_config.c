@@ -34,6 +34,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.batch_size, 500);
 	assert_int_equal(c.batch_ms, 200);
 	assert_int_equal(c.cache_max_documents, 100000);
+	assert_int_equal(c.cache_max_mb, 512);
 	assert_int_equal(c.state_flush_ms, 2000);
 	assert_int_equal(c.state_flush_max_documents, 20000);
 	assert_int_equal(c.shutdown_timeout_ms, 30000);
@@ -102,6 +103,7 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("[consumer]\nbatch_size = 12abc\n", "batch_size");
 	expect_error("[consumer]\nstate_flush_ms = -1\n", ":2: [consumer] state_flush_ms must be an integer in 0..600000");
 	expect_error("[consumer]\nstate_flush_max_documents = 0\n", "state_flush_max_documents");
+	expect_error("[consumer]\ncache_max_mb = 0\n", ":2: [consumer] cache_max_mb must be an integer in 1..1048576");
 	expect_error("[nope]\n", ":1: unknown section [nope]");
 	expect_error("[consumer]\ncolour = blue\n", ":2: unknown key 'colour' in [consumer]");
 	expect_error("x = 1\n", ":1: key outside of any [section]");

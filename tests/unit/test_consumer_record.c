@@ -325,7 +325,7 @@ static void test_delete_same_from_cache_or_store(void **state)
 
 static void test_cache(void **state)
 {
-	ctc_cache *c = ctc_cache_new(3);
+	ctc_cache *c = ctc_cache_new(3, 0);
 	char coll[8], id[8];
 	for (int i = 0; i < 5000; i++) {
 		snprintf(coll, sizeof(coll), "c");
@@ -345,6 +345,53 @@ static void test_cache(void **state)
 	ctc_cache_free(c);
 }
 
+/* The size bound: the least recently used clean states go first, a state
+ * whose document grew is measured again, dirty states are kept (and the
+ * cache says it is over its bounds until they are written). */
+static void test_cache_bytes(void **state)
+{
+	char big[10001], id[16];
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ctc_cache *c = ctc_cache_new(1000, 50000);
+	for (int i = 0; i < 20; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		ctc_doc_state *st = ctc_state_new("c", id, NULL);
+		st->doc = json_pack("{s:s, s:i}", "notes", big, "qty", i);
+		assert_int_equal(ctc_cache_put(c, st, 0, NULL), 0);
+	}
+	assert_true(ctc_cache_bytes(c) > 20 * 10000);
+	ctc_cache_trim(c);
+	assert_true(ctc_cache_bytes(c) <= 50000);
+	assert_true(ctc_cache_count(c) >= 3 && ctc_cache_count(c) <= 4);
+	assert_false(ctc_cache_over_bounds(c));
+	assert_non_null(ctc_cache_get(c, "c/19"));
+	assert_null(ctc_cache_get(c, "c/0"));
+
+	/* c/19 grows to ~40 KB: measured again at the next trim, others go */
+	ctc_doc_state *st = ctc_cache_get(c, "c/19");
+	json_t *grown = json_pack("{s:s, s:s, s:s, s:s}", "a", big, "b", big, "c", big, "d", big);
+	json_decref(st->doc);
+	st->doc = grown;
+	ctc_cache_trim(c);
+	assert_true(ctc_cache_bytes(c) <= 50000);
+	assert_int_equal(ctc_cache_count(c), 1);
+	assert_non_null(ctc_cache_get(c, "c/19"));
+
+	/* dirty states stay, over the bound, until written */
+	for (int i = 100; i < 110; i++) {
+		snprintf(id, sizeof(id), "%d", i);
+		ctc_doc_state *d = ctc_state_new("c", id, NULL);
+		d->doc = json_pack("{s:s}", "notes", big);
+		d->dirty = true;
+		assert_int_equal(ctc_cache_put(c, d, 0, NULL), 0);
+	}
+	ctc_cache_trim(c);
+	assert_int_equal(ctc_cache_count(c), 10); /* c/19 (clean) evicted, the dirty ones kept */
+	assert_true(ctc_cache_over_bounds(c));
+	ctc_cache_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -355,6 +402,7 @@ int main(void)
 		cmocka_unit_test(test_record_same_from_cache_or_store),
 		cmocka_unit_test(test_delete_same_from_cache_or_store),
 		cmocka_unit_test(test_cache),
+		cmocka_unit_test(test_cache_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
