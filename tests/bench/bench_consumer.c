@@ -17,6 +17,8 @@
  *   calib_indexed_events_per_s  the same into a collection with the
  *                      indexes the consumer keeps on `history` (and the
  *                      *_over_calib_indexed ratios against it)
+ *   peak_rss_mb        the daemon's peak resident set (nowrite_: of the
+ *                      --no-write run)
  *   history_ms, contexts_ms, state_ms: MongoDB time by collection (summed)
  * usage: bench_consumer [N] [doc_bytes] [state_flush_ms] [events_per_context]
  *        (defaults 20000 1024, the daemon's, 0 = no contexts; with k > 0
@@ -119,6 +121,9 @@ static void final_figures(const char *text)
 	}
 }
 
+/* The last daemon's peak resident set (MB). */
+static double peak_rss_mb;
+
 /* Runs the daemon until idle; returns CPU µs (user+sys) and the active_ms it logged. */
 static int64_t run_daemon(const char *topic, const char *db, bool no_write, double *active_ms)
 {
@@ -146,6 +151,7 @@ static int64_t run_daemon(const char *topic, const char *db, bool no_write, doub
 	int status;
 	struct rusage ru;
 	wait4(pid, &status, 0, &ru);
+	peak_rss_mb = (double)ru.ru_maxrss / 1024.0;
 	*active_ms = 0;
 	char *text = ct_test_read_file(log, NULL);
 	const char *a = text ? strstr(text, "active_ms=") : NULL;
@@ -271,11 +277,13 @@ int main(int argc, char **argv)
 	produce(topic, n, doc_bytes);
 
 	int64_t cpu = run_daemon(topic, db, true, &active_ms);
-	printf("bench=consumer events=%d doc_bytes=%d cpu_us_per_event=%.1f nowrite_events_per_s=%.0f\n", n,
-	       doc_bytes, (double)cpu / n, active_ms > 0 ? n / (active_ms / 1000.0) : 0);
+	printf("bench=consumer events=%d doc_bytes=%d cpu_us_per_event=%.1f nowrite_events_per_s=%.0f "
+	       "nowrite_peak_rss_mb=%.0f\n",
+	       n, doc_bytes, (double)cpu / n, active_ms > 0 ? n / (active_ms / 1000.0) : 0, peak_rss_mb);
 	fflush(stdout);
 
 	int64_t cpu_w = run_daemon(topic, db, false, &active_ms);
+	double rss_w = peak_rss_mb;
 	double e2e = active_ms > 0 ? n / (active_ms / 1000.0) : 0;
 	mongoc_init();
 	mongoc_client_t *client = mongoc_client_new(mongo_uri);
@@ -290,11 +298,13 @@ int main(int argc, char **argv)
 	       "e2e_work_events_per_s=%.0f work_over_calib=%.2f cpu_us_per_event_with_writes=%.1f "
 	       "history_ms=%.0f contexts_ms=%.0f state_ms=%.0f active_ms=%.0f history_active_ms=%.0f "
 	       "final_flush_ms=%.0f state_flush_ms=%d events_per_context=%d calib_indexed_events_per_s=%.0f "
-	       "e2e_over_calib_indexed=%.2f history_over_calib_indexed=%.2f work_over_calib_indexed=%.2f\n",
+	       "e2e_over_calib_indexed=%.2f history_over_calib_indexed=%.2f work_over_calib_indexed=%.2f "
+	       "peak_rss_mb=%.0f\n",
 	       n, doc_bytes, e2e, cal, (long long)nrec, cal > 0 ? e2e / cal : 0, e2e_h, cal > 0 ? e2e_h / cal : 0,
 	       e2e_w, cal > 0 ? e2e_w / cal : 0, (double)cpu_w / n, phase_ms[0], phase_ms[1], phase_ms[2],
 	       active_ms, history_active_ms, final_flush_ms, state_flush_ms, per_context, cal_ix,
-	       cal_ix > 0 ? e2e / cal_ix : 0, cal_ix > 0 ? e2e_h / cal_ix : 0, cal_ix > 0 ? e2e_w / cal_ix : 0);
+	       cal_ix > 0 ? e2e / cal_ix : 0, cal_ix > 0 ? e2e_h / cal_ix : 0, cal_ix > 0 ? e2e_w / cal_ix : 0,
+	       rss_w);
 	drop(client, db);
 	drop(client, calib);
 	mongoc_client_destroy(client);
