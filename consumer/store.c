@@ -21,7 +21,7 @@
 struct ctc_store {
 	mongoc_client_t *client;
 	mongoc_database_t *db;
-	mongoc_collection_t *history, *state, *contexts, *journal;
+	mongoc_collection_t *history, *state, *contexts, *context_parts, *journal;
 	bson_t *insert_opts; /* see ctc_store_open() */
 };
 
@@ -90,6 +90,7 @@ ctc_store *ctc_store_open(const char *uri_str, const char *database, ct_error *e
 	s->state = mongoc_database_get_collection(s->db, "state");
 	s->journal = mongoc_database_get_collection(s->db, "state_journal");
 	s->contexts = mongoc_database_get_collection(s->db, "contexts");
+	s->context_parts = mongoc_database_get_collection(s->db, "context_parts");
 	/* Every inserted document is built here from jansson values (valid
 	 * UTF-8) under keys of ours: user data travels as JSON text (`changes`,
 	 * `doc`, `metadata`), never as BSON keys. libmongoc's client-side check
@@ -112,6 +113,7 @@ void ctc_store_close(ctc_store *s)
 	mongoc_collection_destroy(s->history);
 	mongoc_collection_destroy(s->state);
 	mongoc_collection_destroy(s->contexts);
+	mongoc_collection_destroy(s->context_parts);
 	mongoc_collection_destroy(s->journal);
 	mongoc_database_destroy(s->db);
 	mongoc_client_destroy(s->client);
@@ -182,14 +184,18 @@ int ctc_store_ensure_indexes(ctc_store *s, ct_error *err)
 		{"history", "ts", {"ts"}, false},
 		{"history", "parent", {"parent.collection", "parent.document_id"}, false},
 		{"contexts", "first_ts", {"first_ts"}, false},
+		{"context_parts", "context", {"context_id"}, false},
 	};
-	json_t *hist = NULL, *ctxs = NULL;
+	json_t *hist = NULL, *ctxs = NULL, *parts = NULL;
 	int rc;
-	if ((rc = index_names(s->history, &hist, err)) || (rc = index_names(s->contexts, &ctxs, err)))
+	if ((rc = index_names(s->history, &hist, err)) || (rc = index_names(s->contexts, &ctxs, err)) ||
+	    (rc = index_names(s->context_parts, &parts, err)))
 		goto out;
 	for (size_t i = 0; i < CT_ARRAY_LEN(wanted); i++) {
-		bool is_hist = !strcmp(wanted[i].coll, "history");
-		if (has_name(is_hist ? hist : ctxs, wanted[i].name))
+		const json_t *names = !strcmp(wanted[i].coll, "history")    ? hist
+				      : !strcmp(wanted[i].coll, "contexts") ? ctxs
+									    : parts;
+		if (has_name(names, wanted[i].name))
 			continue;
 		bson_t cmd = BSON_INITIALIZER, arr, idx, key;
 		bson_error_t e;
@@ -215,6 +221,7 @@ int ctc_store_ensure_indexes(ctc_store *s, ct_error *err)
 out:
 	json_decref(hist);
 	json_decref(ctxs);
+	json_decref(parts);
 	return rc;
 }
 
@@ -398,78 +405,10 @@ static int append_text(bson_t *b, const char *key, const json_t *v, ct_error *er
 	return ok ? 0 : ct_error_set(err, CT_ELIMIT, "context metadata too large");
 }
 
-/* One upsert of a context (see docs/storage.md for the fields). */
-static int context_update(const ctc_context_agg *a, bson_t *u, ct_error *err)
-{
-	bson_t set, child;
-	int rc = 0;
-	BSON_APPEND_DOCUMENT_BEGIN(u, "$set", &set);
-	if (a->actor)
-		BSON_APPEND_UTF8(&set, "actor", a->actor);
-	if (a->parent_id)
-		BSON_APPEND_UTF8(&set, "parent_id", a->parent_id);
-	if (a->metadata_seen && (rc = append_text(&set, "metadata_seen", a->metadata_seen, err)))
-		goto out;
-	if (a->complete) {
-		BSON_APPEND_BOOL(&set, "complete", true);
-		if (a->metadata_final && (rc = append_text(&set, "metadata", a->metadata_final, err)))
-			goto out;
-	}
-	if (a->began)
-		BSON_APPEND_BOOL(&set, "began", true);
-out:
-	bson_append_document_end(u, &set);
-	if (rc)
-		return rc;
-	if (!a->complete) {
-		BSON_APPEND_DOCUMENT_BEGIN(u, "$setOnInsert", &child);
-		BSON_APPEND_BOOL(&child, "complete", false);
-		bson_append_document_end(u, &child);
-	}
-	BSON_APPEND_DOCUMENT_BEGIN(u, "$min", &child);
-	BSON_APPEND_UTF8(&child, "first_ts", a->first_ts);
-	bson_append_document_end(u, &child);
-	BSON_APPEND_DOCUMENT_BEGIN(u, "$max", &child);
-	BSON_APPEND_UTF8(&child, "last_ts", a->last_ts);
-	bson_append_document_end(u, &child);
-	BSON_APPEND_DOCUMENT_BEGIN(u, "$inc", &child);
-	BSON_APPEND_INT64(&child, "event_count", a->event_count);
-	bson_append_document_end(u, &child);
-	if (json_array_size(a->collections)) {
-		bson_t each, arr;
-		BSON_APPEND_DOCUMENT_BEGIN(u, "$addToSet", &child);
-		BSON_APPEND_DOCUMENT_BEGIN(&child, "collections", &each);
-		rc = ctc_bson_append_json(&each, "$each", a->collections, err);
-		bson_append_document_end(&child, &each);
-		bson_append_document_end(u, &child);
-		(void)arr;
-	}
-	return rc;
-}
-
-/*
- * Update statements go out in commands of at most UPDATE_CHUNK: FerretDB
- * 1.24 (SQLite) runs them one at a time and stalls for minutes on a single
- * update command of a few hundred statements (measured: 20 replaces in
- * 0.14 s, 200 in one command did not finish in 100 s). MongoDB does not
- * care either way.
- */
-#define UPDATE_CHUNK 16
-
-static int run_bulk(mongoc_bulk_operation_t *bulk, const char *what, ct_error *err)
-{
-	bson_error_t e;
-	bson_t reply;
-	bool ok = mongoc_bulk_operation_execute(bulk, &reply, &e);
-	bson_destroy(&reply);
-	return ok ? 0 : mongo_error(err, what, &e);
-}
-
-/* The document the upsert of context_update() makes when the context is new. */
-static int context_new_doc(const ctc_context_agg *a, bson_t *d, ct_error *err)
+/* The fields of a context document (or of a part), without its _id. */
+static int context_fields(const ctc_context_agg *a, bson_t *d, ct_error *err)
 {
 	int rc = 0;
-	BSON_APPEND_UTF8(d, "_id", a->id);
 	if (a->actor)
 		BSON_APPEND_UTF8(d, "actor", a->actor);
 	if (a->parent_id)
@@ -489,43 +428,97 @@ static int context_new_doc(const ctc_context_agg *a, bson_t *d, ct_error *err)
 	return rc;
 }
 
-static int duplicate_indexes(const bson_t *reply, size_t **idx, size_t *n);
-
-/* Upserts of the contexts in `which` (indexes into c), in commands of UPDATE_CHUNK. */
-static int update_contexts(ctc_store *s, const ctc_contexts *c, const size_t *which, size_t n, ct_error *err)
+/* A new context: its document, _id = the context id. */
+static int context_new_doc(const ctc_context_agg *a, bson_t *d, ct_error *err)
 {
-	bson_error_t e;
-	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), *uopts = BCON_NEW("upsert", BCON_BOOL(true));
-	mongoc_bulk_operation_t *bulk = NULL;
-	int rc = 0;
-	for (size_t i = 0; i < n && !rc; i++) {
-		const ctc_context_agg *a = &c->items[which[i]];
-		bson_t sel = BSON_INITIALIZER, u = BSON_INITIALIZER;
-		if (!bulk)
-			bulk = mongoc_collection_create_bulk_operation_with_opts(s->contexts, opts);
-		BSON_APPEND_UTF8(&sel, "_id", a->id);
-		rc = context_update(a, &u, err);
-		if (!rc && !mongoc_bulk_operation_update_one_with_opts(bulk, &sel, &u, uopts, &e))
-			rc = mongo_error(err, "contexts update", &e);
-		bson_destroy(&sel);
-		bson_destroy(&u);
-		if (!rc && ((i + 1) % UPDATE_CHUNK == 0 || i + 1 == n)) {
-			rc = run_bulk(bulk, "contexts update", err);
-			mongoc_bulk_operation_destroy(bulk);
-			bulk = NULL;
-		}
-	}
-	mongoc_bulk_operation_destroy(bulk);
-	bson_destroy(opts);
-	bson_destroy(uopts);
+	bson_t body = BSON_INITIALIZER;
+	int rc = context_fields(a, &body, err);
+	BSON_APPEND_UTF8(d, "_id", a->id);
+	if (!rc && !bson_concat(d, &body))
+		rc = ct_error_set(err, CT_ELIMIT, "context over the BSON size limit");
+	bson_destroy(&body);
 	return rc;
 }
 
 /*
- * Most contexts of a batch are new (a request's events arrive together), so
- * they are inserted first: one unordered insert, which FerretDB 1.24 does
- * without scanning, where each upsert scans the collection (33 ms each at
- * 2000 contexts). The ones that exist already (duplicate key) get the upsert.
+ * What a context that exists already gets from this state write: a part,
+ * `{_id, context_id, ...the same fields}`, merged by the readers
+ * (ct_history_context()). Its _id is the context id and a hash of its
+ * fields, so a write retried after a partial success inserts it once.
+ */
+static int context_part_doc(const ctc_context_agg *a, bson_t *d, ct_error *err)
+{
+	static const char hex[] = "0123456789abcdef";
+	bson_t body = BSON_INITIALIZER;
+	ct_sha256_ctx h;
+	uint8_t sum[32];
+	char id[512];
+	int rc = context_fields(a, &body, err);
+	if (rc)
+		goto out;
+	ct_sha256_init(&h);
+	ct_sha256_update(&h, a->id, strlen(a->id));
+	ct_sha256_update(&h, bson_get_data(&body), body.len);
+	ct_sha256_final(&h, sum);
+	int n = snprintf(id, sizeof(id), "%s~", a->id);
+	if (n < 0 || (size_t)n + 17 > sizeof(id)) {
+		rc = ct_error_set(err, CT_ELIMIT, "context id too long for a part id");
+		goto out;
+	}
+	for (int i = 0; i < 8; i++) {
+		id[n++] = hex[sum[i] >> 4];
+		id[n++] = hex[sum[i] & 15];
+	}
+	id[n] = '\0';
+	BSON_APPEND_UTF8(d, "_id", id);
+	BSON_APPEND_UTF8(d, "context_id", a->id);
+	if (!bson_concat(d, &body))
+		rc = ct_error_set(err, CT_ELIMIT, "context part over the BSON size limit");
+out:
+	bson_destroy(&body);
+	return rc;
+}
+
+static int duplicate_indexes(const bson_t *reply, size_t **idx, size_t *n);
+
+/* Parts for the contexts in `which` (indexes into c): one unordered insert. */
+static int insert_context_parts(ctc_store *s, const ctc_contexts *c, const size_t *which, size_t n, ct_error *err)
+{
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply;
+	bson_error_t e;
+	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(s->context_parts, opts);
+	bool ran = false;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		bson_t d = BSON_INITIALIZER;
+		if (!(rc = context_part_doc(&c->items[which[i]], &d, err)) &&
+		    !mongoc_bulk_operation_insert_with_opts(bulk, &d, s->insert_opts, &e))
+			rc = mongo_error(err, "context parts insert", &e);
+		bson_destroy(&d);
+	}
+	if (rc || !n)
+		goto out;
+	ran = true;
+	/* a duplicate is this very part, inserted by an earlier try */
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_duplicates(&reply, NULL))
+		rc = mongo_error(err, "context parts insert", &e);
+out:
+	if (ran)
+		bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	return rc;
+}
+
+/*
+ * Contexts are written with inserts only: the new ones as their document,
+ * the ones that exist already (duplicate key: their events spanned two
+ * state writes) as a part in `context_parts`. An upsert with $inc/$min/$max
+ * would do on MongoDB, but FerretDB 1.24 scans the collection twice for
+ * each (~35 ms at 4000 contexts): with 5 events per context, 20000 events
+ * spent 15 s in them at the last state write. A merge done here (read,
+ * merge, replace) would lose updates: two consumers can hold events of one
+ * context.
  */
 static int write_contexts(ctc_store *s, const ctc_contexts *c, ct_error *err)
 {
@@ -555,7 +548,7 @@ static int write_contexts(ctc_store *s, const ctc_contexts *c, ct_error *err)
 				rc = ct_error_set(err, CT_EMONGO, "contexts insert: bad index in reply");
 				goto out;
 			}
-		rc = update_contexts(s, c, dups, n_dups, err);
+		rc = insert_context_parts(s, c, dups, n_dups, err);
 	}
 out:
 	if (ran)

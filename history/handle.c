@@ -61,6 +61,7 @@ int ct_history_open(const char *uri_str, const char *database, ct_history **out,
 	h->history = mongoc_database_get_collection(h->db, "history");
 	h->state = mongoc_database_get_collection(h->db, "state");
 	h->contexts = mongoc_database_get_collection(h->db, "contexts");
+	h->context_parts = mongoc_database_get_collection(h->db, "context_parts");
 out:
 	if (rc)
 		ct_history_close(h);
@@ -76,6 +77,7 @@ void ct_history_close(ct_history *h)
 	mongoc_collection_destroy(h->history);
 	mongoc_collection_destroy(h->state);
 	mongoc_collection_destroy(h->contexts);
+	mongoc_collection_destroy(h->context_parts);
 	mongoc_database_destroy(h->db);
 	mongoc_client_destroy(h->client);
 	free(h->dbname);

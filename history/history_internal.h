@@ -13,7 +13,7 @@
 struct ct_history {
 	mongoc_client_t *client;
 	mongoc_database_t *db;
-	mongoc_collection_t *history, *state, *contexts;
+	mongoc_collection_t *history, *state, *contexts, *context_parts;
 	char *dbname;
 };
 

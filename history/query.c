@@ -71,9 +71,90 @@ out:
 	return rc;
 }
 
+/* Orders context parts by last_ts, then _id. */
+static int part_cmp(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(cth_str(x, "last_ts"), cth_str(y, "last_ts"));
+	return c ? c : strcmp(cth_str(x, "_id"), cth_str(y, "_id"));
+}
+
+/*
+ * The context's document with its parts (docs/storage.md) folded in, in
+ * last_ts order: first_ts the least, last_ts the greatest, event_count
+ * summed, collections united, complete/began if any says so, and actor,
+ * parent_id, metadata_seen (and metadata, from a complete part) the latest
+ * one given. `*merged` is NULL when there is neither.
+ */
+static int merge_context(json_t *ctxs, json_t *parts, json_t **merged, ct_error *err)
+{
+	size_t n = json_array_size(parts);
+	json_t **sorted = n ? calloc(n, sizeof(*sorted)) : NULL;
+	json_t *m = json_array_size(ctxs) ? json_deep_copy(json_array_get(ctxs, 0)) : n ? json_object() : NULL;
+	int rc = 0;
+	*merged = NULL;
+	if ((n && !sorted) || ((json_array_size(ctxs) || n) && !m)) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = json_array_get(parts, i);
+	if (n)
+		qsort(sorted, n, sizeof(*sorted), part_cmp);
+	for (size_t i = 0; i < n; i++) {
+		const json_t *p = sorted[i];
+		const char *f = cth_str(p, "first_ts"), *l = cth_str(p, "last_ts");
+		bool fail = false;
+		if (*f && (!*cth_str(m, "first_ts") || strcmp(f, cth_str(m, "first_ts")) < 0))
+			fail |= json_object_set_new(m, "first_ts", json_string(f)) != 0;
+		if (*l && strcmp(l, cth_str(m, "last_ts")) > 0)
+			fail |= json_object_set_new(m, "last_ts", json_string(l)) != 0;
+		fail |= json_object_set_new(m, "event_count",
+					    json_integer(json_integer_value(json_object_get(m, "event_count")) +
+							 json_integer_value(json_object_get(p, "event_count")))) != 0;
+		static const char *const latest[] = {"actor", "parent_id", "metadata_seen"};
+		for (size_t k = 0; k < CT_ARRAY_LEN(latest); k++) {
+			json_t *v = json_object_get(p, latest[k]);
+			if (v && !json_is_null(v))
+				fail |= json_object_set(m, latest[k], v) != 0;
+		}
+		if (json_is_true(json_object_get(p, "complete"))) {
+			fail |= json_object_set_new(m, "complete", json_true()) != 0;
+			if (json_object_get(p, "metadata"))
+				fail |= json_object_set(m, "metadata", json_object_get(p, "metadata")) != 0;
+		}
+		if (json_is_true(json_object_get(p, "began")))
+			fail |= json_object_set_new(m, "began", json_true()) != 0;
+		json_t *colls = json_object_get(m, "collections"), *pc = json_object_get(p, "collections");
+		if (!json_is_array(colls) && json_array_size(pc)) {
+			fail |= json_object_set_new(m, "collections", json_array()) != 0;
+			colls = json_object_get(m, "collections");
+		}
+		for (size_t j = 0; !fail && j < json_array_size(pc); j++) {
+			const char *c = json_string_value(json_array_get(pc, j));
+			size_t k;
+			for (k = 0; c && k < json_array_size(colls); k++)
+				if (json_equal(json_array_get(colls, k), json_array_get(pc, j)))
+					break;
+			if (c && k == json_array_size(colls))
+				fail |= json_array_append_new(colls, json_string(c)) != 0;
+		}
+		if (fail) {
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto out;
+		}
+	}
+	*merged = m;
+	m = NULL;
+out:
+	json_decref(m);
+	free(sorted);
+	return rc;
+}
+
 int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_error *err)
 {
-	json_t *ctxs = NULL, *recs = NULL, *res = NULL;
+	json_t *ctxs = NULL, *parts = NULL, *merged = NULL, *recs = NULL, *res = NULL;
 	bson_t *f = NULL;
 	int rc;
 
@@ -84,6 +165,11 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 	rc = cth_find(h, h->contexts, f, false, &ctxs, err);
 	bson_destroy(f);
 	if (rc)
+		goto out;
+	f = BCON_NEW("context_id", BCON_UTF8(context_id));
+	rc = cth_find(h, h->context_parts, f, false, &parts, err);
+	bson_destroy(f);
+	if (rc || (rc = merge_context(ctxs, parts, &merged, err)))
 		goto out;
 	f = BCON_NEW("context_id", BCON_UTF8(context_id));
 	rc = cth_find(h, h->history, f, true, &recs, err);
@@ -102,7 +188,7 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 		json_array_set_new(recs, i, b);
 		json_array_set_new(recs, n - 1 - i, a);
 	}
-	const json_t *c = json_array_get(ctxs, 0);
+	const json_t *c = merged;
 	json_t *md = json_object_get(c, "metadata");
 	if (!md)
 		md = json_object_get(c, "metadata_seen");
@@ -115,6 +201,7 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 	    json_object_set_new(res, "first_ts", c ? json_string(cth_str(c, "first_ts")) : json_null()) ||
 	    json_object_set_new(res, "last_ts", c ? json_string(cth_str(c, "last_ts")) : json_null()) ||
 	    json_object_set_new(res, "collections", json_object_get(c, "collections") ? json_incref(json_object_get(c, "collections")) : json_array()) ||
+	    json_object_set_new(res, "event_count", json_integer(c ? json_integer_value(json_object_get(c, "event_count")) : 0)) ||
 	    json_object_set(res, "records", recs)) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
@@ -144,6 +231,8 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 	res = NULL;
 out:
 	json_decref(ctxs);
+	json_decref(parts);
+	json_decref(merged);
 	json_decref(recs);
 	json_decref(res);
 	return rc;

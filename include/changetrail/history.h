@@ -115,8 +115,12 @@ int ct_history_blame(ct_history *h, const char *collection, const char *document
 
 /**
  * A changeset: {"id", "actor", "complete", "metadata", "parent_id",
- * "first_ts", "last_ts", "collections", "records": [...oldest first]}.
- * CT_ENOTFOUND when neither the context nor any record exists.
+ * "first_ts", "last_ts", "collections", "event_count", "records": [...oldest
+ * first]}: the context's document with its parts merged in (a context whose
+ * events spanned several state writes has parts, docs/storage.md);
+ * event_count is advisory (redelivery can count an event twice) and 0 while
+ * the consumer has written no document for it yet. CT_ENOTFOUND when
+ * neither the context nor any record exists.
  */
 int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_error *err);
 

@@ -4,9 +4,12 @@
  * inserted) is finished by the next state load, and never moves a state
  * back to an older version (journal records of this build and of earlier
  * ones; a corrupt one is an error, not applied); a state write bigger than one journal record
- * is made in several journalled swaps, every state stored, no record left.
+ * is made in several journalled swaps, every state stored, no record left;
+ * a context written over several state writes reads back as one.
  */
 #include "testutil.h"
+#include "changetrail/history.h"
+#include "contexts.h"
 #include "store.h"
 
 #include <mongoc/mongoc.h>
@@ -143,6 +146,76 @@ static void test_corrupt_journal_record_is_an_error(void **state)
 	ctc_store_close(s);
 }
 
+/*
+ * A context whose events span three state writes (and a write retried):
+ * one document, then parts; the changeset reads as one context, with the
+ * retried part counted once.
+ */
+static void test_context_over_state_writes_reads_as_one(void **state)
+{
+	char db[64];
+	ct_error err;
+	ctc_store *s = open_fresh(db, sizeof(db));
+	const char *id = "0190c6a4-0000-7000-8000-00000000c0de";
+	json_t *md1 = json_pack("{s:s}", "url", "/a"), *md2 = json_pack("{s:s}", "url", "/b"),
+	       *fin = json_pack("{s:s}", "comment", "done");
+
+	ctc_contexts c;
+	ctc_write_set ws = {.history = json_array(), .contexts = &c};
+	/* 1: two events, then the state write inserts the context */
+	ctc_contexts_init(&c);
+	assert_int_equal(ctc_contexts_add_event(&c, id, NULL, "2024-05-01T10:00:01.000000Z", "ann", "orders", md1, &err), 0);
+	assert_int_equal(ctc_contexts_add_event(&c, id, NULL, "2024-05-01T10:00:02.000000Z", "ann", "orders", md1, &err), 0);
+	assert_int_equal(ctc_store_write(s, &ws, NULL, &err), CT_OK);
+	ctc_contexts_free(&c);
+	/* 2: one more event in another collection, written twice (a retry) */
+	ctc_contexts_init(&c);
+	assert_int_equal(ctc_contexts_add_event(&c, id, NULL, "2024-05-01T10:00:03.000000Z", "bob", "lines", md2, &err), 0);
+	assert_int_equal(ctc_store_write(s, &ws, NULL, &err), CT_OK);
+	assert_int_equal(ctc_store_write(s, &ws, NULL, &err), CT_OK);
+	ctc_contexts_free(&c);
+	/* 3: the end marker, with an earlier event that arrived late */
+	ctc_contexts_init(&c);
+	assert_int_equal(ctc_contexts_add_event(&c, id, NULL, "2024-05-01T10:00:00.500000Z", "bob", "items", md2, &err), 0);
+	assert_int_equal(ctc_contexts_add_marker(&c, true, id, NULL, "2024-05-01T10:00:04.000000Z", "bob", fin, &err), 0);
+	assert_int_equal(ctc_store_write(s, &ws, NULL, &err), CT_OK);
+	ctc_contexts_free(&c);
+
+	ct_history *h = NULL;
+	assert_int_equal(ct_history_open(uri, db, &h, &err), CT_OK);
+	json_t *got = NULL;
+	assert_int_equal(ct_history_context(h, id, &got, &err), CT_OK);
+	assert_string_equal(json_string_value(json_object_get(got, "first_ts")), "2024-05-01T10:00:00.500000Z");
+	assert_string_equal(json_string_value(json_object_get(got, "last_ts")), "2024-05-01T10:00:04.000000Z");
+	assert_string_equal(json_string_value(json_object_get(got, "actor")), "bob");
+	assert_true(json_is_true(json_object_get(got, "complete")));
+	assert_true(json_equal(json_object_get(got, "metadata"), fin));
+	json_t *want = json_pack("[s,s,s]", "orders", "lines", "items");
+	assert_true(json_equal(json_object_get(got, "collections"), want));
+	json_decref(want);
+	json_decref(got);
+	ct_history_close(h);
+
+	/* one document and two parts (the retried write made no third) */
+	mongoc_client_t *mc = mongoc_client_new(uri);
+	mongoc_collection_t *ctxs = mongoc_client_get_collection(mc, db, "contexts"),
+			    *parts = mongoc_client_get_collection(mc, db, "context_parts");
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(mongoc_collection_count_documents(ctxs, &empty, NULL, NULL, NULL, NULL), 1);
+	assert_int_equal(mongoc_collection_count_documents(parts, &empty, NULL, NULL, NULL, NULL), 2);
+	mongoc_database_t *d = mongoc_client_get_database(mc, db);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
+	mongoc_collection_destroy(ctxs);
+	mongoc_collection_destroy(parts);
+	mongoc_client_destroy(mc);
+	json_decref(ws.history);
+	json_decref(md1);
+	json_decref(md2);
+	json_decref(fin);
+	ctc_store_close(s);
+}
+
 static void test_states_over_one_journal_record(void **state)
 {
 	char db[64];
@@ -197,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_interrupted_swap_of_an_array_journal_record),
 		cmocka_unit_test(test_corrupt_journal_record_is_an_error),
 		cmocka_unit_test(test_states_over_one_journal_record),
+		cmocka_unit_test(test_context_over_state_writes_reads_as_one),
 	};
 	/* libmongoc is initialised once per process: a second mongoc_init()
 	 * after mongoc_cleanup() leaves its handshake data freed. */
