@@ -209,9 +209,9 @@ static void *app_thread(void *arg)
 				usleep((useconds_t)(due - now));
 		}
 		/* a request: a context with 1..4 changes (1 in 25), or a lone change.
-		 * Not more: every context is an upsert into `contexts`, and FerretDB
-		 * 1.24 scans the collection for every update, so many contexts make
-		 * each batch slower as the collection grows (docs/reliability.md). */
+		 * The rate dates from when every context was an upsert, which FerretDB
+		 * 1.24 does with a scan of the collection (contexts are inserted now,
+		 * docs/storage.md); kept so that runs stay comparable. */
 		unsigned k = (unsigned)(rnd(&s) % 25);
 		if (k < 1) {
 			char md[128];
