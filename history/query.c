@@ -71,6 +71,17 @@ out:
 	return rc;
 }
 
+/* Appends collection name `c` to `colls` unless it is there (or NULL); -1 when out of memory. */
+static int add_collection(json_t *colls, const char *c)
+{
+	if (!c)
+		return 0;
+	for (size_t k = 0; k < json_array_size(colls); k++)
+		if (json_string_value(json_array_get(colls, k)) && !strcmp(json_string_value(json_array_get(colls, k)), c))
+			return 0;
+	return json_array_append_new(colls, json_string(c));
+}
+
 /* Orders context parts by last_ts, then _id. */
 static int part_cmp(const void *a, const void *b)
 {
@@ -130,15 +141,8 @@ static int merge_context(json_t *ctxs, json_t *parts, json_t **merged, ct_error 
 			fail |= json_object_set_new(m, "collections", json_array()) != 0;
 			colls = json_object_get(m, "collections");
 		}
-		for (size_t j = 0; !fail && j < json_array_size(pc); j++) {
-			const char *c = json_string_value(json_array_get(pc, j));
-			size_t k;
-			for (k = 0; c && k < json_array_size(colls); k++)
-				if (json_equal(json_array_get(colls, k), json_array_get(pc, j)))
-					break;
-			if (c && k == json_array_size(colls))
-				fail |= json_array_append_new(colls, json_string(c)) != 0;
-		}
+		for (size_t j = 0; !fail && j < json_array_size(pc); j++)
+			fail |= add_collection(colls, json_string_value(json_array_get(pc, j))) != 0;
 		if (fail) {
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 			goto out;
@@ -215,17 +219,11 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 		json_t *colls = json_object_get(res, "collections");
 		json_object_set_new(res, "first_ts", json_string(cth_str(json_array_get(recs, 0), "ts")));
 		json_object_set_new(res, "last_ts", json_string(cth_str(json_array_get(recs, nr - 1), "ts")));
-		for (size_t i = 0; i < nr; i++) {
-			const char *coll = cth_str(json_array_get(recs, i), "collection");
-			size_t k;
-			for (k = 0; k < json_array_size(colls); k++)
-				if (!strcmp(json_string_value(json_array_get(colls, k)), coll))
-					break;
-			if (k == json_array_size(colls) && json_array_append_new(colls, json_string(coll))) {
+		for (size_t i = 0; i < nr; i++)
+			if (add_collection(colls, cth_str(json_array_get(recs, i), "collection"))) {
 				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 				goto out;
 			}
-		}
 	}
 	*out = res;
 	res = NULL;

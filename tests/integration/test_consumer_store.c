@@ -34,6 +34,13 @@ static int64_t version_of(const json_t *states, const char *id)
 	return -1;
 }
 
+static void drop_database(mongoc_client_t *c, const char *db)
+{
+	mongoc_database_t *d = mongoc_client_get_database(c, db);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
+}
+
 /* A store on a new database (its name in db), indexes made. */
 static ctc_store *open_fresh(char *db, size_t cap)
 {
@@ -97,9 +104,7 @@ static void interrupted_swap_is_finished_by_the_next_load(bool packed)
 	bson_destroy(a3);
 	bson_destroy(b4);
 	bson_destroy(b5);
-	mongoc_database_t *d = mongoc_client_get_database(c, db);
-	mongoc_database_drop(d, NULL);
-	mongoc_database_destroy(d);
+	drop_database(c, db);
 	mongoc_collection_destroy(st);
 	mongoc_collection_destroy(jr);
 	mongoc_client_destroy(c);
@@ -138,9 +143,7 @@ static void test_corrupt_journal_record_is_an_error(void **state)
 	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 1); /* kept */
 
 	bson_destroy(j);
-	mongoc_database_t *d = mongoc_client_get_database(c, db);
-	mongoc_database_drop(d, NULL);
-	mongoc_database_destroy(d);
+	drop_database(c, db);
 	mongoc_collection_destroy(jr);
 	mongoc_client_destroy(c);
 	ctc_store_close(s);
@@ -203,9 +206,7 @@ static void test_context_over_state_writes_reads_as_one(void **state)
 	bson_t empty = BSON_INITIALIZER;
 	assert_int_equal(mongoc_collection_count_documents(ctxs, &empty, NULL, NULL, NULL, NULL), 1);
 	assert_int_equal(mongoc_collection_count_documents(parts, &empty, NULL, NULL, NULL, NULL), 2);
-	mongoc_database_t *d = mongoc_client_get_database(mc, db);
-	mongoc_database_drop(d, NULL);
-	mongoc_database_destroy(d);
+	drop_database(mc, db);
 	mongoc_collection_destroy(ctxs);
 	mongoc_collection_destroy(parts);
 	mongoc_client_destroy(mc);
@@ -251,9 +252,7 @@ static void test_states_over_one_journal_record(void **state)
 	bson_t empty = BSON_INITIALIZER;
 	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 0);
 
-	mongoc_database_t *d = mongoc_client_get_database(c, db);
-	mongoc_database_drop(d, NULL);
-	mongoc_database_destroy(d);
+	drop_database(c, db);
 	mongoc_collection_destroy(jr);
 	mongoc_client_destroy(c);
 	json_decref(ws.history);
