@@ -156,7 +156,7 @@ static bool over(const ctc_cache *c)
 	return c->count > c->max_docs || (c->max_bytes && c->bytes > c->max_bytes);
 }
 
-void ctc_cache_trim(ctc_cache *c)
+void ctc_cache_trim(ctc_cache *c, uint64_t written)
 {
 	/* Entries used since the last trim are the front of the LRU list: a
 	 * get or put moves an entry there. */
@@ -168,7 +168,7 @@ void ctc_cache_trim(ctc_cache *c)
 	c->gen++;
 	for (entry *e = c->tail, *prev; e && over(c); e = prev) {
 		prev = e->prev;
-		if (!e->st->dirty)
+		if (!e->st->dirty && e->st->taken <= written)
 			remove_entry(c, e);
 	}
 	c->over = over(c);

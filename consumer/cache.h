@@ -37,11 +37,12 @@ int ctc_cache_put(ctc_cache *c, ctc_doc_state *st, int32_t partition, ct_error *
 /*
  * Measures again the entries used since the last trim (their documents may
  * have changed), then evicts least recently used entries until at most
- * max_docs remain and they hold at most max_bytes. Dirty states (changed,
- * not yet written to MongoDB) are never evicted: they are the only copy
- * until the next state write.
+ * max_docs remain and they hold at most max_bytes. Never evicted: dirty
+ * states (changed, not yet taken for a write: the only copy), and states
+ * taken by a write later than `written` (the last state write done): read
+ * back from MongoDB before that write is done, they would be older.
  */
-void ctc_cache_trim(ctc_cache *c);
+void ctc_cache_trim(ctc_cache *c, uint64_t written);
 /*
  * true when the last trim could not get under the bounds because the rest
  * is dirty: the states must be written before anything more is cached.

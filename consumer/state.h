@@ -30,7 +30,9 @@ typedef struct ctc_doc_state {
 	char *recent_ids[CTC_RECENT_IDS]; /* ring, oldest first from recent_head */
 	unsigned nrecent, recent_head;
 	char last_ts[40];   /* ts of the last history record */
-	bool dirty;         /* changed since it was last written to `state` (not stored) */
+	bool dirty;         /* changed since it was last taken for a write to `state` (not stored) */
+	uint64_t taken;     /* the worker's state write (take number) that holds it; it stays cached
+	                       until that write is done (read back, it would be the older state) */
 } ctc_doc_state;
 
 /*

@@ -271,23 +271,26 @@ static int collect_dirty(ctc_doc_state *st, void *ud)
 	return json_array_append_new(ud, stored) ? CT_ENOMEM : 0;
 }
 
-static int mark_clean(ctc_doc_state *st, void *ud)
+static int mark_taken(ctc_doc_state *st, void *ud)
 {
 	st->dirty = false;
+	st->taken = *(const uint64_t *)ud;
 	return 0;
 }
 
 /*
  * Moves everything unwritten into `b`: the dirty states as stored-state
  * objects (clean in the cache from now on: `b` is their only way to
- * MongoDB, and a failed write stops the consumer) and the gathered context
+ * MongoDB, and a failed write stops the consumer; but not evicted before
+ * that write is done, see ctc_cache_trim()) and the gathered context
  * updates.
  */
 static int take_unwritten(ctc_worker *w, ctc_batch *b)
 {
 	if (!(b->states = json_array()) || ctc_cache_foreach_dirty(w->cache, collect_dirty, b->states))
 		return CT_ENOMEM;
-	ctc_cache_foreach_dirty(w->cache, mark_clean, NULL);
+	b->take = ++w->takes;
+	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
 	ctc_contexts_free(&b->ctxs);
 	b->ctxs = w->ctxs;
 	ctc_contexts_init(&w->ctxs);
@@ -445,7 +448,7 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 out:
 	if (!b->prepared) /* what the cache holds may be ahead of MongoDB now: forget it all */
 		ctc_worker_drop_cache(w);
-	ctc_cache_trim(w->cache);
+	ctc_cache_trim(w->cache, atomic_load(&w->written_take));
 	atomic_store(&w->metrics->cache_documents, ctc_cache_count(w->cache));
 	atomic_store(&w->metrics->cache_bytes, ctc_cache_bytes(w->cache));
 	for (size_t i = 0; evs && i < b->n; i++)
@@ -479,6 +482,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 		return;
 	}
 	if (b->flush) {
+		atomic_store(&w->written_take, b->take);
 		atomic_fetch_add(&w->metrics->state_writes, 1);
 		atomic_fetch_add(&w->metrics->states_written, json_array_size(b->states));
 	}

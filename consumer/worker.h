@@ -44,6 +44,7 @@ typedef struct ctc_batch {
 	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
 	json_t *history;           /* records to insert (stage 1 -> 2) */
 	json_t *states;            /* stored states to write, when flush */
+	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
@@ -63,6 +64,8 @@ typedef struct ctc_worker {
 	bool paused;              /* guarded by pause_mu (both stages may pause) */
 	pthread_mutex_t pause_mu;
 	size_t ndirty;            /* dirty states in the cache */
+	uint64_t takes;           /* state writes taken so far (stage 1) */
+	atomic_uint_fast64_t written_take; /* the last of them written (stage 2, read by stage 1) */
 	ctc_contexts ctxs;        /* context updates gathered since the last state write */
 } ctc_worker;
 

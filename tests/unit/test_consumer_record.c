@@ -334,7 +334,7 @@ static void test_cache(void **state)
 	}
 	assert_int_equal(ctc_cache_count(c), 5000); /* no eviction before trim */
 	assert_non_null(ctc_cache_get(c, "c/10"));
-	ctc_cache_trim(c);
+	ctc_cache_trim(c, 0);
 	assert_int_equal(ctc_cache_count(c), 3);
 	assert_non_null(ctc_cache_get(c, "c/10")); /* most recently used survives */
 	assert_non_null(ctc_cache_get(c, "c/4999"));
@@ -346,8 +346,9 @@ static void test_cache(void **state)
 }
 
 /* The size bound: the least recently used clean states go first, a state
- * whose document grew is measured again, dirty states are kept (and the
- * cache says it is over its bounds until they are written). */
+ * whose document grew is measured again, dirty states and states whose
+ * write is not done yet are kept (and the cache says it is over its bounds
+ * until they are written). */
 static void test_cache_bytes(void **state)
 {
 	char big[10001], id[16];
@@ -361,7 +362,7 @@ static void test_cache_bytes(void **state)
 		assert_int_equal(ctc_cache_put(c, st, 0, NULL), 0);
 	}
 	assert_true(ctc_cache_bytes(c) > 20 * 10000);
-	ctc_cache_trim(c);
+	ctc_cache_trim(c, 0);
 	assert_true(ctc_cache_bytes(c) <= 50000);
 	assert_true(ctc_cache_count(c) >= 3 && ctc_cache_count(c) <= 4);
 	assert_false(ctc_cache_over_bounds(c));
@@ -373,7 +374,7 @@ static void test_cache_bytes(void **state)
 	json_t *grown = json_pack("{s:s, s:s, s:s, s:s}", "a", big, "b", big, "c", big, "d", big);
 	json_decref(st->doc);
 	st->doc = grown;
-	ctc_cache_trim(c);
+	ctc_cache_trim(c, 0);
 	assert_true(ctc_cache_bytes(c) <= 50000);
 	assert_int_equal(ctc_cache_count(c), 1);
 	assert_non_null(ctc_cache_get(c, "c/19"));
@@ -386,9 +387,23 @@ static void test_cache_bytes(void **state)
 		d->dirty = true;
 		assert_int_equal(ctc_cache_put(c, d, 0, NULL), 0);
 	}
-	ctc_cache_trim(c);
+	ctc_cache_trim(c, 0);
 	assert_int_equal(ctc_cache_count(c), 10); /* c/19 (clean) evicted, the dirty ones kept */
 	assert_true(ctc_cache_over_bounds(c));
+
+	/* taken by state write 7: clean, but kept until that write is done */
+	for (int i = 100; i < 110; i++) {
+		snprintf(id, sizeof(id), "c/%d", i);
+		ctc_doc_state *d = ctc_cache_get(c, id);
+		d->dirty = false;
+		d->taken = 7;
+	}
+	ctc_cache_trim(c, 6);
+	assert_int_equal(ctc_cache_count(c), 10);
+	assert_true(ctc_cache_over_bounds(c));
+	ctc_cache_trim(c, 7);
+	assert_true(ctc_cache_count(c) <= 4);
+	assert_false(ctc_cache_over_bounds(c));
 	ctc_cache_free(c);
 }
 
