@@ -316,7 +316,6 @@ int ctc_history_from_bson(const bson_t *doc, json_t **out, ct_error *err)
 	return 0;
 }
 
-/* true when every write error in a bulk reply is a duplicate key (11000). */
 int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_t **out,
 			  ct_error *err)
 {
@@ -337,7 +336,21 @@ int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_
 	return load_states_once(s, keys, n, out, err);
 }
 
-static bool only_duplicates(const bson_t *reply, size_t *n_dup)
+/*
+ * A duplicate-key error on a unique index other than _id: MongoDB names the
+ * index in errmsg ("... index: doc_version dup key: ..."); FerretDB 1.24
+ * names none, and its errors pass for _id duplicates.
+ */
+static bool on_other_index(bson_iter_t err)
+{
+	const char *msg = NULL, *ix;
+	if (bson_iter_find(&err, "errmsg") && BSON_ITER_HOLDS_UTF8(&err))
+		msg = bson_iter_utf8(&err, NULL);
+	ix = msg ? strstr(msg, " index: ") : NULL;
+	return ix && strncmp(ix + 8, "_id_", 4) != 0;
+}
+
+bool ctc_store_reply_only_duplicates(const bson_t *reply, size_t *n_dup)
 {
 	bson_iter_t it, arr;
 	size_t n = 0;
@@ -350,9 +363,11 @@ static bool only_duplicates(const bson_t *reply, size_t *n_dup)
 	    !bson_iter_recurse(&it, &arr))
 		return false;
 	while (bson_iter_next(&arr)) {
-		bson_iter_t e;
-		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &e) ||
-		    !bson_iter_find(&e, "code") || bson_iter_as_int64(&e) != 11000)
+		bson_iter_t e, start;
+		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &e))
+			return false;
+		start = e;
+		if (!bson_iter_find(&e, "code") || bson_iter_as_int64(&e) != 11000 || on_other_index(start))
 			return false;
 		n++;
 	}
@@ -383,7 +398,7 @@ static int write_history(ctc_store *s, const json_t *history, size_t *n_dup, ct_
 		}
 	}
 	ran = true;
-	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_duplicates(&reply, n_dup))
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !ctc_store_reply_only_duplicates(&reply, n_dup))
 		rc = mongo_error(err, "history insert", &e);
 out:
 	if (ran)
@@ -500,7 +515,7 @@ static int insert_context_parts(ctc_store *s, const ctc_contexts *c, const size_
 		goto out;
 	ran = true;
 	/* a duplicate is this very part, inserted by an earlier try */
-	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_duplicates(&reply, NULL))
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !ctc_store_reply_only_duplicates(&reply, NULL))
 		rc = mongo_error(err, "context parts insert", &e);
 out:
 	if (ran)

@@ -26,6 +26,16 @@ typedef struct ctc_write_set {
 	double history_ms, contexts_ms, state_ms;
 } ctc_write_set;
 
+/*
+ * true when every write error in a bulk insert's `reply` is a duplicate of
+ * an existing _id (code 11000): a redelivered record, already stored. A
+ * duplicate on another unique index (history's doc_version: a version
+ * given twice, which must never pass for a redelivery) makes it false
+ * where the server says which index it was (MongoDB; FerretDB 1.24 does
+ * not). `n_dup` (may be NULL) gets their number. Pure function.
+ */
+bool ctc_store_reply_only_duplicates(const bson_t *reply, size_t *n_dup);
+
 /* Global libmongoc set-up (log handler that drops FerretDB's endSessions noise). */
 void ctc_store_global_init(void);
 void ctc_store_global_cleanup(void);

@@ -1,7 +1,8 @@
 /*
  * test_consumer_bson.c - jansson <-> BSON conversion built by hand: awkward
  * keys ("", ".", "$x", "~", unicode), int64 extremes, reals, nesting, and
- * the stored form of history records ("changes" as canonical text).
+ * the stored form of history records ("changes" as canonical text), and
+ * which insert errors pass for redeliveries.
  */
 #include "testutil.h"
 
@@ -110,6 +111,37 @@ static void test_history_changes_as_text(void **state)
 	bson_destroy(&b);
 }
 
+/* A bulk reply with one write error {code, errmsg}. */
+static bson_t *reply_with(int code, const char *errmsg)
+{
+	return BCON_NEW("nInserted", BCON_INT32(1), "writeErrors", "[", "{", "index", BCON_INT32(1), "code",
+			BCON_INT32(code), "errmsg", BCON_UTF8(errmsg), "}", "]");
+}
+
+/* Only _id duplicates pass for redeliveries: a version given twice (the
+ * doc_version index, named by MongoDB) is an error, never a duplicate. */
+static void test_redelivery_duplicates(void **state)
+{
+	size_t n = 0;
+	bson_t *r = reply_with(11000, "E11000 duplicate key error collection: ct.history index: _id_ dup key: { _id: \"e1\" }");
+	assert_true(ctc_store_reply_only_duplicates(r, &n));
+	assert_int_equal(n, 1);
+	bson_destroy(r);
+	r = reply_with(11000, "E11000 duplicate key error collection: ct.history index: doc_version dup key: { collection: \"a\" }");
+	assert_false(ctc_store_reply_only_duplicates(r, NULL));
+	bson_destroy(r);
+	/* FerretDB 1.24 names no index: taken for an _id duplicate */
+	r = reply_with(11000, "E11000 duplicate key error collection: ct.history");
+	assert_true(ctc_store_reply_only_duplicates(r, NULL));
+	bson_destroy(r);
+	r = reply_with(2, "bad value");
+	assert_false(ctc_store_reply_only_duplicates(r, NULL));
+	bson_destroy(r);
+	r = BCON_NEW("nInserted", BCON_INT32(2));
+	assert_false(ctc_store_reply_only_duplicates(r, NULL)); /* no error at all: not a duplicate reply */
+	bson_destroy(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +150,7 @@ int main(void)
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_unsupported_bson_type),
 		cmocka_unit_test(test_history_changes_as_text),
+		cmocka_unit_test(test_redelivery_duplicates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
