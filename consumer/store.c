@@ -529,8 +529,8 @@ out:
  * Contexts are written with inserts only: the new ones as their document,
  * the ones that exist already (duplicate key: their events spanned two
  * state writes) as a part in `context_parts`. An upsert with $inc/$min/$max
- * would do on MongoDB, but FerretDB 1.24 scans the collection twice for
- * each (~35 ms at 4000 contexts): with 5 events per context, 20000 events
+ * would do on MongoDB, but FerretDB 1.24 scans the collection for each
+ * (tests/bench/ferretdb_ops.py): with 5 events per context, 20000 events
  * spent 15 s in them at the last state write. A merge done here (read,
  * merge, replace) would lose updates: two consumers can hold events of one
  * context.
