@@ -17,6 +17,7 @@
 #include <mongoc/mongoc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 struct ctc_store {
 	mongoc_client_t *client;
@@ -225,7 +226,8 @@ out:
 	return rc;
 }
 
-static int journal_recover(ctc_store *s, size_t *applied, ct_error *err);
+static int journal_recover(ctc_store *s, const char *const *keys, size_t n_keys, const json_t *found, size_t *applied,
+			   ct_error *err);
 
 static int load_states_once(ctc_store *s, const char *const *keys, size_t n, json_t **out,
 			    ct_error *err)
@@ -322,18 +324,19 @@ int ctc_store_load_states(ctc_store *s, const char *const *keys, size_t n, json_
 	size_t applied = 0;
 	int rc = load_states_once(s, keys, n, out, err);
 	/* A key without state is a new document, or one whose state swap was
-	 * cut short (see write_states): finish any such swap, then look again. */
+	 * cut short or is in progress (see write_states): take it from the
+	 * journal, finish any swap cut short, then look again. */
 	if (rc || json_array_size(*out) == n)
 		return rc;
-	if ((rc = journal_recover(s, &applied, err)) || !applied) {
-		if (rc) {
-			json_decref(*out);
-			*out = NULL;
-		}
-		return rc;
+	if (!(rc = journal_recover(s, keys, n, *out, &applied, err)) && applied) {
+		json_decref(*out);
+		rc = load_states_once(s, keys, n, out, err);
 	}
-	json_decref(*out);
-	return load_states_once(s, keys, n, out, err);
+	if (rc) {
+		json_decref(*out);
+		*out = NULL;
+	}
+	return rc;
 }
 
 /*
@@ -631,12 +634,64 @@ static int replace_if_newer(ctc_store *s, const bson_t *doc, bool upsert, ct_err
  * A journal record holds its states as one binary field (a BSON document
  * "0", "1", ... of states) or, as earlier builds wrote it, as an array.
  */
-static int apply_journal(ctc_store *s, const bson_t *jdoc, size_t *applied, ct_error *err)
+/*
+ * A journal record younger than this may be a swap still in progress (by
+ * any consumer of the group): only the states a load is missing are taken
+ * from it, and it is left for its writer to remove. Older ones are swaps
+ * cut short: applied whole, then removed. A swap takes seconds (10000
+ * states: ~5 s on FerretDB); this is far longer.
+ */
+#define JOURNAL_LIVE_MS (10 * 60 * 1000)
+
+/* true when `key` is one of keys[0..n). */
+static bool among(const char *key, const char *const *keys, size_t n)
+{
+	for (size_t i = 0; key && i < n; i++)
+		if (!strcmp(keys[i], key))
+			return true;
+	return false;
+}
+
+/* Milliseconds since the journal record `jdoc` was made (from its UUIDv7
+ * _id), or -1 when its _id is not one (treated as old). */
+static int64_t journal_age_ms(const bson_t *jdoc)
+{
+	bson_iter_t it;
+	if (!bson_iter_init_find(&it, jdoc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+		return -1;
+	const char *id = bson_iter_utf8(&it, NULL);
+	uint64_t ms = 0;
+	if (strlen(id) != 36 || id[14] != '7')
+		return -1;
+	for (int i = 0, n = 0; id[i] && n < 12; i++) {
+		char c = id[i];
+		if (c == '-')
+			continue;
+		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (v < 0)
+			return -1;
+		ms = ms << 4 | (uint64_t)v;
+		n++;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000 - (int64_t)ms;
+}
+
+/*
+ * Applies the states of journal record `jdoc` ("only if newer") and
+ * removes it; with `only` (n_only keys), a record that may belong to a swap
+ * still in progress gives just those states and stays.
+ */
+static int apply_journal(ctc_store *s, const bson_t *jdoc, const char *const *only, size_t n_only, size_t *applied,
+			 ct_error *err)
 {
 	bson_iter_t it, arr;
 	bson_error_t e;
 	bson_t packed;
 	bool have = false;
+	int64_t age = journal_age_ms(jdoc);
+	bool live = only && age >= 0 && age < JOURNAL_LIVE_MS;
 	int rc = 0;
 	if (!bson_iter_init_find(&it, jdoc, "states"))
 		; /* nothing to apply, the record is only removed */
@@ -666,12 +721,19 @@ static int apply_journal(ctc_store *s, const bson_t *jdoc, size_t *applied, ct_e
 			if (!BSON_ITER_HOLDS_DOCUMENT(&arr))
 				continue;
 			bson_iter_document(&arr, &len, &data);
-			if (bson_init_static(&st, data, len))
-				rc = replace_if_newer(s, &st, true, err);
+			if (!bson_init_static(&st, data, len))
+				continue;
+			if (live) {
+				bson_iter_t id;
+				if (!bson_iter_init_find(&id, &st, "_id") || !BSON_ITER_HOLDS_UTF8(&id) ||
+				    !among(bson_iter_utf8(&id, NULL), only, n_only))
+					continue;
+			}
+			rc = replace_if_newer(s, &st, true, err);
 			(*applied)++;
 		}
 	}
-	if (!rc && bson_iter_init_find(&it, jdoc, "_id")) {
+	if (!rc && !live && bson_iter_init_find(&it, jdoc, "_id")) {
 		bson_t sel = BSON_INITIALIZER;
 		bson_append_value(&sel, "_id", 3, bson_iter_value(&it));
 		if (!mongoc_collection_delete_one(s->journal, &sel, NULL, NULL, &e))
@@ -681,13 +743,20 @@ static int apply_journal(ctc_store *s, const bson_t *jdoc, size_t *applied, ct_e
 	return rc;
 }
 
-static int journal_recover(ctc_store *s, size_t *applied, ct_error *err)
+/*
+ * Applies the journal records found (see apply_journal()) for a load of
+ * keys[0..n) that found only `found`: the keys missing are the ones a
+ * record that may be live gives states for. Reads the journal only.
+ */
+static int journal_recover(ctc_store *s, const char *const *keys, size_t n_keys, const json_t *found, size_t *applied,
+			   ct_error *err)
 {
 	bson_t empty = BSON_INITIALIZER;
 	bson_error_t e;
 	const bson_t *jdoc;
 	bson_t *docs[16];
-	size_t n = 0;
+	const char **miss = NULL;
+	size_t n = 0, n_miss = 0;
 	int rc = 0;
 	/* Read first, write after the cursor is gone: FerretDB (SQLite) makes a
 	 * write wait for its busy timeout while a cursor on the database is
@@ -699,11 +768,24 @@ static int journal_recover(ctc_store *s, size_t *applied, ct_error *err)
 		rc = mongo_error(err, "state journal read", &e);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(&empty);
+	if (!rc && n && n_keys && !(miss = malloc(n_keys * sizeof(*miss))))
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && n && i < n_keys; i++) {
+		size_t k;
+		for (k = 0; k < json_array_size(found); k++) {
+			const char *id = json_string_value(json_object_get(json_array_get(found, k), "_id"));
+			if (id && !strcmp(id, keys[i]))
+				break;
+		}
+		if (k == json_array_size(found))
+			miss[n_miss++] = keys[i];
+	}
 	for (size_t i = 0; i < n; i++) {
 		if (!rc)
-			rc = apply_journal(s, docs[i], applied, err);
+			rc = apply_journal(s, docs[i], miss, n_miss, applied, err);
 		bson_destroy(docs[i]);
 	}
+	free(miss);
 	return rc;
 }
 

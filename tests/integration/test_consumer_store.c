@@ -3,11 +3,13 @@
  * journal record written, the old states deleted, the new ones not yet
  * inserted) is finished by the next state load, and never moves a state
  * back to an older version (journal records of this build and of earlier
- * ones; a corrupt one is an error, not applied); a state write bigger than one journal record
+ * ones; a corrupt one is an error, not applied; one that may belong to a
+ * swap in progress gives only the missing states and stays); a state write bigger than one journal record
  * is made in several journalled swaps, every state stored, no record left;
  * a context written over several state writes reads back as one.
  */
 #include "testutil.h"
+#include "changetrail/event.h"
 #include "changetrail/history.h"
 #include "contexts.h"
 #include "store.h"
@@ -119,6 +121,48 @@ static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 static void test_interrupted_swap_of_an_array_journal_record(void **state)
 {
 	interrupted_swap_is_finished_by_the_next_load(false);
+}
+
+/*
+ * A journal record made just now may be another consumer's swap in
+ * progress: a load takes from it only the state it misses, and leaves the
+ * record (and every other state in it) to its writer.
+ */
+static void test_live_journal_record_gives_only_missing_states(void **state)
+{
+	char db[64], jid[37];
+	ct_error err;
+	ctc_store *s = open_fresh(db, sizeof(db));
+	mongoc_client_t *c = mongoc_client_new(uri);
+	mongoc_collection_t *st = mongoc_client_get_collection(c, db, "state");
+	mongoc_collection_t *jr = mongoc_client_get_collection(c, db, "state_journal");
+	bson_t *a3 = state_doc("orders/a", 3), *c7 = state_doc("orders/c", 7);
+	bson_t *j = journal_record(a3, c7, true);
+	assert_int_equal(ct_uuid7_new(jid, &err), CT_OK);
+	bson_t *live = BCON_NEW("_id", BCON_UTF8(jid));
+	bson_iter_t it;
+	assert_true(bson_iter_init_find(&it, j, "states"));
+	bson_append_iter(live, "states", -1, &it);
+	assert_true(mongoc_collection_insert_one(jr, live, NULL, NULL, NULL));
+
+	const char *keys[] = {"orders/a"};
+	json_t *got = NULL;
+	assert_int_equal(ctc_store_load_states(s, keys, 1, &got, &err), CT_OK);
+	assert_int_equal(version_of(got, "orders/a"), 3);
+	json_decref(got);
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(mongoc_collection_count_documents(jr, &empty, NULL, NULL, NULL, NULL), 1); /* kept */
+	assert_int_equal(mongoc_collection_count_documents(st, &empty, NULL, NULL, NULL, NULL), 1); /* c untouched */
+
+	bson_destroy(live);
+	bson_destroy(j);
+	bson_destroy(a3);
+	bson_destroy(c7);
+	drop_database(c, db);
+	mongoc_collection_destroy(st);
+	mongoc_collection_destroy(jr);
+	mongoc_client_destroy(c);
+	ctc_store_close(s);
 }
 
 /* A journal record whose states are not BSON is reported, never applied. */
@@ -268,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
 		cmocka_unit_test(test_interrupted_swap_of_an_array_journal_record),
 		cmocka_unit_test(test_corrupt_journal_record_is_an_error),
+		cmocka_unit_test(test_live_journal_record_gives_only_missing_states),
 		cmocka_unit_test(test_states_over_one_journal_record),
 		cmocka_unit_test(test_context_over_state_writes_reads_as_one),
 	};
