@@ -57,6 +57,12 @@ static void histogram(ct_buf *out, const char *name, const char *help, const dou
 	    (unsigned long long)cum, name, sum, name, (unsigned long long)cum);
 }
 
+/* One counter or gauge: HELP, TYPE and its value. */
+static void scalar(ct_buf *out, const char *name, const char *type, const char *help, long long v)
+{
+	put(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
+}
+
 void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 {
 	put(out, "# HELP changetrail_events_total Events consumed, by outcome.\n"
@@ -66,40 +72,19 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	put(out, "changetrail_events_total{result=\"empty\"} %llu\n", (unsigned long long)atomic_load(&m->empty));
 	put(out, "changetrail_events_total{result=\"dlq\"} %llu\n", (unsigned long long)atomic_load(&m->dlq));
 	put(out, "changetrail_events_total{result=\"context\"} %llu\n", (unsigned long long)atomic_load(&m->markers));
-	put(out, "# HELP changetrail_dlq_total Messages sent to the dead-letter topic.\n"
-		 "# TYPE changetrail_dlq_total counter\nchangetrail_dlq_total %llu\n",
-	    (unsigned long long)atomic_load(&m->dlq));
-	put(out, "# HELP changetrail_batches_total Batches written and committed.\n"
-		 "# TYPE changetrail_batches_total counter\nchangetrail_batches_total %llu\n",
-	    (unsigned long long)atomic_load(&m->batches));
+	scalar(out, "changetrail_dlq_total", "counter", "Messages sent to the dead-letter topic.", (long long)atomic_load(&m->dlq));
+	scalar(out, "changetrail_batches_total", "counter", "Batches written and committed.", (long long)atomic_load(&m->batches));
 	histogram(out, "changetrail_batch_size", "Messages per batch.", size_le, CTC_SIZE_BUCKETS,
 		  m->size_bucket, (double)atomic_load(&m->size_sum));
 	histogram(out, "changetrail_batch_duration_seconds", "From batch start to offsets committed.",
 		  dur_le, CTC_DURATION_BUCKETS, m->dur_bucket, (double)atomic_load(&m->dur_sum_us) / 1e6);
-	put(out, "# HELP changetrail_state_writes_total Writes of the changed document states.\n"
-		 "# TYPE changetrail_state_writes_total counter\nchangetrail_state_writes_total %llu\n",
-	    (unsigned long long)atomic_load(&m->state_writes));
-	put(out, "# HELP changetrail_states_written_total Document states written.\n"
-		 "# TYPE changetrail_states_written_total counter\nchangetrail_states_written_total %llu\n",
-	    (unsigned long long)atomic_load(&m->states_written));
-	put(out, "# HELP changetrail_store_errors_total Failed MongoDB batch writes (retried).\n"
-		 "# TYPE changetrail_store_errors_total counter\nchangetrail_store_errors_total %llu\n",
-	    (unsigned long long)atomic_load(&m->store_errors));
-	put(out, "# HELP changetrail_commit_errors_total Failed offset commits.\n"
-		 "# TYPE changetrail_commit_errors_total counter\nchangetrail_commit_errors_total %llu\n",
-	    (unsigned long long)atomic_load(&m->commit_errors));
-	put(out, "# HELP changetrail_cache_documents Document states held in memory.\n"
-		 "# TYPE changetrail_cache_documents gauge\nchangetrail_cache_documents %llu\n",
-	    (unsigned long long)atomic_load(&m->cache_documents));
-	put(out, "# HELP changetrail_cache_bytes Approximate bytes of the document states held (bound: cache_max_mb).\n"
-		 "# TYPE changetrail_cache_bytes gauge\nchangetrail_cache_bytes %llu\n",
-	    (unsigned long long)atomic_load(&m->cache_bytes));
-	put(out, "# HELP changetrail_consumer_lag Messages behind the high watermark, owned partitions.\n"
-		 "# TYPE changetrail_consumer_lag gauge\nchangetrail_consumer_lag %lld\n",
-	    (long long)atomic_load(&m->lag));
-	put(out, "# HELP changetrail_assigned_partitions Partitions owned.\n"
-		 "# TYPE changetrail_assigned_partitions gauge\nchangetrail_assigned_partitions %d\n",
-	    atomic_load(&m->assigned));
-	put(out, "# HELP changetrail_paused 1 while consumption is paused for MongoDB.\n"
-		 "# TYPE changetrail_paused gauge\nchangetrail_paused %d\n", atomic_load(&m->paused));
+	scalar(out, "changetrail_state_writes_total", "counter", "Writes of the changed document states.", (long long)atomic_load(&m->state_writes));
+	scalar(out, "changetrail_states_written_total", "counter", "Document states written.", (long long)atomic_load(&m->states_written));
+	scalar(out, "changetrail_store_errors_total", "counter", "Failed MongoDB batch writes (retried).", (long long)atomic_load(&m->store_errors));
+	scalar(out, "changetrail_commit_errors_total", "counter", "Failed offset commits.", (long long)atomic_load(&m->commit_errors));
+	scalar(out, "changetrail_cache_documents", "gauge", "Document states held in memory.", (long long)atomic_load(&m->cache_documents));
+	scalar(out, "changetrail_cache_bytes", "gauge", "Approximate bytes of the document states held (bound: cache_max_mb).", (long long)atomic_load(&m->cache_bytes));
+	scalar(out, "changetrail_consumer_lag", "gauge", "Messages behind the high watermark, owned partitions.", (long long)atomic_load(&m->lag));
+	scalar(out, "changetrail_assigned_partitions", "gauge", "Partitions owned.", (long long)atomic_load(&m->assigned));
+	scalar(out, "changetrail_paused", "gauge", "1 while consumption is paused for MongoDB.", (long long)atomic_load(&m->paused));
 }

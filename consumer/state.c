@@ -211,10 +211,10 @@ out:
 }
 
 /* Per jansson node, per object (its hashtable's buckets) and per object
- * member (hashtable pair): set so that the estimate is within 10% of
- * jemalloc's stats.allocated for trees parsed from the benchmark's
- * documents (1272 bytes allocated for 111 bytes of text, 2152 for 925,
- * 5352 for 4001). */
+ * member (hashtable pair): set so that the estimate of a state is within
+ * 5% of what jemalloc allocates for it with documents of the benchmarks'
+ * shape (tests/bench/bench_cache_size.c: 1810 bytes allocated for 111
+ * bytes of text, 2694 for 925, 5893 for 4001). */
 #define NODE_BYTES 56
 #define OBJECT_BYTES 128
 #define MEMBER_BYTES 72

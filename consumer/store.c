@@ -449,13 +449,8 @@ static int context_fields(const ctc_context_agg *a, bson_t *d, ct_error *err)
 /* A new context: its document, _id = the context id. */
 static int context_new_doc(const ctc_context_agg *a, bson_t *d, ct_error *err)
 {
-	bson_t body = BSON_INITIALIZER;
-	int rc = context_fields(a, &body, err);
 	BSON_APPEND_UTF8(d, "_id", a->id);
-	if (!rc && !bson_concat(d, &body))
-		rc = ct_error_set(err, CT_ELIMIT, "context over the BSON size limit");
-	bson_destroy(&body);
-	return rc;
+	return context_fields(a, d, err);
 }
 
 /*
