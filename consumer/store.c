@@ -15,6 +15,7 @@
 #include "log.h"
 
 #include <mongoc/mongoc.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -647,24 +648,27 @@ static bool among(const char *key, const char *const *keys, size_t n)
 	return false;
 }
 
+#define NOT_UUID7 INT64_MIN
+
 /* Milliseconds since the journal record `jdoc` was made (from its UUIDv7
- * _id), or -1 when its _id is not one (treated as old). */
+ * _id; negative when another host's clock is ahead of ours), or NOT_UUID7
+ * when its _id is not one (treated as old). */
 static int64_t journal_age_ms(const bson_t *jdoc)
 {
 	bson_iter_t it;
 	if (!bson_iter_init_find(&it, jdoc, "_id") || !BSON_ITER_HOLDS_UTF8(&it))
-		return -1;
+		return NOT_UUID7;
 	const char *id = bson_iter_utf8(&it, NULL);
 	uint64_t ms = 0;
 	if (strlen(id) != 36 || id[14] != '7')
-		return -1;
+		return NOT_UUID7;
 	for (int i = 0, n = 0; id[i] && n < 12; i++) {
 		char c = id[i];
 		if (c == '-')
 			continue;
 		int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
 		if (v < 0)
-			return -1;
+			return NOT_UUID7;
 		ms = ms << 4 | (uint64_t)v;
 		n++;
 	}
@@ -686,7 +690,7 @@ static int apply_journal(ctc_store *s, const bson_t *jdoc, const char *const *on
 	bson_t packed;
 	bool have = false;
 	int64_t age = journal_age_ms(jdoc);
-	bool live = only && age >= 0 && age < JOURNAL_LIVE_MS;
+	bool live = only && age != NOT_UUID7 && age < JOURNAL_LIVE_MS;
 	int rc = 0;
 	if (!bson_iter_init_find(&it, jdoc, "states"))
 		; /* nothing to apply, the record is only removed */
