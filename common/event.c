@@ -7,9 +7,15 @@
  * UTF-8, duplicate keys, number ranges), the bounds of ct_limits over the
  * whole tree, then the contract field by field. Bounds come before the
  * contract so that no later step ever sees an unbounded tree.
+ *
+ * Text first goes through the fast parser (jsonparse.c), which builds the
+ * same tree and checks the same bounds in one pass when the text is
+ * well-formed and within them; whatever it refuses takes the order above,
+ * so every error and its message comes from the path above.
  */
 #include "changetrail/event.h"
 #include "ct_internal.h"
+#include "ct_jsonparse.h"
 #include "ct_jsonscan.h"
 
 #include <inttypes.h>
@@ -624,17 +630,22 @@ out:
 	return rc;
 }
 
+/* How make_event gets its tree. */
+enum { FROM_JANSSON, FROM_TREE, FROM_FAST };
+
 /* Shared tail of both entry points; takes a reference to root on success. */
-static int make_event(json_t *root, const ct_limits *l, int from_tree, ct_event **out, ct_error *err)
+static int make_event(json_t *root, const ct_limits *l, int from, ct_event **out, ct_error *err)
 {
 	ct_event *ev = NULL;
-	int rc;
+	int rc = CT_OK;
 
 	if (!json_is_object(root)) {
 		rc = ct_error_set(err, CT_ESCHEMA, "event: must be a JSON object");
 		goto out;
 	}
-	rc = check_limits(root, l, from_tree, err);
+	/* the fast parser checked the bounds as it built the tree */
+	if (from != FROM_FAST)
+		rc = check_limits(root, l, from == FROM_TREE, err);
 	if (rc)
 		goto out;
 	ev = calloc(1, sizeof(*ev));
@@ -674,6 +685,13 @@ int ct_event_parse(const char *buf, size_t len, const ct_limits *limits, ct_even
 		rc = ct_error_set(err, CT_ELIMIT, "input: %zu bytes exceeds limit %zu", len, l.max_bytes);
 		goto out;
 	}
+	/* Well-formed events within bounds take the fast path; anything it
+	 * refuses goes through jansson below, whose verdict and words stand. */
+	root = ct_json_parse_fast(buf, len, &l);
+	if (root) {
+		rc = make_event(root, &l, FROM_FAST, out, err);
+		goto out;
+	}
 	/* JSON text never holds a raw NUL, but jansson 2.14 skips one after a
 	 * number or literal instead of failing. */
 	nul = memchr(buf, '\0', len);
@@ -686,7 +704,7 @@ int ct_event_parse(const char *buf, size_t len, const ct_limits *limits, ct_even
 		rc = map_json_error(&je, err);
 		goto out;
 	}
-	rc = make_event(root, &l, 0, out, err);
+	rc = make_event(root, &l, FROM_JANSSON, out, err);
 out:
 	json_decref(root);
 	return rc;
@@ -704,7 +722,7 @@ int ct_event_from_json(json_t *root, const ct_limits *limits, ct_event **out, ct
 		goto out;
 	}
 	resolve_limits(limits, &l);
-	rc = make_event(root, &l, 1, out, err);
+	rc = make_event(root, &l, FROM_TREE, out, err);
 out:
 	return rc;
 }
