@@ -6,16 +6,12 @@
 #include "ct_buf.h"
 #include "ct_internal.h"
 
+#include <float.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int key_cmp(const void *a, const void *b)
-{
-	/* strcmp compares as unsigned char: UTF-8 byte order = code point order. */
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 static void put_string(ct_buf *b, const char *s, size_t n)
 {
@@ -54,61 +50,128 @@ static void put_real(ct_buf *b, double v)
 	/* %g never writes more than ~25 bytes at precision <= 17, but gcc -O0 cannot
 	 * see that bound and would fail the build on -Wformat-truncation. */
 	char tmp[320];
-	/* Shortest precision that reads back to the same double; round-tripping
-	 * is monotonic in the precision, so a binary search finds it. */
-	int lo = 1, hi = 17;
-	while (lo < hi) {
-		int mid = (lo + hi) / 2;
-		snprintf(tmp, sizeof(tmp), "%.*g", mid, v);
-		if (strtod(tmp, NULL) == v)
-			hi = mid;
-		else
-			lo = mid + 1;
+	/* The shortest precision p that reads back to the same double, printed
+	 * with %.<p>g (the rule of changetrail/canonical.h). Searching p costs
+	 * a format and a parse per try; instead, when 15 digits read back (most
+	 * values), p is the number of significant digits of the 15-digit
+	 * rounding with its trailing zeros dropped: that rounding is the
+	 * shortest decimal padded with zeros, as the double lies within half
+	 * an ulp (~1.1e-16 relative) of it, far inside half a step of the
+	 * 15-digit grid; and the shortest decimal ends in a non-zero digit, or
+	 * one digit fewer would read back too. Otherwise p is 16 or 17.
+	 * Subnormals have fewer bits, so a wider ulp: they take the search. */
+	int prec;
+	if (v != 0 && fabs(v) < DBL_MIN) {
+		for (prec = 1; prec < 17; prec++) {
+			snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
+			if (strtod(tmp, NULL) == v)
+				break;
+		}
+	} else if (snprintf(tmp, sizeof(tmp), "%.14e", v), strtod(tmp, NULL) == v) {
+		const char *m = tmp + (tmp[0] == '-'), *e = strchr(m, 'e');
+		prec = 0;
+		for (const char *q = m; q < e; q++) /* digits up to the last non-zero one */
+			if (*q >= '1' && *q <= '9')
+				prec = (int)(q - m) + (q > m + 1 ? 0 : 1);
+		if (prec < 1)
+			prec = 1;
+	} else {
+		snprintf(tmp, sizeof(tmp), "%.16g", v);
+		prec = strtod(tmp, NULL) == v ? 16 : 17;
 	}
-	snprintf(tmp, sizeof(tmp), "%.*g", lo, v);
+	snprintf(tmp, sizeof(tmp), "%.*g", prec, v);
 	ct_buf_puts(b, tmp);
 	if (!strpbrk(tmp, ".en"))
 		ct_buf_puts(b, ".0");
 }
 
+/* An object's member, gathered for sorting. */
+typedef struct member {
+	const char *key;
+	size_t len;
+	json_t *value;
+} member;
+
+static int member_cmp(const member *a, const member *b)
+{
+	/* memcmp compares as unsigned char: UTF-8 byte order = code point
+	 * order; a key that is a prefix of another sorts first. */
+	int c = memcmp(a->key, b->key, a->len < b->len ? a->len : b->len);
+	return c ? c : (a->len > b->len) - (a->len < b->len);
+}
+
+static int member_qsort_cmp(const void *a, const void *b)
+{
+	return member_cmp(a, b);
+}
+
+static void sort_members(member *m, size_t n)
+{
+	if (n > 16) {
+		qsort(m, n, sizeof(*m), member_qsort_cmp);
+		return;
+	}
+	/* documents' objects are small: insertion sort, no calls through a pointer */
+	for (size_t i = 1; i < n; i++) {
+		member x = m[i];
+		size_t j = i;
+		for (; j > 0 && member_cmp(&m[j - 1], &x) > 0; j--)
+			m[j] = m[j - 1];
+		m[j] = x;
+	}
+}
+
+static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err);
+
+/* An object; top-level members named skip1/skip2 (if not NULL) left out. */
+static int dump_object(ct_buf *b, const json_t *v, int sort, int depth, const char *skip1, const char *skip2,
+		       ct_error *err)
+{
+	member small[32], *m = small;
+	size_t n = json_object_size(v), i = 0, k;
+	void *it;
+	int rc = CT_OK;
+
+	if (n > sizeof(small) / sizeof(small[0]) && !(m = malloc(n * sizeof(*m))))
+		return ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
+	for (it = json_object_iter((json_t *)v); it; it = json_object_iter_next((json_t *)v, it)) {
+		const char *key = json_object_iter_key(it);
+		if ((skip1 && !strcmp(key, skip1)) || (skip2 && !strcmp(key, skip2)))
+			continue;
+		m[i++] = (member){key, json_object_iter_key_len(it), json_object_iter_value(it)};
+	}
+	n = i;
+	if (sort)
+		sort_members(m, n);
+	ct_buf_putc(b, '{');
+	for (k = 0; k < n; k++) {
+		if (k)
+			ct_buf_putc(b, ',');
+		put_string(b, m[k].key, m[k].len);
+		ct_buf_putc(b, ':');
+		if ((rc = dump(b, m[k].value, sort, depth + 1, err)))
+			goto out;
+	}
+	ct_buf_putc(b, '}');
+out:
+	if (m != small)
+		free(m);
+	return rc;
+}
+
 static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err)
 {
 	char num[32];
-	const char **keys = NULL;
 	int rc = CT_OK;
 
 	if (depth > CT_CANONICAL_MAX_DEPTH)
 		return ct_error_set(err, CT_ELIMIT, "canonical: nesting deeper than %d", CT_CANONICAL_MAX_DEPTH);
 
 	switch (json_typeof(v)) {
-	case JSON_OBJECT: {
-		size_t n = json_object_size(v), i = 0;
-		const char *k;
-		json_t *child;
-		if (n) {
-			keys = malloc(n * sizeof(*keys));
-			if (!keys) {
-				rc = ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
-				goto out;
-			}
-		}
-		json_object_foreach((json_t *)v, k, child)
-			keys[i++] = k;
-		if (sort && n) /* qsort(NULL, 0, ...) is undefined (UBSan) */
-			qsort(keys, n, sizeof(*keys), key_cmp);
-		ct_buf_putc(b, '{');
-		for (i = 0; i < n; i++) {
-			if (i)
-				ct_buf_putc(b, ',');
-			put_string(b, keys[i], strlen(keys[i]));
-			ct_buf_putc(b, ':');
-			rc = dump(b, json_object_get(v, keys[i]), sort, depth + 1, err);
-			if (rc)
-				goto out;
-		}
-		ct_buf_putc(b, '}');
+	case JSON_OBJECT:
+		if ((rc = dump_object(b, v, sort, depth, NULL, NULL, err)))
+			goto out;
 		break;
-	}
 	case JSON_ARRAY:
 		ct_buf_putc(b, '[');
 		for (size_t i = 0; i < json_array_size(v); i++) {
@@ -137,7 +200,6 @@ static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err)
 	if (b->failed)
 		rc = ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
 out:
-	free(keys);
 	return rc;
 }
 
@@ -170,27 +232,21 @@ int ct_json_dump_compact(const json_t *value, char **out, size_t *len, ct_error 
 
 int ct_record_hash(const json_t *record, char out_hex[65], ct_error *err)
 {
-	json_t *copy = NULL;
-	char *text = NULL;
-	size_t len;
+	ct_buf b = CT_BUF_INIT;
 	uint8_t digest[32];
 	int rc;
 
 	if (!json_is_object(record) || !out_hex)
 		return ct_error_set(err, CT_EINVAL, "record hash: record must be a JSON object");
-	/* Shallow copy: only the top-level members change. */
-	copy = json_copy((json_t *)record);
-	if (!copy)
-		return ct_error_set(err, CT_ENOMEM, "record hash: out of memory");
-	json_object_del(copy, "hash");
-	json_object_del(copy, "kafka");
-	rc = ct_canonical_dump(copy, &text, &len, err);
+	/* the record's canonical text without its own hash and Kafka position */
+	rc = dump_object(&b, record, 1, 0, "hash", "kafka", err);
+	if (!rc && b.failed)
+		rc = ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
 	if (rc)
 		goto out;
-	ct_sha256(text, len, digest);
+	ct_sha256(b.data, b.len, digest);
 	ct_hex(digest, sizeof(digest), out_hex);
 out:
-	free(text);
-	json_decref(copy);
+	ct_buf_free(&b);
 	return rc;
 }

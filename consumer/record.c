@@ -21,43 +21,75 @@ static int key_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Whether every object in v has its keys in canonical order already. */
+static bool is_sorted(const json_t *v, int depth)
+{
+	if (depth > CT_CANONICAL_MAX_DEPTH) /* deeper than any parsed event: copy */
+		return false;
+	if (json_is_object(v)) {
+		const char *k, *prev = NULL;
+		json_t *x;
+		json_object_foreach((json_t *)v, k, x) {
+			if ((prev && strcmp(prev, k) >= 0) || !is_sorted(x, depth + 1))
+				return false;
+			prev = k;
+		}
+	} else if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!is_sorted(json_array_get(v, i), depth + 1))
+				return false;
+	}
+	return true;
+}
+
 /*
- * A deep copy of v with every object's keys in canonical (sorted) order: the
- * order a state read back from MongoDB has. The diff follows the previous
- * document's key order, so the cached document must have that order too, or
- * the same event would give another record (and hash) after a restart or a
- * rebalance than before it. NULL when out of memory.
+ * v with every object's keys in canonical (sorted) order: the order a state
+ * read back from MongoDB has. The diff follows the previous document's key
+ * order, so the cached document must have that order too, or the same event
+ * would give another record (and hash) after a restart or a rebalance than
+ * before it. NULL when out of memory.
+ *
+ * Only the containers out of order (and those above them) are rebuilt; every
+ * other value, leaves included, is shared with v by reference. Nothing
+ * changes a document tree in place once built (a new event replaces the
+ * cached document whole), so sharing is safe, and it saves copying the
+ * event's strings for every event.
  */
-static json_t *sorted_copy(const json_t *v)
+static json_t *sorted_share(json_t *v)
 {
 	json_t *out = NULL;
-	const char **keys = NULL;
+	const char **keys = NULL, *small[32];
+	if (is_sorted(v, 0))
+		return json_incref(v);
 	if (json_is_object(v)) {
 		size_t n = json_object_size(v), i = 0;
 		const char *k;
 		json_t *x;
-		if (!(out = json_object()) || (n && !(keys = malloc(n * sizeof(*keys)))))
+		if (!(out = json_object()) ||
+		    !(keys = n <= sizeof(small) / sizeof(small[0]) ? small : malloc(n * sizeof(*keys))))
 			goto fail;
-		json_object_foreach((json_t *)v, k, x)
+		json_object_foreach(v, k, x)
 			keys[i++] = k;
 		if (n)
 			qsort(keys, n, sizeof(*keys), key_cmp);
 		for (i = 0; i < n; i++)
-			if (json_object_set_new(out, keys[i], sorted_copy(json_object_get(v, keys[i]))))
+			if (json_object_setn_new_nocheck(out, keys[i], json_object_iter_key_len(json_object_key_to_iter(keys[i])),
+							 sorted_share(json_object_get(v, keys[i]))))
 				goto fail;
-	} else if (json_is_array(v)) {
+	} else {
+		/* an array (leaves and sorted containers were shared above) */
 		if (!(out = json_array()))
 			goto fail;
 		for (size_t i = 0; i < json_array_size(v); i++)
-			if (json_array_append_new(out, sorted_copy(json_array_get(v, i))))
+			if (json_array_append_new(out, sorted_share(json_array_get(v, i))))
 				goto fail;
-	} else {
-		out = json_deep_copy(v);
 	}
-	free(keys);
+	if (keys != small)
+		free(keys);
 	return out;
 fail:
-	free(keys);
+	if (keys != small)
+		free(keys);
 	json_decref(out);
 	return NULL;
 }
@@ -117,14 +149,14 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		bool known = st->version > 0 && !st->deleted;
 		if (json_array_size(changes) == 0 && (strcmp(op, "insert") || known))
 			goto out;
-		next_doc = sorted_copy(ev->after);
+		next_doc = sorted_share((json_t *)ev->after);
 		next_deleted = false;
 	} else if (!strcmp(op, "delete")) {
 		if (st->deleted)
 			goto out;
 		if (prev == empty && ev->before) {
 			/* the event's `before`, in the order a stored one would have */
-			if (!(before_sorted = sorted_copy(ev->before))) {
+			if (!(before_sorted = sorted_share((json_t *)ev->before))) {
 				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -132,7 +164,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		}
 		if ((rc = ct_diff(prev, empty, &changes, err)))
 			goto out;
-		next_doc = json_deep_copy(prev);
+		next_doc = json_incref((json_t *)prev); /* shared: documents are never changed in place */
 		next_deleted = true;
 	} else if (!strcmp(op, "event")) {
 		changes = json_array();

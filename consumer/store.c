@@ -380,7 +380,16 @@ bool ctc_store_reply_only_duplicates(const bson_t *reply, size_t *n_dup)
 	return n > 0;
 }
 
-static int write_history(ctc_store *s, const json_t *history, size_t *n_dup, ct_error *err)
+/* Queues one record's BSON on the bulk. */
+static int queue_history(mongoc_bulk_operation_t *bulk, const bson_t *doc, const bson_t *opts, ct_error *err)
+{
+	bson_error_t e;
+	if (!mongoc_bulk_operation_insert_with_opts(bulk, doc, opts, &e))
+		return mongo_error(err, "history insert", &e);
+	return 0;
+}
+
+static int write_history(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, ct_error *err)
 {
 	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply;
 	bson_error_t e;
@@ -388,18 +397,27 @@ static int write_history(ctc_store *s, const json_t *history, size_t *n_dup, ct_
 	int rc = 0;
 	bool ran = false;
 
-	for (size_t i = 0; i < json_array_size(history); i++) {
+	for (size_t i = 0; i < json_array_size(ws->history); i++) {
 		bson_t doc = BSON_INITIALIZER;
-		if ((rc = ctc_history_to_bson(json_array_get(history, i), &doc, err))) {
-			bson_destroy(&doc);
-			goto out;
-		}
-		bool ok = mongoc_bulk_operation_insert_with_opts(bulk, &doc, s->insert_opts, &e);
+		if (!(rc = ctc_history_to_bson(json_array_get(ws->history, i), &doc, err)))
+			rc = queue_history(bulk, &doc, s->insert_opts, err);
 		bson_destroy(&doc);
-		if (!ok) {
-			rc = mongo_error(err, "history insert", &e);
+		if (rc)
+			goto out;
+	}
+	for (size_t off = 0; off < ws->history_bson_len;) {
+		bson_t doc;
+		int32_t len;
+		memcpy(&len, ws->history_bson + off, 4);
+		len = (int32_t)BSON_UINT32_FROM_LE((uint32_t)len);
+		if (len < 5 || (size_t)len > ws->history_bson_len - off ||
+		    !bson_init_static(&doc, ws->history_bson + off, (size_t)len)) {
+			rc = ct_error_set(err, CT_EINVAL, "history: malformed BSON at offset %zu", off);
 			goto out;
 		}
+		if ((rc = queue_history(bulk, &doc, s->insert_opts, err)))
+			goto out;
+		off += (size_t)len;
 	}
 	ran = true;
 	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !ctc_store_reply_only_duplicates(&reply, n_dup))
@@ -968,7 +986,7 @@ int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *er
 	if (n_dup)
 		*n_dup = 0;
 	ws->history_ms = ws->contexts_ms = ws->state_ms = 0;
-	if (json_array_size(ws->history) && (rc = write_history(s, ws->history, n_dup, err)))
+	if ((json_array_size(ws->history) || ws->history_bson_len) && (rc = write_history(s, ws, n_dup, err)))
 		return rc;
 	ws->history_ms = ms_since(t0);
 	t0 = bson_get_monotonic_time();

@@ -20,6 +20,10 @@ typedef struct ctc_store ctc_store;
 /* What one batch writes. Arrays of json_t objects (records / stored states). */
 typedef struct ctc_write_set {
 	json_t *history; /* history records (record.h form, "changes" as an array) */
+	/* and/or history records already converted (ctc_history_to_bson),
+	 * concatenated BSON documents: how the consumer hands them over */
+	const uint8_t *history_bson;
+	size_t history_bson_len;
 	json_t *states;  /* stored states (ctc_state_to_json form), one per document */
 	ctc_contexts *contexts;
 	/* set by ctc_store_write: time spent on each part of the last attempt */

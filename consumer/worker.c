@@ -24,7 +24,7 @@ void ctc_batch_free(ctc_batch *b)
 	for (size_t i = 0; i < b->n; i++)
 		rd_kafka_message_destroy(b->msgs[i]);
 	free(b->msgs);
-	json_decref(b->history);
+	ct_buf_free(&b->history);
 	json_decref(b->states);
 	ctc_contexts_free(&b->ctxs);
 	free(b);
@@ -338,7 +338,9 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 
 	b->prepared = false;
 	b->state_flushed = false;
-	if (!evs || !(b->history = json_array())) {
+	ct_buf_free(&b->history);
+	b->nhistory = 0;
+	if (!evs) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
 		goto out;
 	}
@@ -425,8 +427,24 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 			st->dirty = true;
 			w->ndirty++;
 		}
-		if (json_array_append_new(b->history, rec))
-			goto out;
+		/* The record's BSON is made now, while the record is hot in this
+		 * thread's cache, and the record freed right away: freed later by
+		 * another thread, records cost more to free than to build. */
+		if (w->store) {
+			bson_t doc = BSON_INITIALIZER;
+			rc = ctc_history_to_bson(rec, &doc, &err);
+			if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
+				rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
+			bson_destroy(&doc);
+			if (rc) {
+				json_decref(rec);
+				ctc_log(CTC_ERROR, "history record not converted", "batch=%llu error=\"%s\"",
+					(unsigned long long)b->seq, err.message);
+				goto out;
+			}
+		}
+		json_decref(rec);
+		b->nhistory++;
 		if (in.context_id &&
 		    (rc = ctc_contexts_add_event(ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
 						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
@@ -458,8 +476,8 @@ out:
 
 void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 {
-	ctc_write_set ws = {b->history, b->flush ? b->states : NULL, b->flush && b->ctxs.n ? &b->ctxs : NULL,
-			    0, 0, 0};
+	ctc_write_set ws = {NULL, (const uint8_t *)b->history.data, b->history.len, b->flush ? b->states : NULL,
+			    b->flush && b->ctxs.n ? &b->ctxs : NULL, 0, 0, 0};
 	ct_error err;
 	size_t dups;
 	int rc;

@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "cache.h"
+#include "ct_buf.h"
 #include "contexts.h"
 #include "config.h"
 #include "metrics.h"
@@ -42,7 +43,8 @@ typedef struct ctc_batch {
 	bool flush;                /* stage 1 took the states and contexts: they go with this batch */
 	bool state_flushed;        /* once written, every state changed so far is in MongoDB */
 	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
-	json_t *history;           /* records to insert (stage 1 -> 2) */
+	ct_buf history;            /* records to insert, BSON documents end to end (stage 1 -> 2) */
+	size_t nhistory;           /* how many */
 	json_t *states;            /* stored states to write, when flush */
 	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */

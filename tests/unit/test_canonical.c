@@ -4,6 +4,8 @@
 #include "testutil.h"
 #include "changetrail/canonical.h"
 
+#include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +82,54 @@ static void test_numbers(void **state)
 	ASSERT_CANON("[1.0,0.1,1.5,-0.0,1e300,5e-324,9007199254740993.0,123456.789,1E-7]",
 		     "[1.0,0.1,1.5,-0.0,1e+300,5e-324,9007199254740992.0,123456.789,1e-07]");
 	ASSERT_CANON("[true,false,null]", "[true,false,null]");
+}
+
+/* The rule of canonical.h for a real, the slow way: the shortest %.<p>g
+ * that reads back, found by trying every p. */
+static void reference_real(double v, char *out, size_t n)
+{
+	for (int p = 1; p <= 17; p++) {
+		snprintf(out, n, "%.*g", p, v);
+		if (strtod(out, NULL) == v)
+			break;
+	}
+	if (!strpbrk(out, ".en"))
+		strcat(out, ".0");
+}
+
+static void test_reals_match_the_rule(void **state)
+{
+	static const double fixed[] = {0.0, -0.0, 1e5, 1e15, 1e16, 1e17, 123456789012345.0, 1234567890123456.0,
+				       0.1, 0.2, 0.30000000000000004, 1.0 / 3, 2.0 / 3, 5e-324, 1.7976931348623157e308,
+				       2.2250738585072014e-308, 1e-5, 1e-4, 9.5, 99999.5, 100000.5, 1e21, 1e22, 0.5e-6};
+	char want[64];
+	json_t *arr = json_array();
+	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		json_array_append_new(arr, json_real(fixed[i]));
+	/* and many more: random bit patterns, random short decimals */
+	uint64_t x = 88172645463325252ull;
+	for (int i = 0; i < 20000; i++) {
+		x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+		double d;
+		if (i % 2) {
+			memcpy(&d, &x, sizeof(d));
+			if (!isfinite(d))
+				continue;
+		} else {
+			d = (double)(int64_t)(x % 2000000001) / (double)(1 + (x >> 40) % 100000) * ((x >> 20) % 2 ? 1e-3 : 1e3);
+		}
+		json_array_append_new(arr, json_real(d));
+	}
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *v = json_array_get(arr, i);
+		char *got = NULL;
+		assert_int_equal(ct_canonical_dump(v, &got, NULL, NULL), CT_OK);
+		reference_real(json_real_value(v), want, sizeof(want));
+		if (strcmp(got, want))
+			fail_msg("%.17g: canonical <%s>, rule <%s>", json_real_value(v), got, want);
+		free(got);
+	}
+	json_decref(arr);
 }
 
 static void test_round_trip_is_stable(void **state)
@@ -166,6 +216,7 @@ int main(void)
 		cmocka_unit_test(test_keys_sorted_by_code_point),
 		cmocka_unit_test(test_string_escapes),
 		cmocka_unit_test(test_numbers),
+		cmocka_unit_test(test_reals_match_the_rule),
 		cmocka_unit_test(test_round_trip_is_stable),
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_record_hash_covers_content_not_provenance),
