@@ -280,14 +280,17 @@ static int mark_taken(ctc_doc_state *st, void *ud)
 
 /*
  * Moves everything unwritten into `b`: the dirty states as stored-state
- * objects (clean in the cache from now on: `b` is their only way to
+ * objects, none with no_write (clean in the cache from now on: `b` is their only way to
  * MongoDB, and a failed write stops the consumer; but not evicted before
  * that write is done, see ctc_cache_trim()) and the gathered context
  * updates.
  */
 static int take_unwritten(ctc_worker *w, ctc_batch *b)
 {
-	if (!(b->states = json_array()) || ctc_cache_foreach_dirty(w->cache, collect_dirty, b->states))
+	/* with no_write (no store) the states are only marked clean: their
+	 * stored form would be built for nobody */
+	if (!(b->states = json_array()) ||
+	    (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b->states)))
 		return CT_ENOMEM;
 	b->take = ++w->takes;
 	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
