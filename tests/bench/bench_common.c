@@ -4,12 +4,21 @@
  * state, and the canonical hash of a history record, for 1 KB and 4 KB
  * documents with 1-3 changed fields.
  *
+ * Then the consumer's whole per-event CPU path without Kafka and MongoDB
+ * (record_path_us): parse and validate, find the document's state among
+ * 10000, make the record (diff, hash), free the record and the event, on
+ * the side-by-side benchmark's documents (tests/bench/side_by_side.py: 1 KB,
+ * each document updated in turn, so its previous state is cold in the CPU
+ * caches, as in the daemon).
+ *
  * usage: bench_common [iterations]      (default 20000 per figure)
  * Prints one line per figure (key=value) and the median of 5 rounds.
  */
 #include "changetrail/canonical.h"
 #include "changetrail/diff.h"
 #include "changetrail/event.h"
+#include "record.h"
+#include "state.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -164,6 +173,86 @@ static double round_state_hash(void *p, int iters)
 	return now_us() - t0;
 }
 
+/* ---- the whole per-event path (record_path_us) ---- */
+
+#define PATH_DOCS 10000
+
+struct path {
+	char **text;  /* event k: document k % PATH_DOCS, its version k / PATH_DOCS */
+	size_t *len;
+	int n;
+	ctc_doc_state *st[PATH_DOCS];
+};
+
+static void path_states_reset(struct path *p)
+{
+	for (int d = 0; d < PATH_DOCS; d++) {
+		char id[16];
+		ctc_state_free(p->st[d]);
+		snprintf(id, sizeof(id), "d%d", d);
+		p->st[d] = ctc_state_new("items", id, NULL);
+	}
+}
+
+static double round_path(void *ctx, int iters)
+{
+	struct path *p = ctx;
+	path_states_reset(p);
+	double t0 = now_us();
+	for (int k = 0; k < iters && k < p->n; k++) {
+		ct_event *ev = NULL;
+		json_t *rec = NULL;
+		ctc_record_result res;
+		if (ct_event_parse(p->text[k], p->len[k], NULL, &ev, NULL)) {
+			fprintf(stderr, "bench: path parse failed\n");
+			exit(1);
+		}
+		ctc_doc_state *st = p->st[k % PATH_DOCS];
+		ctc_event_in in = {
+			.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
+			.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
+			.op = ct_op_name(ct_event_op(ev)), .actor = ct_event_actor(ev), .after = ct_event_after(ev),
+			.seq = -1, .topic = "bench", .partition = 0, .offset = k,
+		};
+		if (ctc_record_apply(st, &in, &rec, &res, NULL) || res != CTC_RECORD_PERSISTED) {
+			fprintf(stderr, "bench: path record failed\n");
+			exit(1);
+		}
+		json_decref(rec);
+		ct_event_free(ev);
+	}
+	return now_us() - t0;
+}
+
+/* The side-by-side benchmark's event (tests/bench/side_by_side.py, Filler). */
+static void path_make(struct path *p, int n)
+{
+	char pad[1024];
+	size_t base = strlen("{\"sku\":\"S-99999\",\"qty\":99999,\"price\":{\"amount\":99999.5,\"currency\":\"EUR\"},"
+			     "\"tags\":[\"a\",\"b\"],\"notes\":\"\"}");
+	size_t np = 1024 - base;
+	for (size_t i = 0; i < np; i++)
+		pad[i] = (char)('a' + i % 26);
+	pad[np] = '\0';
+	p->n = n;
+	p->text = calloc((size_t)n, sizeof(*p->text));
+	p->len = calloc((size_t)n, sizeof(*p->len));
+	for (int k = 0; k < n; k++) {
+		int d = k % PATH_DOCS, v = k / PATH_DOCS;
+		char buf[2048];
+		int len = snprintf(buf, sizeof(buf),
+			"{\"schema\":\"changetrail.event.v1\",\"event_id\":\"0190c6a4-%04x-7%03x-8%03x-%012x\","
+			"\"ts\":\"2026-11-29T10:00:00.%06dZ\",\"source\":\"bench\",\"collection\":\"items\","
+			"\"document_id\":\"d%d\",\"op\":\"%s\",\"actor\":\"bench\",\"after\":{\"sku\":\"S-%d\","
+			"\"qty\":%d,\"price\":{\"amount\":%d.5,\"currency\":\"EUR\"},\"tags\":[\"a\",\"b\"],"
+			"\"notes\":\"%s\"}}",
+			(unsigned)(k >> 24) & 0xffff, (unsigned)(k >> 12) & 0xfff, (unsigned)k & 0xfff, (unsigned)k,
+			k % 1000000, d, v ? "update" : "insert", d, v, v, pad);
+		p->text[k] = strdup(buf);
+		p->len[k] = (size_t)len;
+	}
+}
+
 int main(int argc, char **argv)
 {
 	int iters = argc > 1 ? atoi(argv[1]) : 20000;
@@ -205,5 +294,17 @@ int main(int argc, char **argv)
 		json_decref(c.next);
 		json_decref(c.record);
 	}
+	/* enough events that every document is updated at least twice */
+	struct path p = {0};
+	int n = iters < 3 * PATH_DOCS ? 3 * PATH_DOCS : iters;
+	path_make(&p, n);
+	double path = median_us(round_path, &p, n);
+	printf("docs=%d events=%d doc_bytes~1024 record_path_us=%.2f\n", PATH_DOCS, n, path);
+	for (int k = 0; k < p.n; k++)
+		free(p.text[k]);
+	free(p.text);
+	free(p.len);
+	for (int d = 0; d < PATH_DOCS; d++)
+		ctc_state_free(p.st[d]);
 	return 0;
 }
