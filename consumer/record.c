@@ -21,24 +21,32 @@ static int key_cmp(const void *a, const void *b)
 	return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Whether every object in v has its keys in canonical order already. */
-static bool is_sorted(const json_t *v, int depth)
+/* Whether every object in v has its keys in canonical order already; when
+ * so, *bytes gets v's size estimate (ctc_json_node_approx_bytes summed). */
+static bool is_sorted(const json_t *v, int depth, size_t *bytes)
 {
+	size_t n = ctc_json_node_approx_bytes(v);
 	if (depth > CT_CANONICAL_MAX_DEPTH) /* deeper than any parsed event: copy */
 		return false;
 	if (json_is_object(v)) {
 		const char *k, *prev = NULL;
 		json_t *x;
 		json_object_foreach((json_t *)v, k, x) {
-			if ((prev && strcmp(prev, k) >= 0) || !is_sorted(x, depth + 1))
+			size_t b;
+			if ((prev && strcmp(prev, k) >= 0) || !is_sorted(x, depth + 1, &b))
 				return false;
+			n += b;
 			prev = k;
 		}
 	} else if (json_is_array(v)) {
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (!is_sorted(json_array_get(v, i), depth + 1))
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			size_t b;
+			if (!is_sorted(json_array_get(v, i), depth + 1, &b))
 				return false;
+			n += b;
+		}
 	}
+	*bytes = n;
 	return true;
 }
 
@@ -47,7 +55,8 @@ static bool is_sorted(const json_t *v, int depth)
  * read back from MongoDB has. The diff follows the previous document's key
  * order, so the cached document must have that order too, or the same event
  * would give another record (and hash) after a restart or a rebalance than
- * before it. NULL when out of memory.
+ * before it. NULL when out of memory. *bytes gets the size estimate of the
+ * result (the cache's, ctc_state_approx_bytes()), measured on the way.
  *
  * Only the containers out of order (and those above them) are rebuilt; every
  * other value, leaves included, is shared with v by reference. Nothing
@@ -55,12 +64,14 @@ static bool is_sorted(const json_t *v, int depth)
  * cached document whole), so sharing is safe, and it saves copying the
  * event's strings for every event.
  */
-static json_t *sorted_share(json_t *v)
+static json_t *sorted_share(json_t *v, size_t *bytes)
 {
 	json_t *out = NULL;
 	const char **keys = NULL, *small[32];
-	if (is_sorted(v, 0))
+	size_t b;
+	if (is_sorted(v, 0, bytes))
 		return json_incref(v);
+	*bytes = ctc_json_node_approx_bytes(v);
 	if (json_is_object(v)) {
 		size_t n = json_object_size(v), i = 0;
 		const char *k;
@@ -72,17 +83,21 @@ static json_t *sorted_share(json_t *v)
 			keys[i++] = k;
 		if (n)
 			qsort(keys, n, sizeof(*keys), key_cmp);
-		for (i = 0; i < n; i++)
+		for (i = 0; i < n; i++) {
 			if (json_object_setn_new_nocheck(out, keys[i], json_object_iter_key_len(json_object_key_to_iter(keys[i])),
-							 sorted_share(json_object_get(v, keys[i]))))
+							 sorted_share(json_object_get(v, keys[i]), &b)))
 				goto fail;
+			*bytes += b;
+		}
 	} else {
 		/* an array (leaves and sorted containers were shared above) */
 		if (!(out = json_array()))
 			goto fail;
-		for (size_t i = 0; i < json_array_size(v); i++)
-			if (json_array_append_new(out, sorted_share(json_array_get(v, i))))
+		for (size_t i = 0; i < json_array_size(v); i++) {
+			if (json_array_append_new(out, sorted_share(json_array_get(v, i), &b)))
 				goto fail;
+			*bytes += b;
+		}
 	}
 	if (keys != small)
 		free(keys);
@@ -118,6 +133,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	json_t *empty = NULL, *changes = NULL, *rec = NULL, *next_doc = NULL, *kafka = NULL;
 	json_t *before_sorted = NULL;
 	const json_t *prev;
+	size_t next_bytes = 0, before_bytes = 0;
 	bool next_deleted = st->deleted;
 	char hash[65];
 	int rc = 0;
@@ -149,14 +165,14 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		bool known = st->version > 0 && !st->deleted;
 		if (json_array_size(changes) == 0 && (strcmp(op, "insert") || known))
 			goto out;
-		next_doc = sorted_share((json_t *)ev->after);
+		next_doc = sorted_share((json_t *)ev->after, &next_bytes);
 		next_deleted = false;
 	} else if (!strcmp(op, "delete")) {
 		if (st->deleted)
 			goto out;
 		if (prev == empty && ev->before) {
 			/* the event's `before`, in the order a stored one would have */
-			if (!(before_sorted = sorted_share((json_t *)ev->before))) {
+			if (!(before_sorted = sorted_share((json_t *)ev->before, &before_bytes))) {
 				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 				goto out;
 			}
@@ -165,6 +181,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		if ((rc = ct_diff(prev, empty, &changes, err)))
 			goto out;
 		next_doc = json_incref((json_t *)prev); /* shared: documents are never changed in place */
+		next_bytes = prev == before_sorted ? before_bytes : 0;
 		next_deleted = true;
 	} else if (!strcmp(op, "event")) {
 		changes = json_array();
@@ -231,8 +248,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		goto out;
 	st->version++;
 	memcpy(st->hash, hash, sizeof(hash));
-	json_decref(st->doc);
-	st->doc = next_doc;
+	ctc_state_set_doc(st, next_doc, next_bytes);
 	next_doc = NULL;
 	st->deleted = next_deleted;
 	snprintf(st->last_ts, sizeof(st->last_ts), "%s", ev->ts);

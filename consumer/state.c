@@ -219,23 +219,20 @@ out:
 #define OBJECT_BYTES 128
 #define MEMBER_BYTES 72
 
-static size_t json_approx_bytes(const json_t *j, int depth)
+size_t ctc_json_node_approx_bytes(const json_t *j)
 {
 	size_t n = NODE_BYTES;
-	if (depth > 256) /* parsed documents are bounded deeper than this by max_depth */
-		return n;
 	switch (json_typeof(j)) {
 	case JSON_OBJECT: {
 		const char *k;
 		json_t *v;
 		n += OBJECT_BYTES;
 		json_object_foreach((json_t *)j, k, v)
-			n += MEMBER_BYTES + strlen(k) + json_approx_bytes(v, depth + 1);
+			n += MEMBER_BYTES + json_object_iter_key_len(json_object_key_to_iter(k));
 		break;
 	}
 	case JSON_ARRAY:
-		for (size_t i = 0; i < json_array_size(j); i++)
-			n += sizeof(void *) + json_approx_bytes(json_array_get(j, i), depth + 1);
+		n += json_array_size(j) * sizeof(void *);
 		break;
 	case JSON_STRING:
 		n += json_string_length(j) + 1;
@@ -246,6 +243,38 @@ static size_t json_approx_bytes(const json_t *j, int depth)
 	return n;
 }
 
+static size_t json_approx_bytes(const json_t *j, int depth)
+{
+	size_t n = ctc_json_node_approx_bytes(j);
+	if (depth > 256) /* parsed documents are bounded deeper than this by max_depth */
+		return n;
+	if (json_is_object(j)) {
+		const char *k;
+		json_t *v;
+		json_object_foreach((json_t *)j, k, v)
+			n += json_approx_bytes(v, depth + 1);
+	} else if (json_is_array(j)) {
+		for (size_t i = 0; i < json_array_size(j); i++)
+			n += json_approx_bytes(json_array_get(j, i), depth + 1);
+	}
+	return n;
+}
+
+void ctc_state_set_doc(ctc_doc_state *st, json_t *doc, size_t bytes)
+{
+	if (doc != st->doc) {
+		json_decref(st->doc);
+		st->doc = doc;
+		st->sized_doc = NULL;
+	} else {
+		json_decref(doc); /* the same tree: one reference is enough */
+	}
+	if (bytes && doc) {
+		st->sized_doc = doc;
+		st->doc_bytes = bytes;
+	}
+}
+
 size_t ctc_state_approx_bytes(const ctc_doc_state *st)
 {
 	size_t n = sizeof(*st) + 3 * strlen(st->key) + 16;
@@ -254,7 +283,13 @@ size_t ctc_state_approx_bytes(const ctc_doc_state *st)
 	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
 		if (st->recent_ids[i])
 			n += strlen(st->recent_ids[i]) + 16; /* allocator rounding */
-	if (st->doc)
-		n += json_approx_bytes(st->doc, 0);
+	if (st->doc) {
+		/* measured once per document, not at every look of the cache */
+		if (st->sized_doc != st->doc) {
+			((ctc_doc_state *)st)->doc_bytes = json_approx_bytes(st->doc, 0);
+			((ctc_doc_state *)st)->sized_doc = st->doc;
+		}
+		n += st->doc_bytes;
+	}
 	return n;
 }

@@ -33,6 +33,8 @@ typedef struct ctc_doc_state {
 	bool dirty;         /* changed since it was last taken for a write to `state` (not stored) */
 	uint64_t taken;     /* the worker's state write (take number) that holds it; it stays cached
 	                       until that write is done (read back, it would be the older state) */
+	const json_t *sized_doc; /* the `doc` that doc_bytes was measured for */
+	size_t doc_bytes;
 } ctc_doc_state;
 
 /*
@@ -40,6 +42,17 @@ typedef struct ctc_doc_state {
  * sizes estimated, not measured (a cache bound, not an accounting).
  */
 size_t ctc_state_approx_bytes(const ctc_doc_state *st);
+
+/*
+ * The estimate for one JSON node alone: the node, an object's table and its
+ * members' slots and keys, an array's slots, a string's bytes; not the
+ * children. A tree's estimate is the sum over its nodes.
+ */
+size_t ctc_json_node_approx_bytes(const json_t *j);
+
+/* Sets `doc` (a reference it takes) as st->doc, with its size estimate
+ * `bytes` when the caller measured it on the way (0: measured when asked). */
+void ctc_state_set_doc(ctc_doc_state *st, json_t *doc, size_t bytes);
 
 /* New empty state for (collection, document_id): version 0, no document. */
 ctc_doc_state *ctc_state_new(const char *collection, const char *document_id, ct_error *err);
