@@ -11,7 +11,8 @@
  * each document updated in turn, so its previous state is cold in the CPU
  * caches, as in the daemon).
  *
- * usage: bench_common [iterations]      (default 20000 per figure)
+ * usage: bench_common [iterations] [path]  (default 20000 per figure; "path":
+ *        record_path_us only, e.g. under perf record)
  * Prints one line per figure (key=value) and the median of 5 rounds.
  */
 #include "changetrail/canonical.h"
@@ -259,8 +260,9 @@ int main(int argc, char **argv)
 	if (iters <= 0)
 		iters = 20000;
 	const size_t sizes[] = {1024, 4096};
+	int only_path = argc > 2 && !strcmp(argv[2], "path");
 	printf("bench_common: iterations=%d rounds=5 figure=median_us_per_event\n", iters);
-	for (size_t s = 0; s < 2; s++) {
+	for (size_t s = 0; s < (only_path ? 0 : 2); s++) {
 		struct ctx c;
 		c.prev = make_doc(sizes[s], 0);
 		c.next = json_deep_copy(c.prev);

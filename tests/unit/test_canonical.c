@@ -108,6 +108,53 @@ static void test_string_escapes(void **state)
 	ASSERT_CANON("\"nul\\u0000in\"", "\"nul\\u0000in\"");
 }
 
+/* Every position of a string long enough for the 16-byte scan, with every
+ * kind of byte at it: the escapes are exactly the rule's. */
+static void test_string_escapes_every_position(void **state)
+{
+	static const char specials[] = {'"', '\\', '\b', '\f', '\n', '\r', '\t', 0x01, 0x1f, 0x7f, 'a', (char)0xc3};
+	for (size_t len = 1; len <= 40; len++) {
+		for (size_t pos = 0; pos < len; pos++) {
+			for (size_t k = 0; k < sizeof(specials); k++) {
+				char str[64], want[512];
+				memset(str, 'x', len);
+				str[pos] = specials[k];
+				if ((unsigned char)specials[k] == 0xc3) { /* a whole UTF-8 sequence: é */
+					if (pos + 1 >= len)
+						continue;
+					str[pos + 1] = (char)0xa9;
+				}
+				size_t w = 0;
+				want[w++] = '"';
+				for (size_t i = 0; i < len; i++) {
+					unsigned char c = (unsigned char)str[i];
+					const char *e = c == '"' ? "\\\"" : c == '\\' ? "\\\\" : c == '\b' ? "\\b" : c == '\f' ? "\\f"
+						      : c == '\n' ? "\\n" : c == '\r' ? "\\r" : c == '\t' ? "\\t" : NULL;
+					if (e) {
+						memcpy(want + w, e, 2);
+						w += 2;
+					} else if (c < 0x20) {
+						w += (size_t)sprintf(want + w, "\\u%04x", c);
+					} else {
+						want[w++] = (char)c;
+					}
+				}
+				want[w++] = '"';
+				want[w] = '\0';
+				json_t *v = json_stringn(str, len);
+				assert_non_null(v);
+				char *got = NULL;
+				assert_int_equal(ct_canonical_dump(v, &got, NULL, NULL), CT_OK);
+				if (strcmp(got, want))
+					fail_msg("len %zu pos %zu byte 0x%02x: <%s>, want <%s>", len, pos,
+						 (unsigned char)specials[k], got, want);
+				free(got);
+				json_decref(v);
+			}
+		}
+	}
+}
+
 static void test_numbers(void **state)
 {
 	ASSERT_CANON("[0,-1,9223372036854775807,-9223372036854775808]",
@@ -249,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_sha256_accelerated_matches_portable),
 		cmocka_unit_test(test_keys_sorted_by_code_point),
 		cmocka_unit_test(test_string_escapes),
+		cmocka_unit_test(test_string_escapes_every_position),
 		cmocka_unit_test(test_numbers),
 		cmocka_unit_test(test_reals_match_the_rule),
 		cmocka_unit_test(test_round_trip_is_stable),

@@ -99,6 +99,31 @@ static void test_refuses_what_jansson_refuses(void **state)
 	assert_null(ct_json_parse_fast(NULL, 0, &l));
 }
 
+/* Strings long enough for the 16-byte scan, with every kind of byte at
+ * every position: accepted into jansson's tree, or refused like jansson. */
+static void test_string_bytes_every_position(void **state)
+{
+	(void)state;
+	static const char *const specials[] = {"\\\"", "\\\\", "\\n", "\\u00e9", "\\ud83d\\ude00",
+					       "\xc3\xa9", "\xe2\x98\x83", "\x7f", "~", "\x01", "\x1f", "\xff", "\\x",
+					       "\xc3"};
+	static const int ok[] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0};
+	ct_limits l;
+	defaults(&l);
+	for (size_t len = 0; len <= 40; len++) {
+		for (size_t pos = 0; pos <= len; pos++) {
+			for (size_t k = 0; k < sizeof(specials) / sizeof(specials[0]); k++) {
+				char text[256];
+				int n = snprintf(text, sizeof(text), "{\"k\":\"%.*s%s%.*s\"}", (int)pos,
+						 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx", specials[k], (int)(len - pos),
+						 "yyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyyy");
+				if (fast_ok(text, (size_t)n, &l) != ok[k])
+					fail_msg("<%s>: fast path says %d", text, !ok[k]);
+			}
+		}
+	}
+}
+
 static void test_bounds_at_and_over(void **state)
 {
 	(void)state;
@@ -181,6 +206,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_accepts_what_jansson_accepts),
 		cmocka_unit_test(test_refuses_what_jansson_refuses),
+		cmocka_unit_test(test_string_bytes_every_position),
 		cmocka_unit_test(test_bounds_at_and_over),
 		cmocka_unit_test(test_example_events_take_the_fast_path),
 	};
