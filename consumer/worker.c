@@ -386,8 +386,10 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 		goto out;
 	}
 
-	/* 3. records */
-	for (size_t i = 0; i < b->n; i++) {
+	/* 3. records. Each event is freed as soon as its record is made, while
+	 * its tree is still in the CPU's caches, not after the whole batch (the
+	 * loop's third clause runs on every `continue` too). */
+	for (size_t i = 0; i < b->n; ct_event_free(evs[i]), evs[i] = NULL, i++) {
 		ct_event *ev = evs[i];
 		const rd_kafka_message_t *m = b->msgs[i];
 		if (!ev)
