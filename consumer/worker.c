@@ -331,12 +331,120 @@ out:
 	return rc;
 }
 
+/*
+ * Parses message i of `b`: a bad one goes to the DLQ, a context marker only
+ * touches the contexts; *out is the event when it makes a record, else NULL.
+ */
+static void parse_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_limits *limits, ct_event **out)
+{
+	const rd_kafka_message_t *m = b->msgs[i];
+	ct_event *ev = NULL;
+	ct_error err;
+	int rc;
+
+	*out = NULL;
+	if ((rc = ct_event_parse(m->payload ? m->payload : "", m->len, limits, &ev, &err))) {
+		to_dlq(w, b, m, rc, err.message);
+		return;
+	}
+	ct_op op = ct_event_op(ev);
+	if (op == CT_OP_CONTEXT_BEGIN || op == CT_OP_CONTEXT_END) {
+		rc = ctc_contexts_add_marker(&w->ctxs, op == CT_OP_CONTEXT_END,
+					     ct_event_context_id(ev) ? ct_event_context_id(ev) : ct_event_document_id(ev),
+					     ct_event_context_parent_id(ev), ct_event_ts(ev), ct_event_actor(ev),
+					     ct_event_context_metadata(ev), &err);
+		ct_event_free(ev);
+		if (rc)
+			to_dlq(w, b, m, rc, err.message);
+		else
+			b->markers++;
+		return;
+	}
+	*out = ev;
+}
+
+/* The cached state of ev's document, or NULL (not cached, or no memory). */
+static ctc_doc_state *cached_state(ctc_worker *w, const ct_event *ev)
+{
+	char *key = ctc_state_key(ct_event_collection(ev), ct_event_document_id(ev));
+	ctc_doc_state *st = key ? ctc_cache_get(w->cache, key) : NULL;
+	free(key);
+	return st;
+}
+
+/*
+ * The record of event i (message i of `b`) against its document's state
+ * `st`; a bad event goes to the DLQ. -1 when the batch cannot go on (logged
+ * or out of memory), else 0.
+ */
+static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev, ctc_doc_state *st)
+{
+	const rd_kafka_message_t *m = b->msgs[i];
+	ct_error err;
+	json_t *rec;
+	ctc_record_result res;
+	int rc;
+
+	ctc_event_in in = {
+		.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
+		.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
+		.op = ct_op_name(ct_event_op(ev)), .label = ct_event_label(ev), .actor = ct_event_actor(ev),
+		.context_id = ct_event_context_id(ev), .after = ct_event_after(ev),
+		.before = ct_event_before(ev), .relation = ct_event_relation(ev),
+		.parent_collection = ct_event_parent_collection(ev),
+		.parent_document_id = ct_event_parent_document_id(ev), .seq = ct_event_seq(ev),
+		.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
+	};
+	if ((rc = ctc_record_apply(st, &in, &rec, &res, &err))) {
+		if (rc == CT_ENOMEM)
+			return -1;
+		to_dlq(w, b, m, rc, err.message);
+		return 0;
+	}
+	if (res == CTC_RECORD_DUPLICATE) {
+		b->duplicate++;
+		return 0;
+	}
+	if (res == CTC_RECORD_EMPTY) {
+		b->empty++;
+		return 0;
+	}
+	b->persisted++;
+	if (!st->dirty) {
+		st->dirty = true;
+		w->ndirty++;
+	}
+	/* The record's BSON is made now, while the record is hot in this
+	 * thread's cache, and the record freed right away: freed later by
+	 * another thread, records cost more to free than to build. */
+	if (w->store) {
+		bson_t doc = BSON_INITIALIZER;
+		rc = ctc_history_to_bson(rec, &doc, &err);
+		if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
+			rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
+		bson_destroy(&doc);
+		if (rc) {
+			json_decref(rec);
+			ctc_log(CTC_ERROR, "history record not converted", "batch=%llu error=\"%s\"",
+				(unsigned long long)b->seq, err.message);
+			return -1;
+		}
+	}
+	json_decref(rec);
+	b->nhistory++;
+	if (in.context_id &&
+	    ctc_contexts_add_event(&w->ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts, in.actor,
+				   in.collection, ct_event_context_metadata(ev), &err))
+		return -1;
+	return 0;
+}
+
 void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 {
 	ct_event **evs = calloc(b->n ? b->n : 1, sizeof(*evs));
 	ct_limits limits;
-	ctc_contexts *ctxs = &w->ctxs;
 	ct_error err;
+	size_t i = 0;
 	int rc;
 
 	b->prepared = false;
@@ -354,109 +462,57 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 	if (w->cfg->max_string_bytes) limits.max_string_bytes = (size_t)w->cfg->max_string_bytes;
 	if (w->cfg->max_array_items) limits.max_array_items = (size_t)w->cfg->max_array_items;
 
-	/* 1. parse and validate; context markers only touch the contexts */
-	for (size_t i = 0; i < b->n; i++) {
-		const rd_kafka_message_t *m = b->msgs[i];
-		ct_event *ev = NULL;
-		if ((rc = ct_event_parse(m->payload ? m->payload : "", m->len, &limits, &ev, &err))) {
-			to_dlq(w, b, m, rc, err.message);
-			continue;
-		}
-		ct_op op = ct_event_op(ev);
-		if (op == CT_OP_CONTEXT_BEGIN || op == CT_OP_CONTEXT_END) {
-			rc = ctc_contexts_add_marker(ctxs, op == CT_OP_CONTEXT_END,
-						     ct_event_context_id(ev) ? ct_event_context_id(ev) : ct_event_document_id(ev),
-						     ct_event_context_parent_id(ev), ct_event_ts(ev),
-						     ct_event_actor(ev), ct_event_context_metadata(ev), &err);
-			ct_event_free(ev);
-			if (rc) {
-				to_dlq(w, b, m, rc, err.message);
-				continue;
-			}
-			b->markers++;
-			continue;
-		}
-		evs[i] = ev;
-	}
-
-	/* 2. previous states: cache, then one query for the rest */
-	if ((rc = load_states(w, b, evs, &err))) {
-		if (rc != CT_ETIMEDOUT && !atomic_load(w->abort))
-			ctc_log(CTC_ERROR, "loading state failed", "error=\"%s\"", ct_strerror(rc));
-		goto out;
-	}
-
-	/* 3. records. Each event is freed as soon as its record is made, while
-	 * its tree is still in the CPU's caches, not after the whole batch (the
-	 * loop's third clause runs on every `continue` too). */
-	for (size_t i = 0; i < b->n; ct_event_free(evs[i]), evs[i] = NULL, i++) {
-		ct_event *ev = evs[i];
-		const rd_kafka_message_t *m = b->msgs[i];
+	/*
+	 * 1. While each event's document is cached (the steady state), the
+	 * event is parsed, recorded and freed at once, its tree still in the
+	 * CPU's caches: the batch's 500 trees built first and walked later
+	 * came back from memory.
+	 */
+	for (; i < b->n; i++) {
+		ct_event *ev;
+		ctc_doc_state *st;
+		parse_one(w, b, i, &limits, &ev);
 		if (!ev)
 			continue;
-		char *key = ctc_state_key(ct_event_collection(ev), ct_event_document_id(ev));
-		ctc_doc_state *st = key ? ctc_cache_get(w->cache, key) : NULL;
-		free(key);
-		if (!st) {
-			ctc_log(CTC_ERROR, "state missing from cache", "batch=%llu", (unsigned long long)b->seq);
-			goto out;
+		if (!(st = cached_state(w, ev))) {
+			evs[i] = ev; /* the rest of the batch takes steps 2-4 */
+			break;
 		}
-		ctc_event_in in = {
-			.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
-			.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
-			.op = ct_op_name(ct_event_op(ev)), .label = ct_event_label(ev), .actor = ct_event_actor(ev),
-			.context_id = ct_event_context_id(ev), .after = ct_event_after(ev),
-			.before = ct_event_before(ev), .relation = ct_event_relation(ev),
-			.parent_collection = ct_event_parent_collection(ev),
-			.parent_document_id = ct_event_parent_document_id(ev), .seq = ct_event_seq(ev),
-			.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
-		};
-		json_t *rec;
-		ctc_record_result res;
-		if ((rc = ctc_record_apply(st, &in, &rec, &res, &err))) {
-			if (rc == CT_ENOMEM)
-				goto out;
-			to_dlq(w, b, m, rc, err.message);
-			continue;
-		}
-		if (res == CTC_RECORD_DUPLICATE) {
-			b->duplicate++;
-			continue;
-		}
-		if (res == CTC_RECORD_EMPTY) {
-			b->empty++;
-			continue;
-		}
-		b->persisted++;
-		if (!st->dirty) {
-			st->dirty = true;
-			w->ndirty++;
-		}
-		/* The record's BSON is made now, while the record is hot in this
-		 * thread's cache, and the record freed right away: freed later by
-		 * another thread, records cost more to free than to build. */
-		if (w->store) {
-			bson_t doc = BSON_INITIALIZER;
-			rc = ctc_history_to_bson(rec, &doc, &err);
-			if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
-				rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
-			bson_destroy(&doc);
-			if (rc) {
-				json_decref(rec);
-				ctc_log(CTC_ERROR, "history record not converted", "batch=%llu error=\"%s\"",
-					(unsigned long long)b->seq, err.message);
-				goto out;
-			}
-		}
-		json_decref(rec);
-		b->nhistory++;
-		if (in.context_id &&
-		    (rc = ctc_contexts_add_event(ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts,
-						 in.actor, in.collection, ct_event_context_metadata(ev), &err)))
+		rc = record_one(w, b, i, ev, st);
+		ct_event_free(ev);
+		if (rc)
 			goto out;
 	}
 
-	/* 4. states and contexts go with this batch when due. A batch may add
+	if (i < b->n) {
+		/* 2. from the first event whose document is not cached: the rest
+		 * parsed, bad messages to the DLQ */
+		for (size_t j = i + 1; j < b->n; j++)
+			parse_one(w, b, j, &limits, &evs[j]);
+
+		/* 3. their previous states: cache, then one query for the rest */
+		if ((rc = load_states(w, b, evs, &err))) {
+			if (rc != CT_ETIMEDOUT && !atomic_load(w->abort))
+				ctc_log(CTC_ERROR, "loading state failed", "error=\"%s\"", ct_strerror(rc));
+			goto out;
+		}
+
+		/* 4. their records, each event freed once recorded (the loop's
+		 * third clause runs on every `continue` too) */
+		for (size_t j = i; j < b->n; ct_event_free(evs[j]), evs[j] = NULL, j++) {
+			ctc_doc_state *st;
+			if (!evs[j])
+				continue;
+			if (!(st = cached_state(w, evs[j]))) {
+				ctc_log(CTC_ERROR, "state missing from cache", "batch=%llu", (unsigned long long)b->seq);
+				goto out;
+			}
+			if (record_one(w, b, j, evs[j], st))
+				goto out;
+		}
+	}
+
+	/* 5. states and contexts go with this batch when due. A batch may add
 	 * as many contexts as it has events: take them before they could
 	 * overflow. */
 	if ((b->flush_state || w->cfg->state_flush_ms == 0 || w->ndirty >= flush_max(w) ||
@@ -474,8 +530,8 @@ out:
 	ctc_cache_trim(w->cache, atomic_load(&w->written_take));
 	atomic_store(&w->metrics->cache_documents, ctc_cache_count(w->cache));
 	atomic_store(&w->metrics->cache_bytes, ctc_cache_bytes(w->cache));
-	for (size_t i = 0; evs && i < b->n; i++)
-		ct_event_free(evs[i]);
+	for (size_t k = 0; evs && k < b->n; k++)
+		ct_event_free(evs[k]);
 	free(evs);
 }
 

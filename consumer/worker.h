@@ -74,7 +74,9 @@ typedef struct ctc_worker {
 /*
  * Stage 1: parse, validate (bad messages to the DLQ), load the missing
  * states (one query), build the records into b->history; the cache moves
- * ahead. When b->flush_state is set (or too much is waiting) the dirty
+ * ahead. Events whose states are cached are recorded as they are parsed;
+ * from the first that is not, the rest of the batch is parsed first and
+ * its missing states loaded at once. When b->flush_state is set (or too much is waiting) the dirty
  * states and the gathered contexts are taken into `b` too. Sets b->prepared;
  * on failure the cache is dropped. One thread at a time; may run beside
  * stage 2 of the previous batch (they share nothing but the DLQ producer,
