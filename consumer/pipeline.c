@@ -832,6 +832,16 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	if (!ctc_config_kafka_get(cfg, "auto.offset.reset") && set(cconf, "auto.offset.reset", "earliest", err))
 		goto fail;
+	/* librdkafka 2.0 stops fetching while its prefetch queue is over
+	 * queued.max.messages.kbytes and looks again only up to a second later
+	 * (2.2 added fetch.queue.backoff.ms for this); a consumer that empties
+	 * the queue faster than that waits, in bursts. Writing to MongoDB, the
+	 * default 64 MB holds well over a second; with no_write the consumer
+	 * runs at CPU speed (~90 MB/s of 1 KB events here), so it prefetches
+	 * 128 MB unless told otherwise. */
+	if (cfg->no_write && !ctc_config_kafka_get(cfg, "queued.max.messages.kbytes") &&
+	    set(cconf, "queued.max.messages.kbytes", "131072", err))
+		goto fail;
 	if (set(cconf, "group.id", cfg->group_id, err) || set(cconf, "enable.auto.commit", "false", err) ||
 	    set(cconf, "enable.auto.offset.store", "false", err) ||
 	    set(cconf, "enable.partition.eof", "false", err))
