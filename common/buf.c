@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int ct_buf_put(ct_buf *b, const void *p, size_t n)
+int ct_buf_put_slow(ct_buf *b, const void *p, size_t n)
 {
 	if (b->failed)
 		return -1;
@@ -33,11 +33,6 @@ int ct_buf_put(ct_buf *b, const void *p, size_t n)
 fail:
 	b->failed = 1;
 	return -1;
-}
-
-int ct_buf_putc(ct_buf *b, char c)
-{
-	return ct_buf_put(b, &c, 1);
 }
 
 int ct_buf_puts(ct_buf *b, const char *s)

@@ -68,6 +68,87 @@ static void put_string(ct_buf *b, const char *s, size_t n)
 	ct_buf_putc(b, '"');
 }
 
+/*
+ * %.<p>g of v for the shortest p that reads back, without printf, for the
+ * common case: v = m / 10^d exactly as IEEE division rounds it, with m an
+ * integer below 2^53 and d <= 15 (then "m e-d" reads back to v: strtod
+ * rounds correctly too), at most 15 significant digits (then that decimal
+ * is the only one of its length that reads back, so it is the one %g
+ * prints). Returns the length written to out, 0 when v is not such a case.
+ */
+static size_t shortest_fast(double v, char out[40])
+{
+	static const double pow10[] = {1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+				       1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15};
+	double a = fabs(v);
+	int d;
+	uint64_t m = 0;
+	if (!(a >= DBL_MIN) || a >= 9007199254740992.0) /* zero, subnormal, NaN, or >= 2^53 */
+		return 0;
+	for (d = 0; d <= 15; d++) {
+		double x = a * pow10[d];
+		if (x >= 9007199254740992.0)
+			return 0;
+		m = (uint64_t)(x + 0.5); /* a candidate: the check below decides */
+		if ((double)m / pow10[d] == a)
+			break;
+	}
+	if (d > 15 || m == 0)
+		return 0;
+	/* digits of m, trailing zeros dropped into the exponent */
+	char dig[20];
+	int nd = 0, exp10;
+	while (m % 10 == 0) {
+		m /= 10;
+		d--;
+	}
+	for (uint64_t t = m; t; t /= 10)
+		dig[nd++] = (char)('0' + t % 10);
+	if (nd > 15)
+		return 0;
+	for (int i = 0; i < nd / 2; i++) { /* most significant first */
+		char c = dig[i];
+		dig[i] = dig[nd - 1 - i];
+		dig[nd - 1 - i] = c;
+	}
+	exp10 = nd - 1 - d; /* of the first digit */
+	size_t o = 0;
+	if (v < 0)
+		out[o++] = '-';
+	if (exp10 < -4 || exp10 >= nd) { /* %g's scientific form: d.ddde+XX */
+		out[o++] = dig[0];
+		if (nd > 1) {
+			out[o++] = '.';
+			memcpy(out + o, dig + 1, (size_t)nd - 1);
+			o += (size_t)nd - 1;
+		}
+		out[o++] = 'e';
+		out[o++] = exp10 < 0 ? '-' : '+';
+		int e = exp10 < 0 ? -exp10 : exp10;
+		if (e >= 100)
+			out[o++] = (char)('0' + e / 100);
+		out[o++] = (char)('0' + e / 10 % 10);
+		out[o++] = (char)('0' + e % 10);
+	} else if (exp10 >= 0) { /* ddd.ddd: the point after exp10 + 1 digits */
+		memcpy(out + o, dig, (size_t)exp10 + 1);
+		o += (size_t)exp10 + 1;
+		if (nd > exp10 + 1) {
+			out[o++] = '.';
+			memcpy(out + o, dig + exp10 + 1, (size_t)(nd - exp10 - 1));
+			o += (size_t)(nd - exp10 - 1);
+		}
+	} else { /* 0.000ddd */
+		out[o++] = '0';
+		out[o++] = '.';
+		for (int i = -1; i > exp10; i--)
+			out[o++] = '0';
+		memcpy(out + o, dig, (size_t)nd);
+		o += (size_t)nd;
+	}
+	out[o] = '\0';
+	return o;
+}
+
 static void put_real(ct_buf *b, double v)
 {
 	/* %g never writes more than ~25 bytes at precision <= 17, but gcc -O0 cannot
@@ -84,6 +165,13 @@ static void put_real(ct_buf *b, double v)
 	 * one digit fewer would read back too. Otherwise p is 16 or 17.
 	 * Subnormals have fewer bits, so a wider ulp: they take the search. */
 	int prec;
+	size_t n = shortest_fast(v, tmp);
+	if (n) {
+		ct_buf_put(b, tmp, n);
+		if (!strpbrk(tmp, ".en"))
+			ct_buf_puts(b, ".0");
+		return;
+	}
 	if (v != 0 && fabs(v) < DBL_MIN) {
 		for (prec = 1; prec < 17; prec++) {
 			snprintf(tmp, sizeof(tmp), "%.*g", prec, v);

@@ -6,6 +6,7 @@
 #define CT_BUF_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct ct_buf {
 	char *data;   /* NUL-terminated once anything was appended; may be NULL */
@@ -18,8 +19,27 @@ typedef struct ct_buf {
 #define CT_BUF_INIT {NULL, 0, 0, 0, 0}
 
 /* Appends n bytes; on failure sets b->failed and returns -1. */
-int ct_buf_put(ct_buf *b, const void *p, size_t n);
-int ct_buf_putc(ct_buf *b, char c);
+int ct_buf_put_slow(ct_buf *b, const void *p, size_t n);
+
+/* Inline while there is room (the canonical writer appends a few bytes at a
+ * time, millions of times a second); growth and the bounds in ct_buf_put_slow. */
+static inline int ct_buf_put(ct_buf *b, const void *p, size_t n)
+{
+	if (n < b->cap - b->len && !b->failed && (!b->max || b->len + n <= b->max)) {
+		if (n) /* p may be NULL with n 0 */
+			memcpy(b->data + b->len, p, n);
+		b->len += n;
+		b->data[b->len] = '\0';
+		return 0;
+	}
+	return ct_buf_put_slow(b, p, n);
+}
+
+static inline int ct_buf_putc(ct_buf *b, char c)
+{
+	return ct_buf_put(b, &c, 1);
+}
+
 int ct_buf_puts(ct_buf *b, const char *s);
 /* Hands the buffer to the caller (free() it); the ct_buf is reset. */
 char *ct_buf_detach(ct_buf *b, size_t *len);

@@ -181,11 +181,29 @@ static void test_reals_match_the_rule(void **state)
 {
 	static const double fixed[] = {0.0, -0.0, 1e5, 1e15, 1e16, 1e17, 123456789012345.0, 1234567890123456.0,
 				       0.1, 0.2, 0.30000000000000004, 1.0 / 3, 2.0 / 3, 5e-324, 1.7976931348623157e308,
-				       2.2250738585072014e-308, 1e-5, 1e-4, 9.5, 99999.5, 100000.5, 1e21, 1e22, 0.5e-6};
+				       2.2250738585072014e-308, 1e-5, 1e-4, 9.5, 99999.5, 100000.5, 1e21, 1e22, 0.5e-6,
+				       1200.0, 1.5e16, 0.00012345, 12345678901234.5, 9007199254740991.0,
+				       9007199254740992.0, 5e-5, 100.0, -3.25, -1e-7, 1.0, 10.0, 99.99, 1234567.0,
+				       12345678.0, 1e7, 3e100, 2.5e-300, 1.15, 0.3, 123.456e-10, 1e-15, 1e-16};
 	char want[64];
 	json_t *arr = json_array();
 	for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
 		json_array_append_new(arr, json_real(fixed[i]));
+	/* short decimals of every length and magnitude: the fast path's ground,
+	 * and where %g switches between its fixed and scientific forms */
+	uint64_t y = 0x9e3779b97f4a7c15ull;
+	for (int i = 0; i < 20000; i++) {
+		y ^= y << 13; y ^= y >> 7; y ^= y << 17;
+		char text[64];
+		int digits = 1 + (int)(y % 17), e = (int)((y >> 8) % 45) - 22;
+		uint64_t mant = (y >> 16) % 100000000000000000ull;
+		uint64_t p10 = 1;
+		for (int k = 0; k < digits; k++)
+			p10 *= 10;
+		snprintf(text, sizeof(text), "%s0.%0*llue%d", (y >> 60) & 1 ? "-" : "", digits,
+			 (unsigned long long)(mant % p10), e);
+		json_array_append_new(arr, json_real(strtod(text, NULL)));
+	}
 	/* and many more: random bit patterns, random short decimals */
 	uint64_t x = 88172645463325252ull;
 	for (int i = 0; i < 20000; i++) {
