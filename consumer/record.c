@@ -12,7 +12,7 @@
 
 static json_t *str_or_null(const char *s)
 {
-	return s ? json_string(s) : json_null();
+	return s ? json_string_nocheck(s) : json_null();
 }
 
 static int key_cmp(const void *a, const void *b)
@@ -208,29 +208,31 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	if (ev->parent_collection && ev->parent_document_id)
 		parent = json_pack("{s:s, s:s}", "collection", ev->parent_collection, "document_id",
 				   ev->parent_document_id);
+	/* The keys are ours and every string value comes from a parsed (or
+	 * checked) event, valid UTF-8: no need for jansson to check them again. */
 	rec = json_object();
 	if (!rec || !parent ||
-	    json_object_set_new(rec, "_id", json_string(ev->event_id)) ||
-	    json_object_set_new(rec, "collection", json_string(ev->collection)) ||
-	    json_object_set_new(rec, "document_id", json_string(ev->document_id)) ||
-	    json_object_set_new(rec, "version", json_integer(st->version + 1)) ||
-	    json_object_set_new(rec, "op", json_string(op)) ||
-	    json_object_set_new(rec, "label", str_or_null(ev->label)) ||
-	    json_object_set_new(rec, "ts", json_string(ev->ts)) ||
-	    json_object_set_new(rec, "actor", str_or_null(ev->actor)) ||
-	    json_object_set_new(rec, "context_id", str_or_null(ev->context_id)) ||
-	    json_object_set_new(rec, "source", str_or_null(ev->source)) ||
-	    json_object_set_new(rec, "seq", ev->seq >= 0 ? json_integer(ev->seq) : json_null()) ||
-	    json_object_set_new(rec, "parent", parent) ||
-	    json_object_set_new(rec, "relation", ev->relation ? json_deep_copy(ev->relation) : json_null()) ||
-	    json_object_set(rec, "changes", changes) ||
-	    json_object_set_new(rec, "prev_hash", st->hash[0] ? json_string(st->hash) : json_null())) {
+	    json_object_set_new_nocheck(rec, "_id", json_string_nocheck(ev->event_id)) ||
+	    json_object_set_new_nocheck(rec, "collection", json_string_nocheck(ev->collection)) ||
+	    json_object_set_new_nocheck(rec, "document_id", json_string_nocheck(ev->document_id)) ||
+	    json_object_set_new_nocheck(rec, "version", json_integer(st->version + 1)) ||
+	    json_object_set_new_nocheck(rec, "op", json_string_nocheck(op)) ||
+	    json_object_set_new_nocheck(rec, "label", str_or_null(ev->label)) ||
+	    json_object_set_new_nocheck(rec, "ts", json_string_nocheck(ev->ts)) ||
+	    json_object_set_new_nocheck(rec, "actor", str_or_null(ev->actor)) ||
+	    json_object_set_new_nocheck(rec, "context_id", str_or_null(ev->context_id)) ||
+	    json_object_set_new_nocheck(rec, "source", str_or_null(ev->source)) ||
+	    json_object_set_new_nocheck(rec, "seq", ev->seq >= 0 ? json_integer(ev->seq) : json_null()) ||
+	    json_object_set_new_nocheck(rec, "parent", parent) ||
+	    json_object_set_new_nocheck(rec, "relation", ev->relation ? json_incref((json_t *)ev->relation) : json_null()) ||
+	    json_object_set_nocheck(rec, "changes", changes) ||
+	    json_object_set_new_nocheck(rec, "prev_hash", st->hash[0] ? json_string_nocheck(st->hash) : json_null())) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
 	if ((rc = ct_record_hash(rec, hash, err)))
 		goto out;
-	if (json_object_set_new(rec, "hash", json_string(hash))) {
+	if (json_object_set_new_nocheck(rec, "hash", json_string_nocheck(hash))) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
