@@ -4,6 +4,7 @@
  */
 #include "changetrail/canonical.h"
 #include "ct_buf.h"
+#include "ct_canon.h"
 #include "ct_internal.h"
 
 #include <float.h>
@@ -312,6 +313,23 @@ static int dump(ct_buf *b, const json_t *v, int sort, int depth, ct_error *err)
 		rc = ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
 out:
 	return rc;
+}
+
+void ct_canon_string(ct_buf *b, const char *s, size_t n)
+{
+	put_string(b, s, n);
+}
+
+void ct_canon_int(ct_buf *b, int64_t v)
+{
+	char num[32];
+	snprintf(num, sizeof(num), "%" PRId64, v);
+	ct_buf_puts(b, num);
+}
+
+int ct_canon_value(ct_buf *b, const json_t *v, ct_error *err)
+{
+	return dump(b, v, 1, 0, err);
 }
 
 static int dump_to(const json_t *value, int sort, char **out, size_t *len, ct_error *err)

@@ -5,6 +5,7 @@
 
 #include "changetrail/canonical.h"
 #include "changetrail/diff.h"
+#include "ct_canon.h"
 #include "ct_internal.h"
 
 #include <stdlib.h>
@@ -109,6 +110,91 @@ fail:
 	return NULL;
 }
 
+static void canon_string_or_null(ct_buf *b, const char *s)
+{
+	if (s)
+		ct_canon_string(b, s, strlen(s));
+	else
+		ct_buf_put(b, "null", 4);
+}
+
+/*
+ * The record hash (ct_record_hash()) from the record's fields, without
+ * building the record: its canonical text written in key order. It must
+ * give what ct_record_hash() gives on the record ctc_record_apply() builds
+ * (test_consumer_record checks every record it makes).
+ */
+static int hash_fields(const ctc_event_in *ev, const char *op, int64_t version, const json_t *changes,
+		       const char *prev_hash, char out_hex[65], ct_error *err)
+{
+	ct_buf b = CT_BUF_INIT;
+	uint8_t digest[32];
+	int rc = CT_OK;
+#define PUT(lit) ct_buf_put(&b, lit, sizeof(lit) - 1)
+#define STR(s) ct_canon_string(&b, (s), strlen(s))
+#define STR_OR_NULL(s) canon_string_or_null(&b, (s))
+	PUT("{\"_id\":");
+	STR(ev->event_id);
+	PUT(",\"actor\":");
+	STR_OR_NULL(ev->actor);
+	PUT(",\"changes\":");
+	if ((rc = ct_canon_value(&b, changes, err)))
+		goto out;
+	PUT(",\"collection\":");
+	STR(ev->collection);
+	PUT(",\"context_id\":");
+	STR_OR_NULL(ev->context_id);
+	PUT(",\"document_id\":");
+	STR(ev->document_id);
+	PUT(",\"label\":");
+	STR_OR_NULL(ev->label);
+	PUT(",\"op\":");
+	STR(op);
+	PUT(",\"parent\":");
+	if (ev->parent_collection && ev->parent_document_id) {
+		PUT("{\"collection\":");
+		STR(ev->parent_collection);
+		PUT(",\"document_id\":");
+		STR(ev->parent_document_id);
+		PUT("}");
+	} else {
+		PUT("null");
+	}
+	PUT(",\"prev_hash\":");
+	STR_OR_NULL(prev_hash[0] ? prev_hash : NULL);
+	PUT(",\"relation\":");
+	if (ev->relation) {
+		if ((rc = ct_canon_value(&b, ev->relation, err)))
+			goto out;
+	} else {
+		PUT("null");
+	}
+	PUT(",\"seq\":");
+	if (ev->seq >= 0)
+		ct_canon_int(&b, ev->seq);
+	else
+		PUT("null");
+	PUT(",\"source\":");
+	STR_OR_NULL(ev->source);
+	PUT(",\"ts\":");
+	STR(ev->ts);
+	PUT(",\"version\":");
+	ct_canon_int(&b, version);
+	PUT("}");
+#undef PUT
+#undef STR
+#undef STR_OR_NULL
+	if (b.failed) {
+		rc = ct_error_set(err, CT_ENOMEM, "record hash: out of memory");
+		goto out;
+	}
+	ct_sha256(b.data, b.len, digest);
+	ct_hex(digest, sizeof(digest), out_hex);
+out:
+	ct_buf_free(&b);
+	return rc;
+}
+
 /* changes of a relation_add/remove: see record.h */
 static int relation_changes(const ctc_event_in *ev, json_t **out, ct_error *err)
 {
@@ -127,10 +213,54 @@ static int relation_changes(const ctc_event_in *ev, json_t **out, ct_error *err)
 	return *out ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
 }
 
+/* The history record (record.h form) of fields already checked, with its hash. */
+static int build_record(const ctc_doc_state *st, const ctc_event_in *ev, const char *op, json_t *changes,
+			const char *hash, json_t **out, ct_error *err)
+{
+	json_t *rec = NULL, *kafka;
+	json_t *parent = json_null();
+	*out = NULL;
+	if (ev->parent_collection && ev->parent_document_id)
+		parent = json_pack("{s:s, s:s}", "collection", ev->parent_collection, "document_id",
+				   ev->parent_document_id);
+	/* The keys are ours and every string value comes from a parsed (or
+	 * checked) event, valid UTF-8: no need for jansson to check them again. */
+	rec = json_object();
+	if (!rec || !parent ||
+	    json_object_set_new_nocheck(rec, "_id", json_string_nocheck(ev->event_id)) ||
+	    json_object_set_new_nocheck(rec, "collection", json_string_nocheck(ev->collection)) ||
+	    json_object_set_new_nocheck(rec, "document_id", json_string_nocheck(ev->document_id)) ||
+	    json_object_set_new_nocheck(rec, "version", json_integer(st->version + 1)) ||
+	    json_object_set_new_nocheck(rec, "op", json_string_nocheck(op)) ||
+	    json_object_set_new_nocheck(rec, "label", str_or_null(ev->label)) ||
+	    json_object_set_new_nocheck(rec, "ts", json_string_nocheck(ev->ts)) ||
+	    json_object_set_new_nocheck(rec, "actor", str_or_null(ev->actor)) ||
+	    json_object_set_new_nocheck(rec, "context_id", str_or_null(ev->context_id)) ||
+	    json_object_set_new_nocheck(rec, "source", str_or_null(ev->source)) ||
+	    json_object_set_new_nocheck(rec, "seq", ev->seq >= 0 ? json_integer(ev->seq) : json_null()) ||
+	    json_object_set_new_nocheck(rec, "parent", parent) ||
+	    json_object_set_new_nocheck(rec, "relation", ev->relation ? json_incref((json_t *)ev->relation) : json_null()) ||
+	    json_object_set_nocheck(rec, "changes", changes) ||
+	    json_object_set_new_nocheck(rec, "prev_hash", st->hash[0] ? json_string_nocheck(st->hash) : json_null()) ||
+	    json_object_set_new_nocheck(rec, "hash", json_string_nocheck(hash)))
+		goto nomem;
+	if (ev->topic) {
+		kafka = json_pack("{s:s, s:i, s:I}", "topic", ev->topic, "partition", (int)ev->partition,
+				  "offset", (json_int_t)ev->offset);
+		if (!kafka || json_object_set_new(rec, "kafka", kafka))
+			goto nomem;
+	}
+	*out = rec;
+	return CT_OK;
+nomem:
+	json_decref(rec);
+	return ct_error_set(err, CT_ENOMEM, "out of memory");
+}
+
 int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		     ctc_record_result *result, ct_error *err)
 {
-	json_t *empty = NULL, *changes = NULL, *rec = NULL, *next_doc = NULL, *kafka = NULL;
+	json_t *empty = NULL, *changes = NULL, *rec = NULL, *next_doc = NULL;
 	json_t *before_sorted = NULL;
 	const json_t *prev;
 	size_t next_bytes = 0, before_bytes = 0;
@@ -138,7 +268,8 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	char hash[65];
 	int rc = 0;
 
-	*record = NULL;
+	if (record)
+		*record = NULL;
 	*result = CTC_RECORD_EMPTY;
 	if (ctc_state_seen_id(st, ev->event_id) ||
 	    ctc_state_seen_offset(st, ev->topic, ev->partition, ev->offset)) {
@@ -204,46 +335,13 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		goto out;
 	}
 
-	json_t *parent = json_null();
-	if (ev->parent_collection && ev->parent_document_id)
-		parent = json_pack("{s:s, s:s}", "collection", ev->parent_collection, "document_id",
-				   ev->parent_document_id);
-	/* The keys are ours and every string value comes from a parsed (or
-	 * checked) event, valid UTF-8: no need for jansson to check them again. */
-	rec = json_object();
-	if (!rec || !parent ||
-	    json_object_set_new_nocheck(rec, "_id", json_string_nocheck(ev->event_id)) ||
-	    json_object_set_new_nocheck(rec, "collection", json_string_nocheck(ev->collection)) ||
-	    json_object_set_new_nocheck(rec, "document_id", json_string_nocheck(ev->document_id)) ||
-	    json_object_set_new_nocheck(rec, "version", json_integer(st->version + 1)) ||
-	    json_object_set_new_nocheck(rec, "op", json_string_nocheck(op)) ||
-	    json_object_set_new_nocheck(rec, "label", str_or_null(ev->label)) ||
-	    json_object_set_new_nocheck(rec, "ts", json_string_nocheck(ev->ts)) ||
-	    json_object_set_new_nocheck(rec, "actor", str_or_null(ev->actor)) ||
-	    json_object_set_new_nocheck(rec, "context_id", str_or_null(ev->context_id)) ||
-	    json_object_set_new_nocheck(rec, "source", str_or_null(ev->source)) ||
-	    json_object_set_new_nocheck(rec, "seq", ev->seq >= 0 ? json_integer(ev->seq) : json_null()) ||
-	    json_object_set_new_nocheck(rec, "parent", parent) ||
-	    json_object_set_new_nocheck(rec, "relation", ev->relation ? json_incref((json_t *)ev->relation) : json_null()) ||
-	    json_object_set_nocheck(rec, "changes", changes) ||
-	    json_object_set_new_nocheck(rec, "prev_hash", st->hash[0] ? json_string_nocheck(st->hash) : json_null())) {
-		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	if ((rc = hash_fields(ev, op, st->version + 1, changes, st->hash, hash, err)))
 		goto out;
-	}
-	if ((rc = ct_record_hash(rec, hash, err)))
+	/* The record itself only for a caller that wants it (the consumer
+	 * does when it writes, to make its BSON; without writes the hash is
+	 * all it needs). */
+	if (record && (rc = build_record(st, ev, op, changes, hash, &rec, err)))
 		goto out;
-	if (json_object_set_new_nocheck(rec, "hash", json_string_nocheck(hash))) {
-		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-		goto out;
-	}
-	if (ev->topic) {
-		kafka = json_pack("{s:s, s:i, s:I}", "topic", ev->topic, "partition", (int)ev->partition,
-				  "offset", (json_int_t)ev->offset);
-		if (!kafka || json_object_set_new(rec, "kafka", kafka)) {
-			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-			goto out;
-		}
-	}
 	/* Everything that can fail is done: move the state on. */
 	if ((rc = ctc_state_remember_id(st, ev->event_id, err)) ||
 	    (rc = ctc_state_set_offset(st, ev->topic, ev->partition, ev->offset, err)))
@@ -254,7 +352,8 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	next_doc = NULL;
 	st->deleted = next_deleted;
 	snprintf(st->last_ts, sizeof(st->last_ts), "%s", ev->ts);
-	*record = rec;
+	if (record)
+		*record = rec;
 	rec = NULL;
 	*result = CTC_RECORD_PERSISTED;
 	rc = 0;

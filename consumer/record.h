@@ -48,7 +48,8 @@ typedef enum ctc_record_result {
 /*
  * Applies `ev` to `st`. On CTC_RECORD_PERSISTED *record is the new history
  * record (owned by the caller) and `st` was updated; otherwise *record is
- * NULL and `st` is unchanged. Errors: CT_ESCHEMA (an op that needs "after"
+ * NULL and `st` is unchanged. `record` may be NULL: the state moves on the
+ * same (its hash made from the record's fields) but no record is built. Errors: CT_ESCHEMA (an op that needs "after"
  * has none, unknown op), CT_ELIMIT (too deep to diff), CT_ENOMEM; `st` is
  * unchanged on error.
  */

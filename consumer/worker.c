@@ -395,7 +395,9 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 		.parent_document_id = ct_event_parent_document_id(ev), .seq = ct_event_seq(ev),
 		.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
 	};
-	if ((rc = ctc_record_apply(st, &in, &rec, &res, &err))) {
+	/* without writes only the hash chain is needed, not the record */
+	rec = NULL;
+	if ((rc = ctc_record_apply(st, &in, w->store ? &rec : NULL, &res, &err))) {
 		if (rc == CT_ENOMEM)
 			return -1;
 		to_dlq(w, b, m, rc, err.message);

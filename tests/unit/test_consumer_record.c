@@ -40,17 +40,38 @@ static ctc_event_in ev(const char *id, const char *op, json_t *after, int64_t of
 	return e;
 }
 
-/* Applies and returns the record (or NULL), checking the result kind. */
+/*
+ * Applies and returns the record (or NULL), checking the result kind; and
+ * that the hash made from the fields (what the consumer does without
+ * writes, and what goes into the record) is ct_record_hash() of the
+ * record, and the same when no record is asked for.
+ */
 static json_t *apply(ctc_doc_state *st, const ctc_event_in *e, ctc_record_result want)
 {
-	json_t *rec;
-	ctc_record_result res;
+	json_t *rec, *stored;
+	ctc_record_result res, twin_res;
+	ctc_doc_state *twin;
 	ct_error err;
+	assert_int_equal(ctc_state_to_json(st, &stored, &err), CT_OK);
+	assert_int_equal(ctc_state_from_json(stored, &twin, &err), CT_OK);
+	json_decref(stored);
 	if (ctc_record_apply(st, e, &rec, &res, &err))
 		fail_msg("apply: %s", err.message);
 	assert_int_equal(res, want);
 	if (want != CTC_RECORD_PERSISTED)
 		assert_null(rec);
+	if (ctc_record_apply(twin, e, NULL, &twin_res, &err))
+		fail_msg("apply without a record: %s", err.message);
+	assert_int_equal(twin_res, res);
+	assert_string_equal(twin->hash, st->hash);
+	assert_int_equal(twin->version, st->version);
+	ctc_state_free(twin);
+	if (rec) {
+		char hex[65];
+		assert_int_equal(ct_record_hash(rec, hex, &err), CT_OK);
+		assert_string_equal(json_string_value(json_object_get(rec, "hash")), hex);
+		assert_string_equal(st->hash, hex);
+	}
 	/* the size the record measured on the way is the size of the tree */
 	size_t kept = ctc_state_approx_bytes(st);
 	st->sized_doc = NULL;
@@ -90,7 +111,9 @@ static json_t *life(const char *topic, int64_t base_offset)
 
 	e = ev("e2", "update", a2, base_offset + 1);
 	e.topic = topic;
+	e.seq = 0; /* the first value of a sequence, not "none" */
 	r = apply(st, &e, CTC_RECORD_PERSISTED);
+	assert_int_equal(json_integer_value(json_object_get(r, "seq")), 0);
 	assert_changes(r, "[[\"change\", \"qty\", [1, 2]]]");
 	assert_string_equal(json_string_value(json_object_get(r, "prev_hash")),
 			    json_string_value(json_object_get(json_array_get(recs, 0), "hash")));
