@@ -20,6 +20,14 @@
  */
 int ct_json_scan_object(const char *s, size_t n, size_t max_depth, ct_error *err);
 
+/* Length of the valid UTF-8 sequence at p (lead byte >= 0x80, `left`
+ * bytes readable), 0 when invalid: no overlongs, no surrogates, nothing
+ * above U+10FFFF. Shared by the scanner and the consumer's parser. */
+size_t ct_utf8_seq_len(const unsigned char *p, size_t left);
+
+/* The 4 hex digits at p (readable) into *out; -1 if one is not hex. */
+int ct_hex4(const unsigned char *p, unsigned *out);
+
 /* true when s[0..n) is valid UTF-8 (no overlongs, surrogates or NUL). */
 int ct_utf8_valid(const char *s, size_t n);
 

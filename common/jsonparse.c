@@ -17,6 +17,7 @@
 #define _GNU_SOURCE /* strtod_l */
 #endif
 #include "ct_jsonparse.h"
+#include "ct_jsonscan.h"
 
 #include <locale.h>
 #include <math.h>
@@ -78,44 +79,6 @@ static inline void skip_ws(parser *p)
 			return;
 		p->i++;
 	}
-}
-
-/* Length of the valid UTF-8 sequence at p (lead >= 0x80), 0 if invalid:
- * no overlongs, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_len(const unsigned char *q, size_t left)
-{
-	unsigned c = q[0], cp;
-	size_t len;
-	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
-	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
-	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-	else return 0;
-	if (left < len)
-		return 0;
-	for (size_t k = 1; k < len; k++) {
-		if ((q[k] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (q[k] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return len;
-}
-
-static int hex4(const unsigned char *q, unsigned *out)
-{
-	unsigned v = 0;
-	for (int k = 0; k < 4; k++) {
-		unsigned char c = q[k];
-		v <<= 4;
-		if (c >= '0' && c <= '9') v |= c - '0';
-		else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10u;
-		else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10u;
-		else return -1;
-	}
-	*out = v;
-	return 0;
 }
 
 static size_t put_utf8(char *o, unsigned cp)
@@ -201,7 +164,7 @@ static int string(parser *p, const char **out, size_t *len)
 		case 3:
 			return -1;
 		default: {
-			size_t k = utf8_len(s + i, n - i);
+			size_t k = ct_utf8_seq_len(s + i, n - i);
 			if (!k)
 				return -1;
 			i += k;
@@ -248,14 +211,14 @@ closed:
 		case 't': o[w++] = '\t'; break;
 		case 'u': {
 			unsigned u, lo;
-			if (hex4(s + j, &u))
+			if (ct_hex4(s + j, &u))
 				return -1;
 			j += 4;
 			if (u == 0 || (u >= 0xdc00 && u <= 0xdfff))
 				return -1;
 			if (u >= 0xd800 && u <= 0xdbff) {
 				/* the low half must follow as another \u escape */
-				if (i - j < 6 || s[j] != '\\' || s[j + 1] != 'u' || hex4(s + j + 2, &lo) ||
+				if (i - j < 6 || s[j] != '\\' || s[j + 1] != 'u' || ct_hex4(s + j + 2, &lo) ||
 				    lo < 0xdc00 || lo > 0xdfff)
 					return -1;
 				j += 6;

@@ -6,6 +6,7 @@
 #include "ct_jsonscan.h"
 #include "ct_internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -29,43 +30,62 @@ static void skip_ws(scan *sc)
 	}
 }
 
-static int hex4(scan *sc, unsigned *out)
+int ct_hex4(const unsigned char *p, unsigned *out)
 {
 	unsigned v = 0;
-	if (sc->n - sc->i < 4)
-		return -1;
 	for (int k = 0; k < 4; k++) {
-		unsigned char c = sc->s[sc->i++];
+		unsigned char c = p[k];
 		v <<= 4;
 		if (c >= '0' && c <= '9') v |= c - '0';
-		else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10;
+		else if (c >= 'a' && c <= 'f') v |= c - 'a' + 10u;
+		else if (c >= 'A' && c <= 'F') v |= c - 'A' + 10u;
 		else return -1;
 	}
 	*out = v;
 	return 0;
 }
 
-/* One UTF-8 sequence starting at sc->i (lead byte >= 0x80). */
-static int utf8_seq(scan *sc)
+static int hex4(scan *sc, unsigned *out)
 {
-	const unsigned char *p = sc->s + sc->i;
-	size_t left = sc->n - sc->i;
+	if (sc->n - sc->i < 4)
+		return -1;
+	if (ct_hex4(sc->s + sc->i, out)) {
+		/* errors point just past the first digit that is not hex */
+		while (isxdigit(sc->s[sc->i]))
+			sc->i++;
+		sc->i++;
+		return -1;
+	}
+	sc->i += 4;
+	return 0;
+}
+
+size_t ct_utf8_seq_len(const unsigned char *p, size_t left)
+{
 	unsigned c = p[0], cp;
 	size_t len;
 	if (c >= 0xc2 && c <= 0xdf) { len = 2; cp = c & 0x1f; }
 	else if (c >= 0xe0 && c <= 0xef) { len = 3; cp = c & 0x0f; }
 	else if (c >= 0xf0 && c <= 0xf4) { len = 4; cp = c & 0x07; }
-	else return -1;
+	else return 0;
 	if (left < len)
-		return -1;
+		return 0;
 	for (size_t k = 1; k < len; k++) {
 		if ((p[k] & 0xc0) != 0x80)
-			return -1;
+			return 0;
 		cp = (cp << 6) | (p[k] & 0x3f);
 	}
 	if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
 	    (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return len;
+}
+
+/* One UTF-8 sequence starting at sc->i (lead byte >= 0x80). */
+static int utf8_seq(scan *sc)
+{
+	size_t len = ct_utf8_seq_len(sc->s + sc->i, sc->n - sc->i);
+	if (!len)
 		return -1;
 	sc->i += len;
 	return 0;
