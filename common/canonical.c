@@ -332,6 +332,20 @@ int ct_canon_value(ct_buf *b, const json_t *v, ct_error *err)
 	return dump(b, v, 1, 0, err);
 }
 
+int ct_canon_hash_hex(ct_buf *b, char out_hex[65], ct_error *err)
+{
+	uint8_t digest[32];
+	int rc = CT_OK;
+	if (b->failed) {
+		rc = ct_error_set(err, CT_ENOMEM, "record hash: out of memory");
+	} else {
+		ct_sha256(b->data, b->len, digest);
+		ct_hex(digest, sizeof(digest), out_hex);
+	}
+	ct_buf_free(b);
+	return rc;
+}
+
 static int dump_to(const json_t *value, int sort, char **out, size_t *len, ct_error *err)
 {
 	ct_buf b = CT_BUF_INIT;
@@ -362,20 +376,14 @@ int ct_json_dump_compact(const json_t *value, char **out, size_t *len, ct_error 
 int ct_record_hash(const json_t *record, char out_hex[65], ct_error *err)
 {
 	ct_buf b = CT_BUF_INIT;
-	uint8_t digest[32];
 	int rc;
 
 	if (!json_is_object(record) || !out_hex)
 		return ct_error_set(err, CT_EINVAL, "record hash: record must be a JSON object");
 	/* the record's canonical text without its own hash and Kafka position */
-	rc = dump_object(&b, record, 1, 0, "hash", "kafka", err);
-	if (!rc && b.failed)
-		rc = ct_error_set(err, CT_ENOMEM, "canonical: out of memory");
-	if (rc)
-		goto out;
-	ct_sha256(b.data, b.len, digest);
-	ct_hex(digest, sizeof(digest), out_hex);
-out:
-	ct_buf_free(&b);
-	return rc;
+	if ((rc = dump_object(&b, record, 1, 0, "hash", "kafka", err))) {
+		ct_buf_free(&b);
+		return rc;
+	}
+	return ct_canon_hash_hex(&b, out_hex, err);
 }

@@ -128,7 +128,6 @@ static int hash_fields(const ctc_event_in *ev, const char *op, int64_t version, 
 		       const char *prev_hash, char out_hex[65], ct_error *err)
 {
 	ct_buf b = CT_BUF_INIT;
-	uint8_t digest[32];
 	int rc = CT_OK;
 #define PUT(lit) ct_buf_put(&b, lit, sizeof(lit) - 1)
 #define STR(s) ct_canon_string(&b, (s), strlen(s))
@@ -184,12 +183,7 @@ static int hash_fields(const ctc_event_in *ev, const char *op, int64_t version, 
 #undef PUT
 #undef STR
 #undef STR_OR_NULL
-	if (b.failed) {
-		rc = ct_error_set(err, CT_ENOMEM, "record hash: out of memory");
-		goto out;
-	}
-	ct_sha256(b.data, b.len, digest);
-	ct_hex(digest, sizeof(digest), out_hex);
+	return ct_canon_hash_hex(&b, out_hex, err);
 out:
 	ct_buf_free(&b);
 	return rc;

@@ -433,7 +433,6 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 		}
 	}
 	json_decref(rec);
-	b->nhistory++;
 	if (in.context_id &&
 	    ctc_contexts_add_event(&w->ctxs, in.context_id, ct_event_context_parent_id(ev), in.ts, in.actor,
 				   in.collection, ct_event_context_metadata(ev), &err))
@@ -452,7 +451,6 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 	b->prepared = false;
 	b->state_flushed = false;
 	ct_buf_free(&b->history);
-	b->nhistory = 0;
 	if (!evs) {
 		ctc_log(CTC_ERROR, "out of memory", "batch=%llu", (unsigned long long)b->seq);
 		goto out;

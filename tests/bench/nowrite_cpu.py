@@ -4,13 +4,17 @@
 on N/10 documents of ~doc_bytes, 4 partitions) on the local servers, then runs the daemon
 --runs times over it, each with its own consumer group until it is idle for 1 s, and prints
 user + system CPU per event (start-up included) and peak RSS of each run, from the kernel's
-accounting of the child (getrusage), one key=value line per run.
+accounting of the child (wait4), one key=value line per run; and the rate of each tenth of
+the run from the daemon's "batch written" log lines, with the largest deviation of tenths
+2..10 from their mean (side_by_side.py's flatness measure, taken from the daemon itself).
 
 usage (servers up: eval "$(deploy/local/services.sh env)"; the tests' venv python):
   tests/bench/nowrite_cpu.py [--events 100000] [--doc-bytes 1024] [--runs 5] [--build-dir build]
 """
 import argparse
+import datetime
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -19,6 +23,29 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import side_by_side as sbs  # noqa: E402  (its Filler and create_topic)
+
+
+def tenths(logpath):
+    """Rates of the ten tenths of the run (events/s) and the largest deviation of 2..10."""
+    pts = []
+    done = 0
+    with open(logpath) as f:
+        for line in f:
+            if 'msg="batch written"' not in line:
+                continue
+            ts = datetime.datetime.fromisoformat(re.search(r"ts=(\S+)Z", line).group(1)).timestamp()
+            done += int(re.search(r" events=(\d+)", line).group(1))
+            pts.append((ts, done))
+    if len(pts) < 11:
+        return [], None
+    rates, prev, k = [], pts[0], 1
+    for t, c in pts:
+        if c >= done * k / 10:
+            rates.append((c - prev[1]) / max(t - prev[0], 1e-3))
+            prev, k = (t, c), k + 1
+    steady = rates[1:]
+    mean = sum(steady) / len(steady)
+    return rates, max(abs(r - mean) / mean for r in steady)
 
 
 def main():
@@ -50,14 +77,17 @@ def main():
                     f"database = unused\n[consumer]\ntopic = {topic}\ndlq_topic = {topic}.dlq\n"
                     f"group_id = {topic}-run{run}\nbatch_size = 500\nbatch_ms = 200\nexit_on_idle_ms = 1000\n"
                     f"no_write = true\n[http]\nlisten =\n")
-        with open(os.path.join(work, f"run{run}.log"), "w") as log:
+        logpath = os.path.join(work, f"run{run}.log")
+        with open(logpath, "w") as log:
             p = subprocess.Popen([binary, "--config", cfg], stderr=log)
             _, status, ru = os.wait4(p.pid, 0)  # this child's own CPU and peak RSS
             p.returncode = os.waitstatus_to_exitcode(status)
         cpu = ru.ru_utime + ru.ru_stime
+        rates, dev = tenths(logpath)
         print(f"bench=nowrite_cpu run={run} events={args.events} doc_bytes={args.doc_bytes} rc={p.returncode} "
-              f"cpu_us_per_event={cpu * 1e6 / args.events:.2f} peak_rss_mb={ru.ru_maxrss / 1024:.0f}",
-              flush=True)
+              f"cpu_us_per_event={cpu * 1e6 / args.events:.2f} peak_rss_mb={ru.ru_maxrss / 1024:.0f} "
+              f"tenths={','.join(f'{r:.0f}' for r in rates)} "
+              f"max_dev_10_100={100 * dev if dev is not None else float('nan'):.1f}%", flush=True)
     sbs.delete_topics([topic])
 
 
