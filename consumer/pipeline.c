@@ -19,6 +19,7 @@
 #include "pipeline.h"
 
 #include "ct_internal.h"
+#include "fetchwake.h"
 #include "http.h"
 #include "log.h"
 #include "worker.h"
@@ -46,6 +47,8 @@ struct ctc_pipeline {
 	bool ping_inflight;
 	rd_kafka_t *rk, *dlq;
 	rd_kafka_queue_t *queue;
+	ctc_fetchwake *fetchwake; /* NULL when librdkafka has fetch.queue.backoff.ms */
+	long long prefetch_kb;
 	ctc_http *http;
 	ctc_store *ping_store;
 	ctc_worker worker;
@@ -538,6 +541,7 @@ static void drain(ctc_pipeline *p)
 		if (!p->first_msg_us)
 			p->first_msg_us = p->last_msg_us;
 		p->events_seen++;
+		ctc_fetchwake_took(p->fetchwake, m->len + m->key_len);
 		if (pending_add(p, m)) {
 			rd_kafka_message_destroy(m);
 			ctc_log(CTC_ERROR, "out of memory", NULL);
@@ -710,6 +714,8 @@ static void maybe_finish_stop(ctc_pipeline *p)
 		ctc_batch_free(p->pending);
 		p->pending = NULL;
 	}
+	ctc_fetchwake_free(p->fetchwake); /* no requests of ours while leaving */
+	p->fetchwake = NULL;
 	/* leaves the group; its revoke callback finds nothing in flight */
 	rd_kafka_consumer_close(p->rk);
 	while (rd_kafka_outq_len(p->dlq) > 0 && !atomic_load(&p->abort))
@@ -724,12 +730,12 @@ static void maybe_finish_stop(ctc_pipeline *p)
 	int64_t hactive = p->first_msg_us && p->last_history_us > p->first_msg_us ? p->last_history_us - p->first_msg_us : 0;
 	ctc_log(CTC_INFO, "consumer stopped",
 		"events=%llu persisted=%llu duplicate=%llu empty=%llu dlq=%llu active_ms=%.1f history_active_ms=%.1f "
-		"result=%d",
+		"fetch_wakeups=%llu result=%d",
 		(unsigned long long)p->events_seen, (unsigned long long)atomic_load(&p->metrics.persisted),
 		(unsigned long long)atomic_load(&p->metrics.duplicate),
 		(unsigned long long)atomic_load(&p->metrics.empty),
 		(unsigned long long)atomic_load(&p->metrics.dlq), (double)active / 1000.0, (double)hactive / 1000.0,
-		p->result);
+		(unsigned long long)atomic_load(&p->metrics.fetch_wakeups), p->result);
 }
 
 static void begin_stop(ctc_pipeline *p, const char *why)
@@ -832,17 +838,25 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	if (!ctc_config_kafka_get(cfg, "auto.offset.reset") && set(cconf, "auto.offset.reset", "earliest", err))
 		goto fail;
-	/* librdkafka 2.0 stops fetching while its prefetch queue is over
-	 * queued.max.messages.kbytes and looks again only up to a second later
-	 * (2.2 added fetch.queue.backoff.ms for this); a consumer that empties
-	 * the queue faster than that waits, in bursts. Writing to MongoDB, the
-	 * default 64 MB holds well over a second; with no_write the consumer
-	 * runs at CPU speed (~90-170 MB/s of 1 KB events here), so it
-	 * prefetches 128 MB unless told otherwise (256 MB measured no
-	 * steadier). */
-	if (cfg->no_write && !ctc_config_kafka_get(cfg, "queued.max.messages.kbytes") &&
-	    set(cconf, "queued.max.messages.kbytes", "131072", err))
+	/* The prefetch only has to cover the time to the next fetch once the
+	 * fetcher is told the queue has room (fetchwake.h): 16 MB kept the
+	 * no-write daemon at 155-170k events/s of 1 KB, as fast as 128 MB, for
+	 * 130 MB less memory than that and 48 MB less than librdkafka's 64 MB. */
+	if (!ctc_config_kafka_get(cfg, "queued.max.messages.kbytes") &&
+	    set(cconf, "queued.max.messages.kbytes", "16384", err))
 		goto fail;
+	/* librdkafka >= 2.2 looks at a full queue again after this; before, only
+	 * after a second unless woken, which is the waker's job. */
+	bool need_waker = false;
+	if (!ctc_config_kafka_get(cfg, "fetch.queue.backoff.ms") &&
+	    rd_kafka_conf_set(cconf, "fetch.queue.backoff.ms", "20", errstr, sizeof(errstr)) != RD_KAFKA_CONF_OK)
+		need_waker = true;
+	char qkb[32] = "", qmsgs[32] = "";
+	size_t qsz = sizeof(qkb);
+	rd_kafka_conf_get(cconf, "queued.max.messages.kbytes", qkb, &qsz);
+	qsz = sizeof(qmsgs);
+	rd_kafka_conf_get(cconf, "queued.min.messages", qmsgs, &qsz);
+	p->prefetch_kb = atoll(qkb);
 	if (set(cconf, "group.id", cfg->group_id, err) || set(cconf, "enable.auto.commit", "false", err) ||
 	    set(cconf, "enable.auto.offset.store", "false", err) ||
 	    set(cconf, "enable.partition.eof", "false", err))
@@ -855,6 +869,9 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	}
 	cconf = NULL;
+	if (need_waker &&
+	    !(p->fetchwake = ctc_fetchwake_new(p->rk, p->prefetch_kb, atoll(qmsgs), &p->metrics.fetch_wakeups, err)))
+		goto fail;
 
 	if (!(pconf = kafka_conf(cfg, false, err)))
 		goto fail;
@@ -940,10 +957,11 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 	uv_signal_start(&p->sigint, signal_cb, SIGINT);
 	ctc_log(CTC_INFO, "consumer started",
 		"topic=%s group=%s database=%s batch_size=%lld batch_ms=%lld state_flush_ms=%lld "
-		"cache_max_documents=%lld cache_max_mb=%lld http_port=%d allocator=%s%s",
+		"cache_max_documents=%lld cache_max_mb=%lld prefetch_kb=%lld fetch_wakeup=%s http_port=%d allocator=%s%s",
 		p->cfg->topic, p->cfg->group_id, p->cfg->mongodb_database, (long long)p->cfg->batch_size,
 		(long long)p->cfg->batch_ms, (long long)p->cfg->state_flush_ms, (long long)p->cfg->cache_max_documents,
-		(long long)p->cfg->cache_max_mb, ctc_pipeline_http_port(p),
+		(long long)p->cfg->cache_max_mb, p->prefetch_kb, p->fetchwake ? "thread" : "backoff",
+		ctc_pipeline_http_port(p),
 		allocator_name(), p->cfg->no_write ? " no_write=true" : "");
 	drain(p);
 	uv_run(&p->loop, UV_RUN_DEFAULT);
@@ -975,6 +993,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		rd_kafka_queue_io_event_enable(p->queue, -1, NULL, 0);
 		rd_kafka_queue_destroy(p->queue);
 	}
+	ctc_fetchwake_free(p->fetchwake);
 	if (p->rk) {
 		if (!p->closed)
 			rd_kafka_consumer_close(p->rk);

@@ -9,7 +9,8 @@
  * loss or duplicates (also with every state still unwritten), SIGTERM
  * writing the states and committing before exit, /metrics /healthz
  * /readyz, the shutdown deadline with MongoDB unreachable (exit 1, nothing
- * committed), and two consumer processes in one group.
+ * committed), a 1 MB prefetch queue that keeps up, and two consumer
+ * processes in one group.
  */
 #include "testutil.h"
 
@@ -729,6 +730,74 @@ static void test_cache_bound_evicts_and_reads_back(void **state)
 }
 
 /*
+ * A prefetch queue far smaller than what the consumer drains per second
+ * (1 MB against ~35 MB of events, no_write): librdkafka 2.0 looks at the
+ * full queue again only when something wakes its broker thread, at the
+ * latest a second later: 7-9 s from the first event to the last batch
+ * here. Woken as the queue empties (fetchwake.h), or with librdkafka's own
+ * fetch.queue.backoff.ms where it has it: 0.07 s, 0.44 s under ASan.
+ */
+static void test_small_prefetch_keeps_fetching(void **state)
+{
+	run r;
+	char log[300];
+	enum { EVENTS = 16000, PAD = 2000 };
+	new_run(&r, "cte2e-prefetch");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 1);
+	char *pad = malloc(PAD + 1), *extra = malloc(PAD + 128);
+	assert_non_null(pad);
+	assert_non_null(extra);
+	memset(pad, 'p', PAD);
+	pad[PAD] = '\0';
+	kmsg *m = calloc(EVENTS, sizeof(*m));
+	size_t n = 0;
+	for (int i = 0; i < EVENTS; i++) {
+		char id[32];
+		snprintf(id, sizeof(id), "d%d", i % 500);
+		snprintf(extra, PAD + 128, "\"after\":{\"v\":%d,\"pad\":\"%s\"}", i, pad);
+		add(m, &n, "items", id, event("items", id, i < 500 ? "insert" : "update", extra));
+	}
+	produce(r.topic, m, n);
+	FILE *f = fopen(r.config, "w");
+	assert_non_null(f);
+	fprintf(f, "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\nqueued.max.messages.kbytes = 1024\n"
+		   "[mongodb]\nuri = %s\ndatabase = %s\n"
+		   "[consumer]\ntopic = %s\ndlq_topic = %s.dlq\ngroup_id = %s\nbatch_size = 500\nbatch_ms = 50\n"
+		   "exit_on_idle_ms = 1000\nno_write = true\n[http]\nlisten =\n",
+		bootstrap, mongo_uri, r.db, r.topic, r.topic, r.group);
+	fclose(f);
+	assert_int_equal(wait_daemon(start_daemon_log(&r, log), 120000), 0);
+
+	char *text = ct_test_read_file(log, NULL);
+	assert_non_null(text);
+	const char *stopped = strstr(text, "msg=\"consumer stopped\"");
+	const char *started = strstr(text, "msg=\"consumer started\"");
+	assert_non_null(started);
+	assert_non_null(stopped);
+	char events[32];
+	snprintf(events, sizeof(events), " events=%d ", EVENTS);
+	if (!strstr(stopped, events))
+		fail_msg("not all %d events consumed:\n%s", EVENTS, text);
+	double active_ms = strtod(strstr(stopped, "history_active_ms=") + 18, NULL);
+	long wakeups = strtol(strstr(stopped, "fetch_wakeups=") + 14, NULL, 10);
+	/* woken by our requests (librdkafka < 2.2): each quarter of 1 MB drained sends one round */
+	if (strstr(started, "fetch_wakeup=thread") && wakeups < 8)
+		fail_msg("%ld fetch wake-ups for ~16 MB through a 1 MB queue:\n%s", wakeups, text);
+	if (active_ms > 4000)
+		fail_msg("%.0f ms from the first event to the last batch, %d events of ~2 KB through a 1 MB "
+			 "prefetch queue: the fetcher waited\n%s",
+			 active_ms, EVENTS, text);
+	free(text);
+	unlink(log);
+	free_msgs(m, n);
+	free(m);
+	free(pad);
+	free(extra);
+	drop_db(&r);
+}
+
+/*
  * MongoDB unreachable and SIGTERM: the consumer gives up at
  * shutdown_timeout_ms, commits nothing and exits 1 (a clean exit would tell
  * an orchestrator that the stop lost nothing).
@@ -807,6 +876,7 @@ int main(void)
 		cmocka_unit_test(test_sigterm_writes_states_and_commits),
 		cmocka_unit_test(test_kill_before_states_written),
 		cmocka_unit_test(test_cache_bound_evicts_and_reads_back),
+		cmocka_unit_test(test_small_prefetch_keeps_fetching),
 		cmocka_unit_test(test_deadline_exits_1_uncommitted),
 		cmocka_unit_test(test_two_consumers_one_group),
 	};
