@@ -54,6 +54,10 @@ def main():
     ap.add_argument("--doc-bytes", type=int, default=1024)
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--build-dir", default=os.path.join(HERE, "..", "..", "build"))
+    ap.add_argument("--topic", help="drain this already filled topic (kept) instead of a new one")
+    ap.add_argument("--keep-topic", action="store_true", help="do not delete the topic filled here")
+    ap.add_argument("--kafka", action="append", default=[], metavar="KEY=VALUE",
+                    help="a [kafka] setting for the daemon (repeatable), e.g. queued.max.messages.kbytes=65536")
     ap.add_argument("--fill", help=argparse.SUPPRESS)  # internal: fill this topic and exit
     args = ap.parse_args()
     if args.fill:
@@ -63,19 +67,22 @@ def main():
         sys.exit("nowrite_cpu: CT_KAFKA_BOOTSTRAP must be set (eval \"$(deploy/local/services.sh env)\")")
     binary = os.path.join(args.build_dir, "consumer", "changetrail-consumer")
     stamp = f"{os.getpid()}-{int(time.time())}"
-    topic = f"nowrite-cpu-{stamp}"
-    sbs.create_topic(topic, 4)
-    # filled by a child: the producer's buffers would otherwise be in this
-    # process, and a forked daemon's peak RSS counts them until it execs
-    subprocess.check_call([sys.executable, __file__, "--fill", topic, "--events", str(args.events),
-                           "--doc-bytes", str(args.doc_bytes)])
+    topic = args.topic or f"nowrite-cpu-{stamp}"
+    if not args.topic:
+        sbs.create_topic(topic, 4)
+        # filled by a child: the producer's buffers would otherwise be in this
+        # process, and a forked daemon's peak RSS counts them until it execs
+        subprocess.check_call([sys.executable, __file__, "--fill", topic, "--events", str(args.events),
+                               "--doc-bytes", str(args.doc_bytes)])
+        print(f"bench=nowrite_cpu topic={topic}", flush=True)
+    kafka = "".join(f"{kv.split('=', 1)[0].strip()} = {kv.split('=', 1)[1].strip()}\n" for kv in args.kafka)
     work = tempfile.mkdtemp(prefix="ct-nowrite-cpu-")
     for run in range(args.runs):
         cfg = os.path.join(work, f"run{run}.ini")
         with open(cfg, "w") as f:
-            f.write(f"[kafka]\nbootstrap.servers = {sbs.BOOT}\n[mongodb]\nuri = mongodb://127.0.0.1:1/\n"
+            f.write(f"[kafka]\nbootstrap.servers = {sbs.BOOT}\n{kafka}[mongodb]\nuri = mongodb://127.0.0.1:1/\n"
                     f"database = unused\n[consumer]\ntopic = {topic}\ndlq_topic = {topic}.dlq\n"
-                    f"group_id = {topic}-run{run}\nbatch_size = 500\nbatch_ms = 200\nexit_on_idle_ms = 1000\n"
+                    f"group_id = {topic}-{stamp}-run{run}\nbatch_size = 500\nbatch_ms = 200\nexit_on_idle_ms = 1000\n"
                     f"no_write = true\n[http]\nlisten =\n")
         logpath = os.path.join(work, f"run{run}.log")
         with open(logpath, "w") as log:
@@ -88,7 +95,8 @@ def main():
               f"cpu_us_per_event={cpu * 1e6 / args.events:.2f} peak_rss_mb={ru.ru_maxrss / 1024:.0f} "
               f"tenths={','.join(f'{r:.0f}' for r in rates)} "
               f"max_dev_10_100={100 * dev if dev is not None else float('nan'):.1f}%", flush=True)
-    sbs.delete_topics([topic])
+    if not args.topic and not args.keep_topic:
+        sbs.delete_topics([topic])
 
 
 if __name__ == "__main__":
