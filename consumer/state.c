@@ -6,6 +6,7 @@
 #include "changetrail/canonical.h"
 #include "ct_internal.h"
 
+#include <bson/bson.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -148,6 +149,50 @@ out:
 	free(text);
 	json_decref(o);
 	json_decref(ids);
+	return rc;
+}
+
+/* BSON_APPEND_UTF8, or null when `v` is NULL or empty (as ctc_state_to_json() writes them). */
+static bool utf8_or_null(bson_t *b, const char *key, const char *v)
+{
+	return v && *v ? BSON_APPEND_UTF8(b, key, v) : BSON_APPEND_NULL(b, key);
+}
+
+int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err)
+{
+	bson_t b = BSON_INITIALIZER, lo, ids;
+	char *text = NULL;
+	int rc = 0;
+	bool ok;
+
+	if (st->doc && (rc = ct_canonical_dump(st->doc, &text, NULL, err)))
+		goto out;
+	ok = BSON_APPEND_UTF8(&b, "_id", st->key) && BSON_APPEND_UTF8(&b, "collection", st->collection) &&
+	     BSON_APPEND_UTF8(&b, "document_id", st->document_id) && BSON_APPEND_INT64(&b, "version", st->version) &&
+	     BSON_APPEND_BOOL(&b, "deleted", st->deleted) && utf8_or_null(&b, "hash", st->hash) &&
+	     (text ? BSON_APPEND_UTF8(&b, "doc", text) : BSON_APPEND_NULL(&b, "doc"));
+	if (ok && st->last_topic) {
+		ok = BSON_APPEND_DOCUMENT_BEGIN(&b, "last_offset", &lo) && BSON_APPEND_UTF8(&lo, "topic", st->last_topic) &&
+		     BSON_APPEND_INT64(&lo, "partition", st->last_partition) &&
+		     BSON_APPEND_INT64(&lo, "offset", st->last_offset) && bson_append_document_end(&b, &lo);
+	} else if (ok) {
+		ok = BSON_APPEND_NULL(&b, "last_offset");
+	}
+	if (ok)
+		ok = BSON_APPEND_ARRAY_BEGIN(&b, "recent_event_ids", &ids);
+	for (unsigned i = 0; ok && i < st->nrecent; i++) {
+		char buf[16];
+		const char *k;
+		bson_uint32_to_string(i, &k, buf, sizeof(buf));
+		ok = BSON_APPEND_UTF8(&ids, k, st->recent_ids[(st->recent_head + i) % CTC_RECENT_IDS]);
+	}
+	ok = ok && bson_append_array_end(&b, &ids) && utf8_or_null(&b, "ts", st->last_ts) &&
+	     ct_buf_put(out, bson_get_data(&b), b.len) == 0;
+	if (!ok)
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+out:
+	free(text);
+	bson_destroy(&b);
 	return rc;
 }
 

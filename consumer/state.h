@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "changetrail/common.h"
+#include "ct_buf.h"
 
 /* How many event ids of a document the state remembers for redelivery checks. */
 #define CTC_RECENT_IDS 32
@@ -77,6 +78,13 @@ int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition
  * recent_event_ids [...], ts}. *out owned by the caller.
  */
 int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err);
+/*
+ * The same stored form as BSON, appended to `out` (a document end to end
+ * with what is there): the bytes ctc_json_to_bson() gives for
+ * ctc_state_to_json()'s object, without building it. CT_ENOMEM, or
+ * ct_canonical_dump()'s errors for the document.
+ */
+int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err);
 /* Inverse of ctc_state_to_json(); CT_EINVAL naming the field when malformed. */
 int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err);
 

@@ -11,6 +11,7 @@
 #include "bson_json.h"
 #include "changetrail/canonical.h"
 #include "changetrail/event.h"
+#include "ct_buf.h"
 #include "ct_internal.h"
 #include "log.h"
 
@@ -603,16 +604,20 @@ out:
  */
 #define JOURNAL_MAX_BYTES (12u << 20)
 
-static int ids_filter(const json_t *states, bson_t *filter)
+/* {_id: {$in: [the _id of each docs[i]]}} */
+static int ids_filter(const bson_t *docs, size_t n, bson_t *filter, ct_error *err)
 {
 	bson_t idq, in;
+	bson_iter_t it;
 	BSON_APPEND_DOCUMENT_BEGIN(filter, "_id", &idq);
 	BSON_APPEND_ARRAY_BEGIN(&idq, "$in", &in);
-	for (size_t i = 0; i < json_array_size(states); i++) {
+	for (size_t i = 0; i < n; i++) {
 		char buf[16];
 		const char *k;
+		if (!bson_iter_init_find(&it, &docs[i], "_id") || !BSON_ITER_HOLDS_UTF8(&it))
+			return ct_error_set(err, CT_EINTERNAL, "state without _id");
 		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
-		BSON_APPEND_UTF8(&in, k, json_string_value(json_object_get(json_array_get(states, i), "_id")));
+		BSON_APPEND_UTF8(&in, k, bson_iter_utf8(&it, NULL));
 	}
 	bson_append_array_end(&idq, &in);
 	bson_append_document_end(filter, &idq);
@@ -842,66 +847,118 @@ bad:
 	return -1;
 }
 
-/* write_states_chunk() result: the journal record would be too big, split. */
-#define STATES_SPLIT 1
-
-static int write_states_chunk(ctc_store *s, const json_t *states, ct_error *err)
+/* Bytes of "<i>" as a key with its document docs[i] in a BSON document. */
+static size_t element_bytes(size_t i, const bson_t *doc)
 {
-	size_t n = json_array_size(states), *dups = NULL, n_dups = 0;
-	bson_t **docs = calloc(n, sizeof(*docs));
-	bson_t journal = BSON_INITIALIZER, packed = BSON_INITIALIZER, filter = BSON_INITIALIZER, reply;
+	char buf[16];
+	const char *k;
+	return 1 + bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf)) + 1 + doc->len;
+}
+
+static uint8_t *put_le32(uint8_t *p, size_t v)
+{
+	uint32_t le = BSON_UINT32_TO_LE((uint32_t)v);
+	memcpy(p, &le, 4);
+	return p + 4;
+}
+
+/* {_id: "<uuid>", states: BinData(0, {"0": docs[0], "1": ...})}: its size. */
+static size_t journal_bytes(const bson_t *docs, size_t n, size_t *packed)
+{
+	size_t p = 4 + 1;
+	for (size_t i = 0; i < n; i++)
+		p += element_bytes(i, &docs[i]);
+	*packed = p;
+	/* len | 0x02 "_id" int32 uuid\0 | 0x05 "states" int32 subtype packed | 0x00 */
+	return 4 + (1 + 4 + 4 + 37) + (1 + 7 + 4 + 1 + p) + 1;
+}
+
+/*
+ * Writes that journal record into `out` (journal_bytes() of them). Made by
+ * hand rather than with libbson because libbson copies a binary value in:
+ * the record is up to JOURNAL_MAX_BYTES, and the states it packs would be
+ * held twice at the peak of a state write (docs/performance.md).
+ */
+static void journal_write(const bson_t *docs, size_t n, const char jid[37], size_t total, size_t packed,
+			  uint8_t *out)
+{
+	uint8_t *p = put_le32(out, total);
+	*p++ = BSON_TYPE_UTF8;
+	memcpy(p, "_id", 4);
+	p = put_le32(p + 4, 37);
+	memcpy(p, jid, 37);
+	p += 37;
+	*p++ = BSON_TYPE_BINARY;
+	memcpy(p, "states", 7);
+	p = put_le32(p + 7, packed);
+	*p++ = BSON_SUBTYPE_BINARY;
+	p = put_le32(p, packed);
+	for (size_t i = 0; i < n; i++) {
+		char buf[16];
+		const char *k;
+		size_t kl = bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
+		*p++ = BSON_TYPE_DOCUMENT;
+		memcpy(p, k, kl + 1);
+		p += kl + 1;
+		memcpy(p, bson_get_data(&docs[i]), docs[i].len);
+		p += docs[i].len;
+	}
+	*p++ = 0; /* end of the packed document */
+	*p = 0;   /* end of the record */
+}
+
+/* One journalled swap of the states docs[0..n) (see JOURNAL_MAX_BYTES). */
+static int write_states_chunk(ctc_store *s, const bson_t *docs, size_t n, ct_error *err)
+{
+	size_t *dups = NULL, n_dups = 0, packed;
+	bson_t journal, filter = BSON_INITIALIZER, reply;
 	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
 	bson_error_t e;
 	mongoc_bulk_operation_t *bulk = NULL;
+	uint8_t *jbuf = NULL;
 	char jid[37];
 	bool have_reply = false;
 	int rc = 0;
 
-	if (!docs) {
-		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	size_t total = journal_bytes(docs, n, &packed);
+	if (total > JOURNAL_MAX_BYTES) {
+		/* one state too big for a record of its own (write_states() gives
+		 * no other kind of chunk past the bound): a guarded replace */
+		rc = replace_if_newer(s, &docs[0], true, err);
 		goto out;
 	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		docs[i] = bson_new();
-		rc = ctc_json_to_bson(json_array_get(states, i), docs[i], err);
-	}
-	if (rc || (rc = ct_uuid7_new(jid, err)))
+	if ((rc = ct_uuid7_new(jid, err)))
 		goto out;
 
 	/* 1. journal: the new states, before anything is removed. Packed into
 	 * one binary field: FerretDB converts every nested field of a record
 	 * it stores or deletes, and as 2000 nested states the record cost as
 	 * much as the swap's delete and insert together. */
-	for (size_t i = 0; i < n; i++) {
-		char buf[16];
-		const char *k;
-		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
-		BSON_APPEND_DOCUMENT(&packed, k, docs[i]);
+	if (!(jbuf = malloc(total))) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
 	}
-	BSON_APPEND_UTF8(&journal, "_id", jid);
-	BSON_APPEND_BINARY(&journal, "states", BSON_SUBTYPE_BINARY, bson_get_data(&packed), packed.len);
-	if (journal.len > JOURNAL_MAX_BYTES) {
-		if (n > 1) { /* the caller writes it in halves, each with its journal */
-			rc = STATES_SPLIT;
-			goto out;
-		}
-		/* One state too big for a record of its own: a guarded replace. */
-		rc = replace_if_newer(s, docs[0], true, err);
+	journal_write(docs, n, jid, total, packed, jbuf);
+	if (!bson_init_static(&journal, jbuf, total)) {
+		rc = ct_error_set(err, CT_EINTERNAL, "state journal record malformed");
 		goto out;
 	}
 	if (!mongoc_collection_insert_one(s->journal, &journal, s->insert_opts, NULL, &e)) {
 		rc = mongo_error(err, "state journal insert", &e);
 		goto out;
 	}
+	free(jbuf); /* before the bulk copies the states once more */
+	jbuf = NULL;
 	/* 2. swap: delete the old states, insert the new ones */
-	ids_filter(states, &filter);
+	if ((rc = ids_filter(docs, n, &filter, err)))
+		goto out;
 	if (!mongoc_collection_delete_many(s->state, &filter, NULL, NULL, &e)) {
 		rc = mongo_error(err, "state delete", &e);
 		goto out;
 	}
 	bulk = mongoc_collection_create_bulk_operation_with_opts(s->state, opts);
 	for (size_t i = 0; i < n && !rc; i++)
-		if (!mongoc_bulk_operation_insert_with_opts(bulk, docs[i], s->insert_opts, &e))
+		if (!mongoc_bulk_operation_insert_with_opts(bulk, &docs[i], s->insert_opts, &e))
 			rc = mongo_error(err, "state insert", &e);
 	if (rc)
 		goto out;
@@ -915,7 +972,7 @@ static int write_states_chunk(ctc_store *s, const json_t *states, ct_error *err)
 		}
 		for (size_t i = 0; i < n_dups && !rc; i++)
 			if (dups[i] < n)
-				rc = replace_if_newer(s, docs[dups[i]], false, err);
+				rc = replace_if_newer(s, &docs[dups[i]], false, err);
 		if (rc)
 			goto out;
 	}
@@ -929,49 +986,75 @@ out:
 	if (have_reply)
 		bson_destroy(&reply);
 	mongoc_bulk_operation_destroy(bulk);
-	for (size_t i = 0; docs && i < n; i++)
-		bson_destroy(docs[i]);
-	free(docs);
+	free(jbuf);
 	free(dups);
-	bson_destroy(&journal);
-	bson_destroy(&packed);
 	bson_destroy(&filter);
 	bson_destroy(opts);
 	return rc;
 }
 
 /*
- * States in as few journalled swaps as fit: each swap costs FerretDB a scan
- * of the collection, so halves only when the journal record would pass
- * JOURNAL_MAX_BYTES (a flush of 10000 1 KB states is two swaps). Before,
- * an oversized set fell back to one replace per state, each a scan: a
- * 10000-state flush took longer than max.poll.interval.ms.
+ * The stored states `data` (BSON documents end to end) in as few
+ * journalled swaps as fit: each swap costs FerretDB a scan of the
+ * collection, so a swap takes states in order until the next one would
+ * take its journal record past JOURNAL_MAX_BYTES (a flush of 10000 1 KB
+ * states is two swaps). Before, an oversized set fell back to one replace
+ * per state, each a scan: a 10000-state flush took longer than
+ * max.poll.interval.ms.
  */
-static int write_states(ctc_store *s, const json_t *states, ct_error *err);
-
-/* states[from, to) as one write_states() call. */
-static int write_states_range(ctc_store *s, const json_t *states, size_t from, size_t to, ct_error *err)
+/* The length of the BSON document at data[off..len), or 0 when it does not fit there. */
+static size_t doc_len_at(const uint8_t *data, size_t len, size_t off)
 {
-	json_t *part = json_array();
-	int rc = part ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
-	for (size_t i = from; !rc && i < to; i++)
-		if (json_array_append(part, json_array_get(states, i)))
-			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-	if (!rc)
-		rc = write_states(s, part, err);
-	json_decref(part);
+	int32_t dl;
+	if (len - off < 5)
+		return 0;
+	memcpy(&dl, data + off, 4);
+	dl = (int32_t)BSON_UINT32_FROM_LE((uint32_t)dl);
+	return dl >= 5 && (size_t)dl <= len - off ? (size_t)dl : 0;
+}
+
+static int write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
+{
+	size_t n = 0, dl;
+	bson_t *docs = NULL;
+	int rc = 0;
+	/* counted first: a bson_t made by bson_init_static() points into
+	 * itself, so the array cannot be moved (realloc) once they are in it */
+	for (size_t off = 0; off < len; off += dl, n++)
+		if (!(dl = doc_len_at(data, len, off)))
+			return ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
+	if (!(docs = calloc(n ? n : 1, sizeof(*docs))))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	size_t off = 0;
+	for (size_t i = 0; i < n && !rc; i++, off += dl)
+		if (!bson_init_static(&docs[i], data + off, (dl = doc_len_at(data, len, off))))
+			rc = ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
+	for (size_t i = 0; i < n && !rc;) {
+		size_t j = i + 1, packed;
+		size_t total = journal_bytes(&docs[i], 1, &packed);
+		/* element_bytes(j - i, ...): the next state's key in this chunk */
+		while (j < n && total + element_bytes(j - i, &docs[j]) <= JOURNAL_MAX_BYTES)
+			total += element_bytes(j - i, &docs[j]), j++;
+		rc = write_states_chunk(s, &docs[i], j - i, err);
+		i = j;
+	}
+	free(docs);
 	return rc;
 }
 
-static int write_states(ctc_store *s, const json_t *states, ct_error *err)
+/* ctc_write_set.states as BSON documents end to end in `out` (tests and other callers hand JSON). */
+static int states_from_json(const json_t *states, ct_buf *out, ct_error *err)
 {
-	int rc = write_states_chunk(s, states, err);
-	if (rc != STATES_SPLIT)
-		return rc;
-	size_t n = json_array_size(states);
-	if ((rc = write_states_range(s, states, 0, n / 2, err)))
-		return rc;
-	return write_states_range(s, states, n / 2, n, err);
+	for (size_t i = 0; i < json_array_size(states); i++) {
+		bson_t doc = BSON_INITIALIZER;
+		int rc = ctc_json_to_bson(json_array_get(states, i), &doc, err);
+		if (!rc && ct_buf_put(out, bson_get_data(&doc), doc.len))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		bson_destroy(&doc);
+		if (rc)
+			return rc;
+	}
+	return 0;
 }
 
 static double ms_since(int64_t t0)
@@ -994,8 +1077,16 @@ int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *er
 		return rc;
 	ws->contexts_ms = ms_since(t0);
 	t0 = bson_get_monotonic_time();
-	if (json_array_size(ws->states) && (rc = write_states(s, ws->states, err)))
+	if (ws->states_bson_len && (rc = write_states(s, ws->states_bson, ws->states_bson_len, err)))
 		return rc;
+	if (json_array_size(ws->states)) {
+		ct_buf buf = {0};
+		if (!(rc = states_from_json(ws->states, &buf, err)))
+			rc = write_states(s, (const uint8_t *)buf.data, buf.len, err);
+		ct_buf_free(&buf);
+		if (rc)
+			return rc;
+	}
 	ws->state_ms = ms_since(t0);
 	return 0;
 }

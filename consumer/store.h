@@ -25,6 +25,10 @@ typedef struct ctc_write_set {
 	const uint8_t *history_bson;
 	size_t history_bson_len;
 	json_t *states;  /* stored states (ctc_state_to_json form), one per document */
+	/* and/or stored states already in BSON (ctc_state_append_bson),
+	 * concatenated: how the consumer hands them over */
+	const uint8_t *states_bson;
+	size_t states_bson_len;
 	ctc_contexts *contexts;
 	/* set by ctc_store_write: time spent on each part of the last attempt */
 	double history_ms, contexts_ms, state_ms;

@@ -25,7 +25,7 @@ void ctc_batch_free(ctc_batch *b)
 		rd_kafka_message_destroy(b->msgs[i]);
 	free(b->msgs);
 	ct_buf_free(&b->history);
-	json_decref(b->states);
+	ct_buf_free(&b->states);
 	ctc_contexts_free(&b->ctxs);
 	free(b);
 }
@@ -262,13 +262,15 @@ bool ctc_worker_has_unwritten(const ctc_worker *w)
 	return w->ndirty > 0 || w->ctxs.n > 0;
 }
 
+/* Appends a dirty state's stored form to the batch (stage 1: the writer only sends it). */
 static int collect_dirty(ctc_doc_state *st, void *ud)
 {
-	json_t *stored;
+	ctc_batch *b = ud;
 	ct_error err;
-	if (ctc_state_to_json(st, &stored, &err))
-		return CT_ENOMEM;
-	return json_array_append_new(ud, stored) ? CT_ENOMEM : 0;
+	int rc = ctc_state_append_bson(st, &b->states, &err);
+	if (rc == 0)
+		b->nstates++;
+	return rc;
 }
 
 static int mark_taken(ctc_doc_state *st, void *ud)
@@ -289,8 +291,7 @@ static int take_unwritten(ctc_worker *w, ctc_batch *b)
 {
 	/* with no_write (no store) the states are only marked clean: their
 	 * stored form would be built for nobody */
-	if (!(b->states = json_array()) ||
-	    (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b->states)))
+	if (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b))
 		return CT_ENOMEM;
 	b->take = ++w->takes;
 	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
@@ -537,8 +538,11 @@ out:
 
 void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 {
-	ctc_write_set ws = {NULL, (const uint8_t *)b->history.data, b->history.len, b->flush ? b->states : NULL,
-			    b->flush && b->ctxs.n ? &b->ctxs : NULL, 0, 0, 0};
+	ctc_write_set ws = {.history_bson = (const uint8_t *)b->history.data,
+			    .history_bson_len = b->history.len,
+			    .states_bson = b->flush ? (const uint8_t *)b->states.data : NULL,
+			    .states_bson_len = b->flush ? b->states.len : 0,
+			    .contexts = b->flush && b->ctxs.n ? &b->ctxs : NULL};
 	ct_error err;
 	size_t dups;
 	int rc;
@@ -563,7 +567,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 	if (b->flush) {
 		atomic_store(&w->written_take, b->take);
 		atomic_fetch_add(&w->metrics->state_writes, 1);
-		atomic_fetch_add(&w->metrics->states_written, json_array_size(b->states));
+		atomic_fetch_add(&w->metrics->states_written, b->nstates);
 	}
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);

@@ -44,7 +44,8 @@ typedef struct ctc_batch {
 	bool state_flushed;        /* once written, every state changed so far is in MongoDB */
 	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
 	ct_buf history;            /* records to insert, BSON documents end to end (stage 1 -> 2) */
-	json_t *states;            /* stored states to write, when flush */
+	ct_buf states;             /* when flush: the stored states to write, BSON documents end to end */
+	size_t nstates;            /* how many documents `states` holds */
 	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */
 	uint64_t persisted, duplicate, empty, dlq, markers;

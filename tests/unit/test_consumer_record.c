@@ -2,11 +2,13 @@
  * test_consumer_record.c - history records from events: versions, diffs,
  * the hash chain (deterministic, Kafka provenance not hashed), empty updates
  * dropped, delete then re-create, snapshot initialisation, manual events,
- * relations, parent references, redelivery, and the state's stored form.
+ * relations, parent references, redelivery, and the state's stored form
+ * (as JSON, and as the BSON the writer sends: the same bytes).
  * Also the document cache (LRU bound, per-partition drop).
  */
 #include "testutil.h"
 
+#include "bson_json.h"
 #include "cache.h"
 #include "changetrail/canonical.h"
 #include "record.h"
@@ -40,6 +42,23 @@ static ctc_event_in ev(const char *id, const char *op, json_t *after, int64_t of
 	return e;
 }
 
+/* What the writer sends for `st` is what its JSON stored form converts to, byte for byte. */
+static void assert_bson_is_stored_form(const ctc_doc_state *st)
+{
+	json_t *stored;
+	bson_t want = BSON_INITIALIZER;
+	ct_buf got = {0};
+	assert_int_equal(ctc_state_to_json(st, &stored, NULL), 0);
+	assert_int_equal(ctc_json_to_bson(stored, &want, NULL), 0);
+	assert_int_equal(ct_buf_put(&got, "x", 1), 0); /* appended after what is there */
+	assert_int_equal(ctc_state_append_bson(st, &got, NULL), 0);
+	assert_int_equal(got.len, 1 + want.len);
+	assert_memory_equal(got.data + 1, bson_get_data(&want), want.len);
+	bson_destroy(&want);
+	ct_buf_free(&got);
+	json_decref(stored);
+}
+
 /*
  * Applies and returns the record (or NULL), checking the result kind; and
  * that the hash made from the fields (what the consumer does without
@@ -52,6 +71,7 @@ static json_t *apply(ctc_doc_state *st, const ctc_event_in *e, ctc_record_result
 	ctc_record_result res, twin_res;
 	ctc_doc_state *twin;
 	ct_error err;
+	assert_bson_is_stored_form(st);
 	assert_int_equal(ctc_state_to_json(st, &stored, &err), CT_OK);
 	assert_int_equal(ctc_state_from_json(stored, &twin, &err), CT_OK);
 	json_decref(stored);
@@ -289,6 +309,7 @@ static void test_redelivery_and_stored_state(void **state)
 	assert_false(ctc_state_seen_id(st, "x7"));
 	assert_true(ctc_state_seen_id(st, "x8"));
 	assert_true(ctc_state_seen_id(st, "x39"));
+	assert_bson_is_stored_form(st); /* the ring of ids wrapped */
 	json_decref(d1);
 	json_decref(d2);
 	ctc_state_free(st);
