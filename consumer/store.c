@@ -1013,22 +1013,51 @@ static size_t doc_len_at(const uint8_t *data, size_t len, size_t off)
 	return dl >= 5 && (size_t)dl <= len - off ? (size_t)dl : 0;
 }
 
-static int write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
+/* The BSON documents end to end in `data` as an array of static bson_t (*docs, free()). */
+static int split_docs(const uint8_t *data, size_t len, bson_t **docs, size_t *n, ct_error *err)
 {
-	size_t n = 0, dl;
-	bson_t *docs = NULL;
-	int rc = 0;
+	size_t count = 0, dl, off;
 	/* counted first: a bson_t made by bson_init_static() points into
 	 * itself, so the array cannot be moved (realloc) once they are in it */
-	for (size_t off = 0; off < len; off += dl, n++)
+	for (off = 0; off < len; off += dl, count++)
 		if (!(dl = doc_len_at(data, len, off)))
 			return ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
-	if (!(docs = calloc(n ? n : 1, sizeof(*docs))))
+	if (!(*docs = calloc(count ? count : 1, sizeof(**docs))))
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
-	size_t off = 0;
-	for (size_t i = 0; i < n && !rc; i++, off += dl)
-		if (!bson_init_static(&docs[i], data + off, (dl = doc_len_at(data, len, off))))
-			rc = ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
+	off = 0;
+	for (size_t i = 0; i < count; i++, off += dl)
+		if (!bson_init_static(&(*docs)[i], data + off, (dl = doc_len_at(data, len, off)))) {
+			free(*docs);
+			*docs = NULL;
+			return ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
+		}
+	*n = count;
+	return 0;
+}
+
+int ctc_store_journal_record(const uint8_t *data, size_t len, const char jid[37], uint8_t **out, size_t *out_len,
+			     ct_error *err)
+{
+	bson_t *docs;
+	size_t n, packed;
+	int rc = split_docs(data, len, &docs, &n, err);
+	*out = NULL;
+	if (rc)
+		return rc;
+	*out_len = journal_bytes(docs, n, &packed);
+	if (!(*out = malloc(*out_len)))
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	else
+		journal_write(docs, n, jid, *out_len, packed, *out);
+	free(docs);
+	return rc;
+}
+
+static int write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
+{
+	size_t n = 0;
+	bson_t *docs = NULL;
+	int rc = split_docs(data, len, &docs, &n, err);
 	for (size_t i = 0; i < n && !rc;) {
 		size_t j = i + 1, packed;
 		size_t total = journal_bytes(&docs[i], 1, &packed);

@@ -35,6 +35,17 @@ typedef struct ctc_write_set {
 } ctc_write_set;
 
 /*
+ * The state journal record {_id: jid, states: BinData(0, {"0": state,
+ * "1": ...})} of the stored states in data[0..len) (BSON documents end to
+ * end; `jid` a UUID of 36 characters), into a new buffer (*out, free()) of
+ * *out_len bytes: what a state write inserts before its swap, made by hand
+ * (store.c says why). Exposed for tests. CT_EINVAL when `data` is not
+ * whole BSON documents, CT_ENOMEM.
+ */
+int ctc_store_journal_record(const uint8_t *data, size_t len, const char jid[37], uint8_t **out, size_t *out_len,
+			     ct_error *err);
+
+/*
  * true when every write error in a bulk insert's `reply` is a duplicate of
  * an existing _id (code 11000): a redelivered record, already stored. A
  * duplicate on another unique index (history's doc_version: a version

@@ -2,8 +2,8 @@
  * test_consumer_store.c - the state swap's journal: a swap cut short (the
  * journal record written, the old states deleted, the new ones not yet
  * inserted) is finished by the next state load, and never moves a state
- * back to an older version (journal records of this build and of earlier
- * ones; a corrupt one is an error, not applied; one that may belong to a
+ * back to an older version (journal records of this build, made by libbson
+ * and by the store's own writer, and of earlier ones; a corrupt one is an error, not applied; one that may belong to a
  * swap in progress gives only the missing states and stays); a state write bigger than one journal record
  * is made in several journalled swaps, every state stored, no record left;
  * a context written over several state writes reads back as one.
@@ -57,16 +57,53 @@ static ctc_store *open_fresh(char *db, size_t cap)
 	return s;
 }
 
+typedef enum { JOURNAL_ARRAY, JOURNAL_PACKED, JOURNAL_BY_STORE } journal_kind;
+
 /*
  * The journal record of a swap cut short, holding a at version 3 and b at
- * version 4: packed into one binary field as the store writes it, or as the
- * array earlier builds wrote (a record left behind by one of them must
- * still be finished after an upgrade).
+ * version 4: packed into one binary field (made with libbson, or by the
+ * store's own writer, byte by byte), or as the array earlier builds wrote
+ * (a record left behind by one of them must still be finished after an
+ * upgrade).
  */
-static bson_t *journal_record(const bson_t *a3, const bson_t *b4, bool packed)
+static bson_t *journal_record(const bson_t *a3, const bson_t *b4, journal_kind kind)
 {
-	if (!packed)
+	if (kind == JOURNAL_ARRAY)
 		return BCON_NEW("_id", BCON_UTF8("j1"), "states", "[", BCON_DOCUMENT(a3), BCON_DOCUMENT(b4), "]");
+	if (kind == JOURNAL_BY_STORE) {
+		/* a UUIDv7 of time 0: an old record, applied whole */
+		static const char jid[37] = "00000000-0000-7000-8000-000000000001";
+		uint8_t *both = malloc(a3->len + b4->len), *rec;
+		size_t len;
+		bson_error_t e;
+		assert_non_null(both);
+		memcpy(both, bson_get_data(a3), a3->len);
+		memcpy(both + a3->len, bson_get_data(b4), b4->len);
+		assert_int_equal(ctc_store_journal_record(both, a3->len + b4->len, jid, &rec, &len, NULL), 0);
+		free(both);
+		bson_t *j = bson_new_from_data(rec, len);
+		free(rec);
+		assert_non_null(j);
+		if (!bson_validate_with_error(j, BSON_VALIDATE_NONE, &e))
+			fail_msg("journal record: %s", e.message);
+		bson_iter_t it;
+		const uint8_t *bin;
+		uint32_t binlen;
+		bson_subtype_t sub;
+		assert_true(bson_iter_init_find(&it, j, "_id"));
+		assert_string_equal(bson_iter_utf8(&it, NULL), jid);
+		assert_true(bson_iter_init_find(&it, j, "states") && BSON_ITER_HOLDS_BINARY(&it));
+		bson_iter_binary(&it, &sub, &binlen, &bin);
+		assert_int_equal(sub, BSON_SUBTYPE_BINARY);
+		bson_t *inner = BCON_NEW("0", BCON_DOCUMENT(a3), "1", BCON_DOCUMENT(b4));
+		assert_int_equal(binlen, inner->len); /* the same bytes libbson makes */
+		assert_memory_equal(bin, bson_get_data(inner), binlen);
+		bson_destroy(inner);
+		/* malformed input is refused */
+		assert_int_equal(ctc_store_journal_record(bson_get_data(a3), a3->len - 1, jid, &rec, &len, NULL),
+				 CT_EINVAL);
+		return j;
+	}
 	bson_t *inner = BCON_NEW("0", BCON_DOCUMENT(a3), "1", BCON_DOCUMENT(b4));
 	bson_t *j = BCON_NEW("_id", BCON_UTF8("j1"));
 	BSON_APPEND_BINARY(j, "states", BSON_SUBTYPE_BINARY, bson_get_data(inner), inner->len);
@@ -74,7 +111,7 @@ static bson_t *journal_record(const bson_t *a3, const bson_t *b4, bool packed)
 	return j;
 }
 
-static void interrupted_swap_is_finished_by_the_next_load(bool packed)
+static void interrupted_swap_is_finished_by_the_next_load(journal_kind kind)
 {
 	char db[64];
 	ct_error err;
@@ -88,7 +125,7 @@ static void interrupted_swap_is_finished_by_the_next_load(bool packed)
 	bson_t *b5 = state_doc("orders/b", 5);
 	assert_true(mongoc_collection_insert_one(st, b5, NULL, NULL, NULL));
 	bson_t *a3 = state_doc("orders/a", 3), *b4 = state_doc("orders/b", 4);
-	bson_t *j = journal_record(a3, b4, packed);
+	bson_t *j = journal_record(a3, b4, kind);
 	assert_true(mongoc_collection_insert_one(jr, j, NULL, NULL, NULL));
 
 	const char *keys[] = {"orders/a", "orders/b", "orders/new"};
@@ -115,12 +152,18 @@ static void interrupted_swap_is_finished_by_the_next_load(bool packed)
 
 static void test_interrupted_swap_is_finished_by_the_next_load(void **state)
 {
-	interrupted_swap_is_finished_by_the_next_load(true);
+	interrupted_swap_is_finished_by_the_next_load(JOURNAL_PACKED);
+}
+
+/* The record the store writes itself (by hand, without libbson) is one it can finish. */
+static void test_interrupted_swap_of_the_stores_own_journal_record(void **state)
+{
+	interrupted_swap_is_finished_by_the_next_load(JOURNAL_BY_STORE);
 }
 
 static void test_interrupted_swap_of_an_array_journal_record(void **state)
 {
-	interrupted_swap_is_finished_by_the_next_load(false);
+	interrupted_swap_is_finished_by_the_next_load(JOURNAL_ARRAY);
 }
 
 /*
@@ -137,7 +180,7 @@ static void test_live_journal_record_gives_only_missing_states(void **state)
 	mongoc_collection_t *st = mongoc_client_get_collection(c, db, "state");
 	mongoc_collection_t *jr = mongoc_client_get_collection(c, db, "state_journal");
 	bson_t *a3 = state_doc("orders/a", 3), *c7 = state_doc("orders/c", 7);
-	bson_t *j = journal_record(a3, c7, true);
+	bson_t *j = journal_record(a3, c7, JOURNAL_PACKED);
 	assert_int_equal(ct_uuid7_new(jid, &err), CT_OK);
 	bson_t *live = BCON_NEW("_id", BCON_UTF8(jid));
 	bson_iter_t it;
@@ -311,6 +354,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_interrupted_swap_is_finished_by_the_next_load),
 		cmocka_unit_test(test_interrupted_swap_of_an_array_journal_record),
+		cmocka_unit_test(test_interrupted_swap_of_the_stores_own_journal_record),
 		cmocka_unit_test(test_corrupt_journal_record_is_an_error),
 		cmocka_unit_test(test_live_journal_record_gives_only_missing_states),
 		cmocka_unit_test(test_states_over_one_journal_record),
