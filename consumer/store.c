@@ -16,6 +16,7 @@
 #include "log.h"
 
 #include <mongoc/mongoc.h>
+#include <stdalign.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1022,8 +1023,12 @@ static int split_docs(const uint8_t *data, size_t len, bson_t **docs, size_t *n,
 	for (off = 0; off < len; off += dl, count++)
 		if (!(dl = doc_len_at(data, len, off)))
 			return ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
-	if (!(*docs = calloc(count ? count : 1, sizeof(**docs))))
+	/* bson_t asks for 128-byte alignment (BSON_ALIGNED_BEGIN), more than malloc gives */
+	size_t bytes = (count ? count : 1) * sizeof(**docs);
+	bytes = (bytes + alignof(bson_t) - 1) / alignof(bson_t) * alignof(bson_t);
+	if (!(*docs = aligned_alloc(alignof(bson_t), bytes)))
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	memset(*docs, 0, bytes);
 	off = 0;
 	for (size_t i = 0; i < count; i++, off += dl)
 		if (!bson_init_static(&(*docs)[i], data + off, (dl = doc_len_at(data, len, off)))) {
