@@ -6,6 +6,7 @@
 #include "ct_buf.h"
 #include "ct_canon.h"
 #include "ct_internal.h"
+#include "ct_jsonscan.h"
 
 #include <float.h>
 #include <inttypes.h>
@@ -13,9 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 
 static void put_string(ct_buf *b, const char *s, size_t n)
 {
@@ -23,26 +21,9 @@ static void put_string(ct_buf *b, const char *s, size_t n)
 	size_t run = 0; /* start of the pending run of bytes that need no escape */
 	ct_buf_putc(b, '"');
 	for (size_t i = 0; i < n; i++) {
-#ifdef __SSE2__
-		/* skip 16 bytes at a time while none needs an escape */
-		{
-			const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-			const __m128i ctl = _mm_set1_epi8(0x1f);
-			while (i + 16 <= n) {
-				__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
-				__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-							 _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl)); /* x <= 0x1f */
-				int bits = _mm_movemask_epi8(m);
-				if (bits) {
-					i += (size_t)__builtin_ctz((unsigned)bits);
-					break;
-				}
-				i += 16;
-			}
-			if (i >= n)
-				break;
-		}
-#endif
+		/* skip 16 bytes at a time while none needs an escape (UTF-8 is copied) */
+		if ((i = ct_json_plain_run((const unsigned char *)s, n, i, false)) >= n)
+			break;
 		unsigned char c = (unsigned char)s[i];
 		const char *esc = NULL;
 		char u[7];

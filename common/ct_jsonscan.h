@@ -5,7 +5,11 @@
 #ifndef CT_JSONSCAN_H
 #define CT_JSONSCAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "changetrail/common.h"
 
@@ -30,5 +34,39 @@ int ct_hex4(const unsigned char *p, unsigned *out);
 
 /* true when s[0..n) is valid UTF-8 (no overlongs, surrogates or NUL). */
 int ct_utf8_valid(const char *s, size_t n);
+
+/*
+ * The plain run of a JSON string's bytes, 16 at a time: from s[i], skips
+ * whole blocks of 16 with no '"', no '\\', no byte below 0x20 and, with
+ * `stop_high`, none from 0x80 (for a caller that checks UTF-8 itself).
+ * Returns the index of the first such byte, or where fewer than 16 bytes
+ * are left; the caller's byte-at-a-time code goes on from there. Without
+ * SSE2 (every x86-64 has it) it returns i. Shared by the consumer's parser
+ * and the canonical writer, whose strings are most of what they read.
+ */
+static inline size_t ct_json_plain_run(const unsigned char *s, size_t n, size_t i, bool stop_high)
+{
+#ifdef __SSE2__
+	const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
+	const __m128i space = _mm_set1_epi8(0x20), ctl = _mm_set1_epi8(0x1f);
+	while (i + 16 <= n) {
+		__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
+		__m128i m = _mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash));
+		/* signed compare: bytes from 0x80 are negative, so below 0x20 too;
+		 * unsigned: x <= 0x1f is max(x, 0x1f) == 0x1f */
+		m = _mm_or_si128(m, stop_high ? _mm_cmplt_epi8(x, space)
+					       : _mm_cmpeq_epi8(_mm_max_epu8(x, ctl), ctl));
+		int bits = _mm_movemask_epi8(m);
+		if (bits)
+			return i + (size_t)__builtin_ctz((unsigned)bits);
+		i += 16;
+	}
+#else
+	(void)s;
+	(void)n;
+	(void)stop_high;
+#endif
+	return i;
+}
 
 #endif

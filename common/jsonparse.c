@@ -21,9 +21,6 @@
 
 #include <locale.h>
 #include <math.h>
-#ifdef __SSE2__
-#include <emmintrin.h>
-#endif
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -118,26 +115,8 @@ static int string(parser *p, const char **out, size_t *len)
 	int escaped = 0;
 
 	for (;;) {
-		/* the plain run: 16 bytes a step where SSE2 is (every x86-64),
-		 * then four */
-#ifdef __SSE2__
-		{
-			const __m128i quote = _mm_set1_epi8('"'), bslash = _mm_set1_epi8('\\');
-			const __m128i space = _mm_set1_epi8(0x20);
-			while (i + 16 <= n) {
-				__m128i x = _mm_loadu_si128((const __m128i *)(s + i));
-				/* signed compare: bytes >= 0x80 are negative, so below 0x20 too */
-				__m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, quote), _mm_cmpeq_epi8(x, bslash)),
-							 _mm_cmplt_epi8(x, space));
-				int bits = _mm_movemask_epi8(m);
-				if (bits) {
-					i += (size_t)__builtin_ctz((unsigned)bits);
-					break;
-				}
-				i += 16;
-			}
-		}
-#endif
+		/* the plain run: 16 bytes a step, then four (UTF-8 is checked below) */
+		i = ct_json_plain_run(s, n, i, true);
 		while (i + 4 <= n && !(str_class[s[i]] | str_class[s[i + 1]] | str_class[s[i + 2]] |
 				       str_class[s[i + 3]]))
 			i += 4;
