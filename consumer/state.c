@@ -3,6 +3,7 @@
  */
 #include "state.h"
 
+#include "bson_json.h"
 #include "changetrail/canonical.h"
 #include "ct_internal.h"
 
@@ -100,59 +101,7 @@ int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition
 	return 0;
 }
 
-int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err)
-{
-	json_t *o = json_object(), *ids = json_array(), *docv = NULL, *lo = NULL;
-	char *text = NULL;
-	int rc = CT_ENOMEM;
-
-	*out = NULL;
-	if (!o || !ids)
-		goto out;
-	if (st->doc) {
-		if ((rc = ct_canonical_dump(st->doc, &text, NULL, err)))
-			goto out;
-		rc = CT_ENOMEM;
-		docv = json_string(text);
-	} else {
-		docv = json_null();
-	}
-	for (unsigned i = 0; i < st->nrecent; i++)
-		if (json_array_append_new(ids, json_string(st->recent_ids[(st->recent_head + i) % CTC_RECENT_IDS])))
-			goto out;
-	if (st->last_topic)
-		lo = json_pack("{s:s, s:i, s:I}", "topic", st->last_topic, "partition", (int)st->last_partition,
-			       "offset", (json_int_t)st->last_offset);
-	else
-		lo = json_null();
-	if (!docv || !lo ||
-	    json_object_set_new(o, "_id", json_string(st->key)) ||
-	    json_object_set_new(o, "collection", json_string(st->collection)) ||
-	    json_object_set_new(o, "document_id", json_string(st->document_id)) ||
-	    json_object_set_new(o, "version", json_integer(st->version)) ||
-	    json_object_set_new(o, "deleted", json_boolean(st->deleted)) ||
-	    json_object_set_new(o, "hash", st->hash[0] ? json_string(st->hash) : json_null()) ||
-	    json_object_set_new(o, "doc", docv) ||
-	    json_object_set_new(o, "last_offset", lo) ||
-	    json_object_set(o, "recent_event_ids", ids) ||
-	    json_object_set_new(o, "ts", st->last_ts[0] ? json_string(st->last_ts) : json_null())) {
-		docv = lo = NULL;
-		goto out;
-	}
-	docv = lo = NULL;
-	*out = o;
-	o = NULL;
-	rc = 0;
-out:
-	if (rc == CT_ENOMEM)
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-	free(text);
-	json_decref(o);
-	json_decref(ids);
-	return rc;
-}
-
-/* BSON_APPEND_UTF8, or null when `v` is NULL or empty (as ctc_state_to_json() writes them). */
+/* BSON_APPEND_UTF8, or null when `v` is NULL or empty (no hash before version 1, no ts). */
 static bool utf8_or_null(bson_t *b, const char *key, const char *v)
 {
 	return v && *v ? BSON_APPEND_UTF8(b, key, v) : BSON_APPEND_NULL(b, key);
@@ -193,6 +142,21 @@ int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err)
 out:
 	free(text);
 	bson_destroy(&b);
+	return rc;
+}
+
+/* The stored form has one definition, ctc_state_append_bson(); the JSON one is read from it. */
+int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err)
+{
+	ct_buf buf = {0};
+	bson_t doc;
+	*out = NULL;
+	int rc = ctc_state_append_bson(st, &buf, err);
+	if (!rc && !bson_init_static(&doc, (const uint8_t *)buf.data, buf.len))
+		rc = ct_error_set(err, CT_EINTERNAL, "state BSON malformed");
+	if (!rc)
+		rc = ctc_bson_to_json(&doc, out, err);
+	ct_buf_free(&buf);
 	return rc;
 }
 

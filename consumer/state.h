@@ -73,18 +73,15 @@ int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition
 			 ct_error *err);
 
 /*
- * Stored form: {_id, collection, document_id, version, deleted, hash, doc
+ * Stored form, appended to `out` as one BSON document (after what is
+ * there): {_id, collection, document_id, version, deleted, hash, doc
  * (canonical JSON text or null), last_offset {topic, partition, offset},
- * recent_event_ids [...], ts}. *out owned by the caller.
- */
-int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err);
-/*
- * The same stored form as BSON, appended to `out` (a document end to end
- * with what is there): the bytes ctc_json_to_bson() gives for
- * ctc_state_to_json()'s object, without building it. CT_ENOMEM, or
- * ct_canonical_dump()'s errors for the document.
+ * recent_event_ids [...], ts}. What the writer sends to `state`. CT_ENOMEM,
+ * or ct_canonical_dump()'s errors for the document.
  */
 int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err);
+/* The same stored form as a JSON object (*out owned by the caller), read from that BSON. */
+int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err);
 /* Inverse of ctc_state_to_json(); CT_EINVAL naming the field when malformed. */
 int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err);
 

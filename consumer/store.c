@@ -391,6 +391,17 @@ static int queue_history(mongoc_bulk_operation_t *bulk, const bson_t *doc, const
 	return 0;
 }
 
+/* The length of the BSON document at data[off..len), or 0 when it does not fit there. */
+static size_t doc_len_at(const uint8_t *data, size_t len, size_t off)
+{
+	int32_t dl;
+	if (len - off < 5)
+		return 0;
+	memcpy(&dl, data + off, 4);
+	dl = (int32_t)BSON_UINT32_FROM_LE((uint32_t)dl);
+	return dl >= 5 && (size_t)dl <= len - off ? (size_t)dl : 0;
+}
+
 static int write_history(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, ct_error *err)
 {
 	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply;
@@ -407,19 +418,15 @@ static int write_history(ctc_store *s, const ctc_write_set *ws, size_t *n_dup, c
 		if (rc)
 			goto out;
 	}
-	for (size_t off = 0; off < ws->history_bson_len;) {
+	for (size_t off = 0, len; off < ws->history_bson_len; off += len) {
 		bson_t doc;
-		int32_t len;
-		memcpy(&len, ws->history_bson + off, 4);
-		len = (int32_t)BSON_UINT32_FROM_LE((uint32_t)len);
-		if (len < 5 || (size_t)len > ws->history_bson_len - off ||
-		    !bson_init_static(&doc, ws->history_bson + off, (size_t)len)) {
+		if (!(len = doc_len_at(ws->history_bson, ws->history_bson_len, off)) ||
+		    !bson_init_static(&doc, ws->history_bson + off, len)) {
 			rc = ct_error_set(err, CT_EINVAL, "history: malformed BSON at offset %zu", off);
 			goto out;
 		}
 		if ((rc = queue_history(bulk, &doc, s->insert_opts, err)))
 			goto out;
-		off += (size_t)len;
 	}
 	ran = true;
 	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !ctc_store_reply_only_duplicates(&reply, n_dup))
@@ -994,25 +1001,6 @@ out:
 	return rc;
 }
 
-/*
- * The stored states `data` (BSON documents end to end) in as few
- * journalled swaps as fit: each swap costs FerretDB a scan of the
- * collection, so a swap takes states in order until the next one would
- * take its journal record past JOURNAL_MAX_BYTES (a flush of 10000 1 KB
- * states is two swaps). Before, an oversized set fell back to one replace
- * per state, each a scan: a 10000-state flush took longer than
- * max.poll.interval.ms.
- */
-/* The length of the BSON document at data[off..len), or 0 when it does not fit there. */
-static size_t doc_len_at(const uint8_t *data, size_t len, size_t off)
-{
-	int32_t dl;
-	if (len - off < 5)
-		return 0;
-	memcpy(&dl, data + off, 4);
-	dl = (int32_t)BSON_UINT32_FROM_LE((uint32_t)dl);
-	return dl >= 5 && (size_t)dl <= len - off ? (size_t)dl : 0;
-}
 
 /* The BSON documents end to end in `data` as an array of static bson_t (*docs, free()). */
 static int split_docs(const uint8_t *data, size_t len, bson_t **docs, size_t *n, ct_error *err)
@@ -1058,6 +1046,15 @@ int ctc_store_journal_record(const uint8_t *data, size_t len, const char jid[37]
 	return rc;
 }
 
+/*
+ * The stored states `data` (BSON documents end to end) in as few
+ * journalled swaps as fit: each swap costs FerretDB a scan of the
+ * collection, so a swap takes states in order until the next one would
+ * take its journal record past JOURNAL_MAX_BYTES (a flush of 10000 1 KB
+ * states is two swaps). Before, an oversized set fell back to one replace
+ * per state, each a scan: a 10000-state flush took longer than
+ * max.poll.interval.ms.
+ */
 static int write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
 {
 	size_t n = 0;

@@ -294,6 +294,8 @@ static void test_redelivery_and_stored_state(void **state)
 	assert_int_equal(back->version, 3);
 	assert_string_equal(back->hash, st->hash);
 	assert_true(json_equal(back->doc, st->doc));
+	assert_string_equal(json_string_value(json_object_get(stored, "ts")), "2024-05-01T10:00:00.000000Z");
+	assert_string_equal(back->last_ts, st->last_ts);
 	assert_true(ctc_state_seen_id(back, "e2"));
 	assert_true(ctc_state_seen_offset(back, "t", 1, 11));
 	assert_false(ctc_state_seen_offset(back, "t", 0, 12));
