@@ -26,6 +26,7 @@ static const struct field {
 #define I(sec, k, m, lo, hi) {sec, k, F_INT, offsetof(ctc_config, m), lo, hi}
 	S("mongodb", "uri", mongodb_uri),
 	S("mongodb", "database", mongodb_database),
+	I("mongodb", "history_ttl_days", history_ttl_days, 0, 36500),
 	S("consumer", "topic", topic),
 	S("consumer", "dlq_topic", dlq_topic),
 	S("consumer", "group_id", group_id),

@@ -29,6 +29,7 @@ typedef struct ctc_config {
 	/* [mongodb] */
 	char *mongodb_uri;
 	char *mongodb_database;
+	int64_t history_ttl_days;    /* 0 = off; > 0: TTL index on history.ts (docs/storage.md, Retention) */
 	/* [consumer] */
 	char *topic;
 	char *dlq_topic;

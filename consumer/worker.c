@@ -136,7 +136,7 @@ static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int
 /* Finds or loads the states of every key of the batch; one query for all misses. */
 static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *err)
 {
-	const char **missing = calloc(b->n ? b->n : 1, sizeof(*missing));
+	ctc_doc_ref *missing = calloc(b->n ? b->n : 1, sizeof(*missing));
 	int32_t *miss_part = calloc(b->n ? b->n : 1, sizeof(*miss_part));
 	char **keys = calloc(b->n ? b->n : 1, sizeof(*keys));
 	size_t nmiss = 0;
@@ -164,7 +164,7 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			goto out;
 		}
 		miss_part[nmiss] = b->msgs[i]->partition;
-		missing[nmiss++] = st->key;
+		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id};
 	}
 	if (nmiss == 0 || !w->read_store)
 		goto out;
@@ -211,10 +211,14 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 		return 0;
 	for (;;) {
 		int rc = 0;
-		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, err)))
+		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
 			w->indexes_done = true;
 		if (!rc && !(rc = ctc_store_write(w->store, ws, dups, err)))
 			break;
+		/* records that collide with other stored records: retrying cannot
+		 * help, the batch fails with what was found (ws->conflicts) */
+		if (rc == CT_ECONFLICT)
+			return rc;
 		store_failed(w, "write batch", err);
 		if (!backoff(w, &delay))
 			return CT_ETIMEDOUT;
@@ -422,7 +426,7 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 	 * another thread, records cost more to free than to build. */
 	if (w->store) {
 		bson_t doc = BSON_INITIALIZER;
-		rc = ctc_history_to_bson(rec, &doc, &err);
+		rc = cts_history_to_bson(rec, &doc, &err);
 		if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
 			rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
 		bson_destroy(&doc);
@@ -549,7 +553,23 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 
 	b->ok = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
-	if (write_batch(w, &ws, &dups, &err))
+	int wrc = write_batch(w, &ws, &dups, &err);
+	if (wrc == CT_ECONFLICT) {
+		char q[512];
+		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
+			ws.conflicts.n, ctc_log_q(err.message, q, sizeof(q)));
+		for (size_t i = 0; i < ws.conflicts.n && i < 10; i++) {
+			const ctc_conflict *c = &ws.conflicts.items[i];
+			char *stored = c->stored ? json_dumps(c->stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			ctc_log(CTC_ERROR, "history conflict record", "batch=%llu index=%zu kind=%s id=%s stored=%s",
+				(unsigned long long)b->seq, c->index,
+				c->kind == CTS_CONFLICT_ID_REUSED ? "id_reused" : "version_taken",
+				ctc_log_q(c->id, q, sizeof(q)), stored ? stored : "null");
+			free(stored);
+		}
+	}
+	ctc_conflicts_free(&ws.conflicts);
+	if (wrc)
 		return;
 	/* Redelivered events whose state was not written yet: rebuilt, found in
 	 * `history` already. They count as duplicates, not as persisted. */

@@ -127,7 +127,11 @@ int cth_find(ct_history *h, mongoc_collection_t *coll, const bson_t *filter, boo
 			rc = ct_error_set(err, CT_ELIMIT, "more than %d documents match", CT_HISTORY_MAX_RECORDS);
 			goto out;
 		}
-		rc = as_history ? ctc_history_from_bson(doc, &j, err) : ctc_bson_to_json(doc, &j, err);
+		bson_iter_t ctx_it;
+		/* stored form v2: dates folded back to RFC 3339 text by the codec */
+		rc = as_history ? cts_history_from_bson(doc, &j, err)
+		     : bson_iter_init_find(&ctx_it, doc, "first_ts") ? cts_context_from_bson(doc, &j, err)
+								     : cts_state_from_bson(doc, &j, err);
 		if (!rc && as_history)
 			rc = parse_text_field(j, "doc", err);
 		if (!rc && !as_history && !(rc = parse_text_field(j, "doc", err)) &&

@@ -11,9 +11,16 @@
 
 #include "changetrail/common.h"
 
-/* mongoc_init() and the log handler (structured lines, FerretDB/mongo-java-server
- * endSessions noise dropped). Call once per process. */
-void cts_global_init(void);
+/* Where libmongoc's warnings and errors go (error: critical/error level). */
+typedef void (*cts_log_sink)(bool error, const char *domain, const char *message);
+
+/*
+ * mongoc_init() and the one libmongoc log handler: messages above warning
+ * level and the endSessions noise of servers without sessions are dropped,
+ * the rest handed to `sink` (NULL: dropped). Call once per process, before
+ * any thread uses libmongoc.
+ */
+void cts_global_init(cts_log_sink sink);
 void cts_global_cleanup(void);
 
 /*

@@ -1,0 +1,324 @@
+/*
+ * store_state.c - the consumer's `state` collection: the load of the states
+ * a batch misses, rolled forward from `history` when the stored state is
+ * behind it (states are written every state_flush_ms, history with every
+ * batch), and the write of states as one unordered bulk of guarded upserts
+ * replaceOne({_id, version: {$lt: v}}, state, upsert): a duplicate key on
+ * _id there means the stored state is already as new or newer, so a state
+ * never moves back and a redelivered write is a no-op.
+ */
+#include "store_internal.h"
+
+#include "ct_internal.h"
+
+#include "changetrail/diff.h"
+#include "cts_mongo.h"
+#include "state.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Documents per query of a load: bounds the size of one $in / $or. */
+#define LOAD_CHUNK 500
+
+static int load_chunk(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *by_key, ct_error *err)
+{
+	bson_t filter = BSON_INITIALIZER, idq, in;
+	bson_error_t e;
+	const bson_t *doc;
+	int rc = 0;
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
+	BSON_APPEND_ARRAY_BEGIN(&idq, "$in", &in);
+	for (size_t i = 0; i < n; i++) {
+		char buf[16];
+		const char *k;
+		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
+		BSON_APPEND_UTF8(&in, k, refs[i].key);
+	}
+	bson_append_array_end(&idq, &in);
+	bson_append_document_end(&filter, &idq);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->state, &filter, NULL, NULL);
+	while (!rc && mongoc_cursor_next(cur, &doc)) {
+		json_t *st;
+		const char *id;
+		if ((rc = cts_state_from_bson(doc, &st, err)))
+			break;
+		if (!(id = json_string_value(json_object_get(st, "_id"))))
+			rc = ct_error_set(err, CT_EINVAL, "state without a string _id");
+		else if (json_object_set_new(by_key, id, st))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		if (rc)
+			json_decref(st);
+	}
+	if (!rc && mongoc_cursor_error(cur, &e))
+		rc = cts_mongo_error(err, "load state", &e);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&filter);
+	return rc;
+}
+
+static int64_t version_of(const json_t *st)
+{
+	return st ? (int64_t)json_integer_value(json_object_get(st, "version")) : 0;
+}
+
+/* A state of version 0 for `ref`, for a document whose only trace is history. */
+static json_t *fresh_state(const ctc_doc_ref *ref)
+{
+	return json_pack("{s:s, s:s, s:s, s:I, s:b, s:n, s:n, s:n, s:n, s:n, s:[]}", "_id", ref->key, "collection",
+			 ref->collection, "document_id", ref->document_id, "version", (json_int_t)0, "deleted", 0,
+			 "hash", "doc", "ts", "last_offset", "last_event", "recent_events");
+}
+
+/* The document after record `rec` was applied to state `st`'s (new reference; NULL: none). */
+static int next_doc(const json_t *st, const json_t *rec, const char *op, json_t **out, ct_error *err)
+{
+	json_t *doc = json_object_get(st, "doc"), *changes = json_object_get(rec, "changes");
+	bool live = json_is_object(doc) && !json_is_true(json_object_get(st, "deleted"));
+	*out = NULL;
+	if (!strcmp(op, "checkpoint")) {
+		json_t *d = json_object_get(rec, "doc");
+		*out = d && !json_is_null(d) ? json_incref(d) : NULL;
+		return 0;
+	}
+	if (!strcmp(op, "insert") || !strcmp(op, "update") || !strcmp(op, "snapshot")) {
+		json_t *base = live ? json_incref(doc) : json_object();
+		int rc = base ? ct_patch(changes, base, out, err) : ct_error_set(err, CT_ENOMEM, "out of memory");
+		json_decref(base);
+		return rc;
+	}
+	if (!strcmp(op, "delete")) {
+		/* the record removes everything: reverting it on {} gives what was deleted */
+		json_t *empty = json_object();
+		int rc = empty ? ct_revert(changes, empty, out, err) : ct_error_set(err, CT_ENOMEM, "out of memory");
+		json_decref(empty);
+		return rc;
+	}
+	*out = json_is_null(doc) || !doc ? NULL : json_incref(doc); /* event, relations: unchanged */
+	return 0;
+}
+
+/* Applies history record `rec` (JSON form) to the JSON state `st` in place. */
+static int roll(json_t *st, const json_t *rec, ct_error *err)
+{
+	const char *op = json_string_value(json_object_get(rec, "op")), *id = json_string_value(json_object_get(rec, "_id"));
+	int64_t v = version_of(st), rv = (int64_t)json_integer_value(json_object_get(rec, "version"));
+	json_t *doc = NULL, *kafka = json_object_get(rec, "kafka"), *ring = json_object_get(st, "recent_events");
+	int rc;
+	if (!op || !id)
+		return ct_error_set(err, CT_EINVAL, "history record without op or _id");
+	if (rv <= v)
+		return 0;
+	if (rv != v + 1 && strcmp(op, "checkpoint"))
+		return ct_error_set(err, CT_ECONFLICT, "history of %s has no version %lld (found %lld)",
+				    json_string_value(json_object_get(st, "_id")), (long long)(v + 1), (long long)rv);
+	if ((rc = next_doc(st, rec, op, &doc, err)))
+		return rc;
+	bool deleted = !strcmp(op, "delete") ? true
+		       : !strcmp(op, "checkpoint")
+			       ? json_is_true(json_object_get(rec, "deleted"))
+			       : (!strcmp(op, "insert") || !strcmp(op, "update") || !strcmp(op, "snapshot"))
+					 ? false
+					 : json_is_true(json_object_get(st, "deleted"));
+	json_t *ev = json_pack("{s:s, s:n}", "id", id, "sha256");
+	if (!json_is_array(ring)) {
+		ring = json_array();
+		json_object_set_new(st, "recent_events", ring);
+	}
+	if (!ev || !ring || json_object_set_new(st, "version", json_integer(rv)) ||
+	    json_object_set(st, "hash", json_object_get(rec, "hash")) ||
+	    json_object_set(st, "ts", json_object_get(rec, "ts")) ||
+	    json_object_set_new(st, "doc", doc ? doc : json_null()) ||
+	    json_object_set_new(st, "deleted", json_boolean(deleted)) ||
+	    (json_is_object(kafka) && json_object_set(st, "last_offset", kafka)) ||
+	    json_object_set(st, "last_event", ev) || json_array_append_new(ring, ev)) {
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
+	while (json_array_size(ring) > CTC_RECENT_IDS)
+		json_array_remove(ring, 0);
+	return 0;
+}
+
+/* Compares records of one query by (collection, document_id, version). */
+static int by_doc_version(const void *a, const void *b)
+{
+	const json_t *x = *(json_t *const *)a, *y = *(json_t *const *)b;
+	int c = strcmp(json_string_value(json_object_get(x, "collection")), json_string_value(json_object_get(y, "collection")));
+	if (!c)
+		c = strcmp(json_string_value(json_object_get(x, "document_id")),
+			   json_string_value(json_object_get(y, "document_id")));
+	if (!c) {
+		json_int_t vx = json_integer_value(json_object_get(x, "version")), vy = json_integer_value(json_object_get(y, "version"));
+		c = vx < vy ? -1 : vx > vy;
+	}
+	return c;
+}
+
+/*
+ * The history records above the loaded version of each of refs[0..n), one
+ * query ($or of the doc_version index's prefix), applied in version order.
+ */
+static int roll_forward(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *by_key, ct_error *err)
+{
+	bson_t filter = BSON_INITIALIZER, or, br, gt;
+	bson_error_t e;
+	const bson_t *d;
+	json_t *recs = json_array();
+	int rc = 0;
+	if (!recs)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
+	for (size_t i = 0; i < n; i++) {
+		char buf[16];
+		const char *k;
+		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
+		BSON_APPEND_DOCUMENT_BEGIN(&or, k, &br);
+		BSON_APPEND_UTF8(&br, "collection", refs[i].collection);
+		BSON_APPEND_UTF8(&br, "document_id", refs[i].document_id);
+		BSON_APPEND_DOCUMENT_BEGIN(&br, "version", &gt);
+		BSON_APPEND_INT64(&gt, "$gt", version_of(json_object_get(by_key, refs[i].key)));
+		bson_append_document_end(&br, &gt);
+		bson_append_document_end(&or, &br);
+	}
+	bson_append_array_end(&filter, &or);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->history, &filter, NULL, NULL);
+	while (!rc && mongoc_cursor_next(cur, &d)) {
+		json_t *r;
+		if (!(rc = cts_history_from_bson(d, &r, err)) && json_array_append_new(recs, r))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
+	if (!rc && mongoc_cursor_error(cur, &e))
+		rc = cts_mongo_error(err, "load history (state roll-forward)", &e);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(&filter);
+	size_t nr = json_array_size(recs);
+	json_t **sorted = nr && !rc ? malloc(nr * sizeof(*sorted)) : NULL;
+	if (nr && !rc && !sorted)
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	for (size_t i = 0; !rc && i < nr; i++) {
+		sorted[i] = json_array_get(recs, i);
+		if (!json_is_string(json_object_get(sorted[i], "collection")) ||
+		    !json_is_string(json_object_get(sorted[i], "document_id")))
+			rc = ct_error_set(err, CT_EINVAL, "history record without collection or document_id");
+	}
+	if (!rc && nr)
+		qsort(sorted, nr, sizeof(*sorted), by_doc_version);
+	for (size_t i = 0; !rc && i < nr; i++) {
+		const json_t *r = sorted[i];
+		const char *coll = json_string_value(json_object_get(r, "collection")),
+			   *did = json_string_value(json_object_get(r, "document_id"));
+		const ctc_doc_ref *ref = NULL;
+		for (size_t k = 0; k < n && !ref; k++)
+			if (!strcmp(refs[k].collection, coll) && !strcmp(refs[k].document_id, did))
+				ref = &refs[k];
+		if (!ref)
+			continue;
+		json_t *st = json_object_get(by_key, ref->key);
+		if (!st) {
+			if (!(st = fresh_state(ref)) || json_object_set_new(by_key, ref->key, st)) {
+				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+				break;
+			}
+		}
+		rc = roll(st, r, err);
+	}
+	free(sorted);
+	json_decref(recs);
+	return rc;
+}
+
+int ctc_store_load_states(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t **out, ct_error *err)
+{
+	json_t *by_key = json_object(), *arr = json_array();
+	int rc = 0;
+	*out = NULL;
+	if (!by_key || !arr) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n && !rc; i += LOAD_CHUNK) {
+		size_t m = n - i < LOAD_CHUNK ? n - i : LOAD_CHUNK;
+		if (!(rc = load_chunk(s, refs + i, m, by_key, err)))
+			rc = roll_forward(s, refs + i, m, by_key, err);
+	}
+	const char *k;
+	json_t *v;
+	json_object_foreach(by_key, k, v) {
+		if (!rc && json_array_append(arr, v))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
+out:
+	json_decref(by_key);
+	if (rc)
+		json_decref(arr);
+	else
+		*out = arr;
+	return rc;
+}
+
+/* true when every error of the reply is a duplicate key: a stored state as new or newer. */
+static bool only_stale_writes(const bson_t *reply)
+{
+	bson_iter_t it, arr, e;
+	size_t n = 0;
+	if (bson_iter_init_find(&it, reply, "writeConcernErrors") && BSON_ITER_HOLDS_ARRAY(&it) &&
+	    bson_iter_recurse(&it, &arr) && bson_iter_next(&arr))
+		return false;
+	if (!bson_iter_init_find(&it, reply, "writeErrors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
+	    !bson_iter_recurse(&it, &arr))
+		return false;
+	while (bson_iter_next(&arr)) {
+		if (!BSON_ITER_HOLDS_DOCUMENT(&arr) || !bson_iter_recurse(&arr, &e) || !bson_iter_find(&e, "code") ||
+		    bson_iter_as_int64(&e) != 11000)
+			return false;
+		n++;
+	}
+	return n > 0;
+}
+
+int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
+{
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply, doc;
+	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true), "validate", BCON_BOOL(false));
+	bson_error_t e;
+	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(s->state, opts);
+	size_t off = 0, queued = 0;
+	bool ran = false;
+	int rc = 0, r;
+	while ((r = ctc_store_next_doc(data, len, &off, &doc)) > 0) {
+		bson_iter_t id, ver;
+		if (!bson_iter_init_find(&id, &doc, "_id") || !BSON_ITER_HOLDS_UTF8(&id) ||
+		    !bson_iter_init_find(&ver, &doc, "version") || !BSON_ITER_HOLDS_NUMBER(&ver)) {
+			rc = ct_error_set(err, CT_EINTERNAL, "state without _id or version");
+			goto out;
+		}
+		bson_t sel = BSON_INITIALIZER, lt;
+		BSON_APPEND_UTF8(&sel, "_id", bson_iter_utf8(&id, NULL));
+		BSON_APPEND_DOCUMENT_BEGIN(&sel, "version", &lt);
+		BSON_APPEND_INT64(&lt, "$lt", bson_iter_as_int64(&ver));
+		bson_append_document_end(&sel, &lt);
+		bool ok = mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, &doc, upsert, &e);
+		bson_destroy(&sel);
+		if (!ok) {
+			rc = cts_mongo_error(err, "state upsert", &e);
+			goto out;
+		}
+		queued++;
+	}
+	if (r < 0) {
+		rc = ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
+		goto out;
+	}
+	if (!queued)
+		goto out;
+	ran = true;
+	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_stale_writes(&reply))
+		rc = cts_mongo_error(err, "state upsert", &e);
+out:
+	if (ran)
+		bson_destroy(&reply);
+	mongoc_bulk_operation_destroy(bulk);
+	bson_destroy(opts);
+	bson_destroy(upsert);
+	return rc;
+}
