@@ -370,14 +370,24 @@ int cts_history_to_bson(const json_t *record, bson_t *out, ct_error *err)
 	return 0;
 }
 
-/* v1 stored user JSON as canonical text: parsed back. */
-static int parse_text(const bson_iter_t *it, const char *what, json_t **out, ct_error *err)
+/*
+ * v1 stored user JSON as canonical text, parsed back. What v1 stored as text
+ * is an object or null (documents, metadata) or an array (changes): any
+ * other value is refused, so that text read once is never read again as
+ * text (a v2 string member would be).
+ */
+static int parse_text(const bson_iter_t *it, const char *what, bool array, json_t **out, ct_error *err)
 {
 	uint32_t len;
 	const char *text = bson_iter_utf8(it, &len);
 	json_error_t jerr;
 	if (!(*out = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr)))
 		return ct_error_set(err, CT_EINVAL, "%s is not JSON: %s", what, jerr.text);
+	if (array ? !json_is_array(*out) : !json_is_object(*out) && !json_is_null(*out)) {
+		json_decref(*out);
+		*out = NULL;
+		return ct_error_set(err, CT_EINVAL, "%s: v1 text of an unexpected type", what);
+	}
 	return 0;
 }
 
@@ -431,11 +441,11 @@ static int doc_to_json(const bson_t *doc, const char *const *tkeys, const char *
 			continue;
 		for (size_t i = 0; texts[i] && !v; i++)
 			if (!strcmp(key, texts[i]) && BSON_ITER_HOLDS_UTF8(&it) &&
-			    (rc = parse_text(&it, key, &v, err)))
+			    (rc = parse_text(&it, key, false, &v, err)))
 				goto out;
 		if (!v && history && !strcmp(key, "changes")) {
 			if (BSON_ITER_HOLDS_UTF8(&it)) {
-				if ((rc = parse_text(&it, "changes", &v, err)))
+				if ((rc = parse_text(&it, "changes", true, &v, err)))
 					goto out;
 			} else {
 				json_t *native;
