@@ -94,7 +94,8 @@ typedef struct ctc_doc_ref {
  * state or history). A state behind its history (states are written every
  * state_flush_ms, history every batch) is rolled forward with the history
  * records of versions above its own, so the consumer never derives a record
- * from a stale state. CT_EMONGO, CT_EINVAL (a stored record that does not
+ * from a stale state; such a state has "rolled_forward": true (not part of
+ * the stored form: the caller writes it back). CT_EMONGO, CT_EINVAL (a stored record that does not
  * apply), CT_ENOMEM.
  */
 int ctc_store_load_states(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t **out, ct_error *err);

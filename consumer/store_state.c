@@ -136,7 +136,8 @@ static int roll(json_t *st, const json_t *rec, ct_error *err)
 	}
 	while (json_array_size(ring) > CTC_RECENT_IDS)
 		json_array_remove(ring, 0);
-	return 0;
+	return json_object_set_new(st, "rolled_forward", json_true()) ? ct_error_set(err, CT_ENOMEM, "out of memory")
+									: 0;
 }
 
 /* Compares records of one query by (collection, document_id, version). */

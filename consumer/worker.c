@@ -191,6 +191,12 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 		*slot = *loaded;
 		*loaded = tmp;
 		ctc_state_free(loaded);
+		/* rolled forward from history: newer than `state`, so it is written
+		 * even when every event of the batch turns out a redelivery */
+		if (json_is_true(json_object_get(json_array_get(found, i), "rolled_forward")) && !slot->dirty) {
+			slot->dirty = true;
+			w->ndirty++;
+		}
 	}
 out:
 	for (size_t i = 0; keys && i < b->n; i++)
