@@ -115,9 +115,20 @@ int ct_history_prune(ct_history *h, int64_t cutoff_us, const char *collection, b
 		return rc;
 	if (collection)
 		BSON_APPEND_UTF8(&f, "collection", collection);
-	BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &lt);
+	/* stored form v2: exact µs in ts_us; a v1 record: ts as text */
+	bson_t or, br;
+	BSON_APPEND_ARRAY_BEGIN(&f, "$or", &or);
+	BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&br, "ts_us", &lt);
+	BSON_APPEND_INT64(&lt, "$lt", cutoff_us);
+	bson_append_document_end(&br, &lt);
+	bson_append_document_end(&or, &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&br, "ts", &lt);
 	BSON_APPEND_UTF8(&lt, "$lt", cutoff);
-	bson_append_document_end(&f, &lt);
+	bson_append_document_end(&br, &lt);
+	bson_append_document_end(&or, &br);
+	bson_append_array_end(&f, &or);
 	if ((rc = cth_find(h, h->history, &f, true, &old, err)))
 		goto out;
 	res = json_pack("{s:I, s:I, s:[], s:[], s:s, s:b}", "documents", (json_int_t)0, "records_deleted",
