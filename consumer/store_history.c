@@ -14,6 +14,7 @@
 #include "ct_buf.h"
 #include "cts_mongo.h"
 
+#include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -253,11 +254,15 @@ int ctc_store_write_history(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_e
 			goto out;
 		}
 	}
-	/* static views never move once made (a static bson_t points into itself) */
-	if (!(recs = calloc(cap ? cap : 1, sizeof(*recs)))) {
+	/* static views never move once made (a static bson_t points into
+	 * itself); bson_t asks for 128-byte alignment, more than malloc gives */
+	size_t bytes = (cap ? cap : 1) * sizeof(*recs);
+	bytes = (bytes + alignof(bson_t) - 1) / alignof(bson_t) * alignof(bson_t);
+	if (!(recs = aligned_alloc(alignof(bson_t), bytes))) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
+	memset(recs, 0, bytes);
 	for (int p = 0; p < 2; p++)
 		for (size_t off = 0; n < cap && ctc_store_next_doc(parts[p].data, parts[p].len, &off, &recs[n]) > 0;)
 			if (!mongoc_bulk_operation_insert_with_opts(bulk, &recs[n++], s->insert_opts, &e)) {
