@@ -6,6 +6,7 @@
 #include "history_internal.h"
 
 #include "bson_json.h"
+#include "cts_mongo.h"
 #include "state.h"
 #include "store.h"
 
@@ -15,28 +16,26 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void log_handler(mongoc_log_level_t level, const char *domain, const char *message, void *data)
+/* The storage module's log handler (it drops the endSessions noise), printing as libmongoc does. */
+static void log_sink(bool error, const char *domain, const char *message)
 {
-	/* FerretDB has no endSessions: libmongoc warns on every client destroy. */
-	if (strstr(message, "endSessions") || level > MONGOC_LOG_LEVEL_WARNING)
-		return;
-	mongoc_log_default_handler(level, domain, message, data);
+	mongoc_log_default_handler(error ? MONGOC_LOG_LEVEL_ERROR : MONGOC_LOG_LEVEL_WARNING, domain, message, NULL);
 }
 
 void ct_history_global_init(void)
 {
-	mongoc_init();
-	mongoc_log_set_handler(log_handler, NULL);
+	cts_global_init(log_sink);
 }
 
 void ct_history_global_cleanup(void)
 {
-	mongoc_cleanup();
+	cts_global_cleanup();
 }
 
+/* The one error mapper: credentials in a message are redacted. */
 int cth_mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 {
-	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, e->message, e->code);
+	return cts_mongo_error(err, what, e);
 }
 
 int ct_history_open(const char *uri_str, const char *database, ct_history **out, ct_error *err)
