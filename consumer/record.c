@@ -265,9 +265,16 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	if (record)
 		*record = NULL;
 	*result = CTC_RECORD_EMPTY;
-	if (ctc_state_seen_id(st, ev->event_id) ||
-	    ctc_state_seen_offset(st, ev->topic, ev->partition, ev->offset)) {
-		*result = CTC_RECORD_DUPLICATE;
+	const char *seen_sha = NULL;
+	if (ctc_state_find_id(st, ev->event_id, &seen_sha) >= 0) {
+		/* an unknown content on either side (a v1 state, a state rolled
+		 * forward from history) cannot tell: taken as the redelivery */
+		*result = !seen_sha || !ev->sha256 || !strcmp(seen_sha, ev->sha256) ? CTC_RECORD_DUPLICATE
+										       : CTC_RECORD_REUSED;
+		return 0;
+	}
+	if (ctc_state_seen_offset(st, ev->topic, ev->partition, ev->offset) && ev->offsets != CTC_OFFSETS_WENT_BACK) {
+		*result = ev->offsets == CTC_OFFSETS_SAME_LOG ? CTC_RECORD_DUPLICATE : CTC_RECORD_UNPROVEN;
 		return 0;
 	}
 	if (!(empty = json_object())) {
@@ -289,12 +296,12 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		 * unknown document always records (its version 1 anchors the chain). */
 		bool known = st->version > 0 && !st->deleted;
 		if (json_array_size(changes) == 0 && (strcmp(op, "insert") || known))
-			goto out;
+			goto empty;
 		next_doc = sorted_share((json_t *)ev->after, &next_bytes);
 		next_deleted = false;
 	} else if (!strcmp(op, "delete")) {
 		if (st->deleted)
-			goto out;
+			goto empty;
 		if (prev == empty && ev->before) {
 			/* the event's `before`, in the order a stored one would have */
 			if (!(before_sorted = sorted_share((json_t *)ev->before, &before_bytes))) {
@@ -337,7 +344,7 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	if (record && (rc = build_record(st, ev, op, changes, hash, &rec, err)))
 		goto out;
 	/* Everything that can fail is done: move the state on. */
-	if ((rc = ctc_state_remember_id(st, ev->event_id, err)) ||
+	if ((rc = ctc_state_remember_event(st, ev->event_id, ev->sha256, err)) ||
 	    (rc = ctc_state_set_offset(st, ev->topic, ev->partition, ev->offset, err)))
 		goto out;
 	st->version++;
@@ -351,6 +358,13 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 	rec = NULL;
 	*result = CTC_RECORD_PERSISTED;
 	rc = 0;
+	goto out;
+empty:
+	/* no record, but the event is remembered like any applied one: its id
+	 * re-used with other content is caught, and last_offset / last_event
+	 * stay the same message (what an offset going back is proven with) */
+	if (!(rc = ctc_state_remember_event(st, ev->event_id, ev->sha256, err)))
+		rc = ctc_state_set_offset(st, ev->topic, ev->partition, ev->offset, err);
 out:
 	json_decref(rec);
 	json_decref(changes);

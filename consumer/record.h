@@ -25,6 +25,16 @@
 
 #include "state.h"
 
+/*
+ * What is known of the log an event comes from against the log the state's
+ * last_offset was taken in (see ctc_record_apply()).
+ */
+typedef enum ctc_offsets {
+	CTC_OFFSETS_UNPROVEN = 0, /* nothing: an offset at or before last_offset must be proven */
+	CTC_OFFSETS_SAME_LOG,     /* the message at the state's last_offset is its last_event */
+	CTC_OFFSETS_WENT_BACK,    /* it is not (topic re-created, another cluster): offsets compare nothing */
+} ctc_offsets;
+
 /* What the record builder needs of an event (borrowed pointers). */
 typedef struct ctc_event_in {
 	const char *event_id, *ts, *source, *collection, *document_id;
@@ -37,15 +47,32 @@ typedef struct ctc_event_in {
 	const char *topic;
 	int32_t partition;
 	int64_t offset;
+	/* identity of the content: lowercase hex SHA-256 of the raw message
+	 * value; NULL = unknown (then a remembered id is taken as a redelivery) */
+	const char *sha256;
+	ctc_offsets offsets; /* for this event's (topic, partition) against the state */
 } ctc_event_in;
 
 typedef enum ctc_record_result {
 	CTC_RECORD_PERSISTED, /* a record was made; the state moved on */
-	CTC_RECORD_DUPLICATE, /* already applied (event id or offset seen) */
-	CTC_RECORD_EMPTY,     /* nothing changed: no record */
+	CTC_RECORD_DUPLICATE, /* a redelivery: its id remembered with the same content, or
+	                         an offset at or before last_offset in the same log (proven) */
+	CTC_RECORD_EMPTY,     /* nothing changed: no record; the event is remembered (the state
+	                         moved on: ring, last_offset) */
+	CTC_RECORD_REUSED,    /* its id is remembered with other content: refused, state unchanged */
+	CTC_RECORD_UNPROVEN,  /* offset at or before last_offset, id not remembered, ev->offsets
+	                         UNPROVEN: state unchanged; prove and call again */
 } ctc_record_result;
 
 /*
+ * Identity, not offsets: the only silent skip is the same event id with the
+ * same content (sha256) among the state's remembered events. The same id
+ * with other content is CTC_RECORD_REUSED. An offset at or before the
+ * state's last_offset (same topic and partition) with an id not remembered
+ * is not a verdict: CTC_RECORD_UNPROVEN until the caller says which log it
+ * is (ev->offsets): SAME_LOG makes it a duplicate (applied before, its id
+ * since forgotten), WENT_BACK applies it as new.
+ *
  * Applies `ev` to `st`. On CTC_RECORD_PERSISTED *record is the new history
  * record (owned by the caller) and `st` was updated; otherwise *record is
  * NULL and `st` is unchanged. `record` may be NULL: the state moves on the

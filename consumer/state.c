@@ -61,11 +61,41 @@ bool ctc_state_seen_id(const ctc_doc_state *st, const char *event_id)
 	return false;
 }
 
+int ctc_state_find_id(const ctc_doc_state *st, const char *event_id, const char **sha256)
+{
+	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
+		if (st->recent_ids[i] && !strcmp(st->recent_ids[i], event_id)) {
+			if (sha256)
+				*sha256 = st->recent_sha256[i];
+			return (int)i;
+		}
+	return -1;
+}
+
+bool ctc_state_last_event(const ctc_doc_state *st, const char **event_id, const char **sha256)
+{
+	if (!st->nrecent)
+		return false;
+	unsigned slot = (st->recent_head + st->nrecent - 1) % CTC_RECENT_IDS;
+	*event_id = st->recent_ids[slot];
+	if (sha256)
+		*sha256 = st->recent_sha256[slot];
+	return true;
+}
+
 int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err)
 {
-	char *copy = strdup(event_id);
-	if (!copy)
+	return ctc_state_remember_event(st, event_id, NULL, err);
+}
+
+int ctc_state_remember_event(ctc_doc_state *st, const char *event_id, const char *sha256, ct_error *err)
+{
+	char *copy = strdup(event_id), *sha = sha256 ? strdup(sha256) : NULL;
+	if (!copy || (sha256 && !sha)) {
+		free(copy);
+		free(sha);
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
 	unsigned slot = (st->recent_head + st->nrecent) % CTC_RECENT_IDS;
 	if (st->nrecent == CTC_RECENT_IDS) {
 		/* full: overwrite the oldest, which is at the head */
@@ -77,7 +107,7 @@ int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err
 	free(st->recent_ids[slot]);
 	st->recent_ids[slot] = copy;
 	free(st->recent_sha256[slot]);
-	st->recent_sha256[slot] = NULL;
+	st->recent_sha256[slot] = sha;
 	return 0;
 }
 
@@ -242,13 +272,8 @@ int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err
 		const char *eid = get_str(e, "id"), *sha = get_str(e, "sha256");
 		if (!eid)
 			continue;
-		if ((rc = ctc_state_remember_id(st, eid, err)))
+		if ((rc = ctc_state_remember_event(st, eid, sha, err)))
 			goto out;
-		unsigned slot = (st->recent_head + st->nrecent - 1) % CTC_RECENT_IDS;
-		if (sha && !(st->recent_sha256[slot] = strdup(sha))) {
-			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-			goto out;
-		}
 	}
 	*out = st;
 	st = NULL;

@@ -66,8 +66,18 @@ char *ctc_state_key(const char *collection, const char *document_id);
 
 /* true when `event_id` is among the remembered ones. */
 bool ctc_state_seen_id(const ctc_doc_state *st, const char *event_id);
+/*
+ * The ring slot of `event_id` (see recent_ids), -1 when it is not
+ * remembered; *sha256 (may be NULL) gets the SHA-256 remembered beside it
+ * (NULL when unknown: a v1 state).
+ */
+int ctc_state_find_id(const ctc_doc_state *st, const char *event_id, const char **sha256);
 /* Remembers `event_id` (the oldest one is forgotten past CTC_RECENT_IDS). */
 int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err);
+/* The same with the SHA-256 (lowercase hex, NULL = unknown) of its message value. */
+int ctc_state_remember_event(ctc_doc_state *st, const char *event_id, const char *sha256, ct_error *err);
+/* The last remembered event (the one at last_offset): false when none; *sha256 may be NULL. */
+bool ctc_state_last_event(const ctc_doc_state *st, const char **event_id, const char **sha256);
 /* true when (topic, partition, offset) is at or before the last applied one. */
 bool ctc_state_seen_offset(const ctc_doc_state *st, const char *topic, int32_t partition,
 			   int64_t offset);

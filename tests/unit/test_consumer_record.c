@@ -278,8 +278,12 @@ static void test_redelivery_and_stored_state(void **state)
 	/* same event id again (another offset): duplicate */
 	e = ev("e1", "update", d1, 50);
 	apply(st, &e, CTC_RECORD_DUPLICATE);
-	/* an older offset of the same partition: duplicate */
+	/* an older offset of the same partition with an unknown id is no
+	 * verdict (issue 16: offsets go back when a topic is re-created) */
 	e = ev("zz", "update", d1, 11);
+	apply(st, &e, CTC_RECORD_UNPROVEN);
+	/* proven the same log: applied before, its id forgotten since */
+	e.offsets = CTC_OFFSETS_SAME_LOG;
 	apply(st, &e, CTC_RECORD_DUPLICATE);
 	/* the same offset number on another partition is new */
 	e = ev("e3", "update", d1, 11);
@@ -318,6 +322,71 @@ static void test_redelivery_and_stored_state(void **state)
 	json_decref(d1);
 	json_decref(d2);
 	ctc_state_free(st);
+}
+
+/* Identity, not offsets (issue 16): (id, sha256) decides; offsets only trigger a proof. */
+static void test_identity_not_offsets(void **state)
+{
+	ctc_doc_state *st = ctc_state_new("orders", "o1", NULL), *back;
+	json_t *d1 = J("{\"a\": 1}"), *d2 = J("{\"a\": 2}"), *d3 = J("{\"a\": 3}"), *stored;
+	const char *sha_a = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+	const char *sha_b = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+	const char *sha_c = "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc";
+	const char *id, *sha;
+	ctc_event_in e = ev("e1", "insert", d1, 100);
+	e.sha256 = sha_a;
+	json_decref(apply(st, &e, CTC_RECORD_PERSISTED));
+	/* the same id and content again: the one silent skip */
+	apply(st, &e, CTC_RECORD_DUPLICATE);
+	/* the same id with other content: refused, the state unchanged */
+	e = ev("e1", "update", d2, 101);
+	e.sha256 = sha_b;
+	apply(st, &e, CTC_RECORD_REUSED);
+	assert_int_equal(st->version, 1);
+	assert_int_equal(st->last_offset, 100);
+	/* an empty update is remembered too (ring, last_offset, last_event) */
+	e = ev("e2", "update", d1, 102);
+	e.sha256 = sha_c;
+	apply(st, &e, CTC_RECORD_EMPTY);
+	assert_int_equal(st->version, 1);
+	assert_int_equal(st->last_offset, 102);
+	assert_true(ctc_state_last_event(st, &id, &sha));
+	assert_string_equal(id, "e2");
+	assert_string_equal(sha, sha_c);
+	e = ev("e2", "update", d3, 103);
+	e.sha256 = sha_a;
+	apply(st, &e, CTC_RECORD_REUSED);
+	/* the ring and last_event are stored with their sha256 and read back */
+	assert_int_equal(ctc_state_to_json(st, &stored, NULL), 0);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(stored, "last_event"), "sha256")), sha_c);
+	assert_int_equal(json_array_size(json_object_get(stored, "recent_events")), 2);
+	assert_int_equal(ctc_state_from_json(stored, &back, NULL), 0);
+	assert_int_equal(ctc_state_find_id(back, "e1", &sha), 0);
+	assert_string_equal(sha, sha_a);
+	json_decref(stored);
+	/* offsets that went back (a re-created topic): new events at old
+	 * offsets are unproven, then applied as new once proven */
+	e = ev("n1", "update", d2, 0);
+	e.sha256 = sha_b;
+	apply(back, &e, CTC_RECORD_UNPROVEN);
+	assert_int_equal(back->version, 1);
+	e.offsets = CTC_OFFSETS_WENT_BACK;
+	json_decref(apply(back, &e, CTC_RECORD_PERSISTED));
+	assert_int_equal(back->version, 2);
+	assert_int_equal(back->last_offset, 0);
+	/* after the new log's offset moved on: no proof needed */
+	e = ev("n2", "update", d3, 1);
+	json_decref(apply(back, &e, CTC_RECORD_PERSISTED));
+	/* an unknown content (state rolled forward from history) is taken as the redelivery */
+	assert_int_equal(ctc_state_remember_event(back, "old", NULL, NULL), 0);
+	e = ev("old", "update", d1, 2);
+	e.sha256 = sha_a;
+	apply(back, &e, CTC_RECORD_DUPLICATE);
+	ctc_state_free(back);
+	ctc_state_free(st);
+	json_decref(d1);
+	json_decref(d2);
+	json_decref(d3);
 }
 
 /*
@@ -467,6 +536,7 @@ int main(void)
 		cmocka_unit_test(test_replay_is_byte_identical),
 		cmocka_unit_test(test_snapshot_manual_event_relation_parent),
 		cmocka_unit_test(test_redelivery_and_stored_state),
+		cmocka_unit_test(test_identity_not_offsets),
 		cmocka_unit_test(test_record_same_from_cache_or_store),
 		cmocka_unit_test(test_delete_same_from_cache_or_store),
 		cmocka_unit_test(test_cache),
