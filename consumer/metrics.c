@@ -81,6 +81,9 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	scalar(out, "changetrail_state_writes_total", "counter", "Writes of the changed document states.", (long long)atomic_load(&m->state_writes));
 	scalar(out, "changetrail_states_written_total", "counter", "Document states written.", (long long)atomic_load(&m->states_written));
 	scalar(out, "changetrail_fetch_wakeups_total", "counter", "Requests sent to wake librdkafka's fetcher (librdkafka < 2.2).", (long long)atomic_load(&m->fetch_wakeups));
+	scalar(out, "changetrail_offsets_went_back_total", "counter", "Partitions whose offsets were proven to have gone back (topic re-created, new cluster).", (long long)atomic_load(&m->offsets_went_back));
+	scalar(out, "changetrail_fenced_total", "counter", "Times the consumer discarded its unwritten work: assignment lost, stalled, or rewound after a history conflict.", (long long)atomic_load(&m->fenced));
+	scalar(out, "changetrail_history_conflicts_total", "counter", "Batches whose history insert collided (reused event id, version taken).", (long long)atomic_load(&m->conflicts));
 	scalar(out, "changetrail_store_errors_total", "counter", "Failed MongoDB batch writes (retried).", (long long)atomic_load(&m->store_errors));
 	scalar(out, "changetrail_commit_errors_total", "counter", "Failed offset commits.", (long long)atomic_load(&m->commit_errors));
 	scalar(out, "changetrail_cache_documents", "gauge", "Document states held in memory.", (long long)atomic_load(&m->cache_documents));

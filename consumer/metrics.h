@@ -18,6 +18,7 @@ typedef struct ctc_metrics {
 	atomic_uint_fast64_t batches, store_errors, commit_errors;
 	atomic_uint_fast64_t state_writes, states_written;
 	atomic_uint_fast64_t fetch_wakeups; /* rounds of fetchwake.h's requests */
+	atomic_uint_fast64_t offsets_went_back, fenced, conflicts; /* issue 16: see docs/consumer.md */
 	atomic_uint_fast64_t size_bucket[CTC_SIZE_BUCKETS + 1], size_sum;
 	atomic_uint_fast64_t dur_bucket[CTC_DURATION_BUCKETS + 1], dur_sum_us;
 	atomic_uint_fast64_t cache_documents, cache_bytes; /* after the last batch's trim */

@@ -22,6 +22,7 @@
 #include "fetchwake.h"
 #include "http.h"
 #include "log.h"
+#include "offsets.h"
 #include "worker.h"
 
 #include <dlfcn.h>
@@ -69,6 +70,8 @@ struct ctc_pipeline {
 	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	uint64_t events_seen;
+	unsigned conflict_rewinds; /* in a row, without a batch written in between */
+	bool stalled; /* the heartbeat found a stall: fence and rewind at the next tick */
 	/* test-only fault hook: batches still to commit before a SIGKILL between
 	 * the MongoDB write and the commit (CT_TEST_CRASH_AFTER_WRITE); 0 = off */
 	long crash_after_write;
@@ -97,6 +100,7 @@ static void drain(ctc_pipeline *p);
 static void batch_timer_cb(uv_timer_t *t);
 static void begin_stop(ctc_pipeline *p, const char *why);
 static void maybe_finish_stop(ctc_pipeline *p);
+static void fence_and_rewind(ctc_pipeline *p, const char *why);
 
 /* ---- commits ---- */
 
@@ -281,7 +285,24 @@ static void after_write_cb(uv_work_t *req, int status)
 	p->writing = NULL;
 	if (b->handled) {
 		/* its offsets were taken by the revoke */
+	} else if (b->fenced) {
+		p->writing = b; /* discard_generation() marks it handled; freed below */
+		fence_and_rewind(p, "batch fenced");
+		p->writing = NULL;
+	} else if (b->conflict) {
+		atomic_fetch_add(&p->metrics.conflicts, 1);
+		if (++p->conflict_rewinds > 5) {
+			ctc_log(CTC_ERROR, "history conflicts persist: stopping", "batch=%llu rewinds=%u",
+				(unsigned long long)b->seq, p->conflict_rewinds);
+			fail_pipeline(p, "history conflicts");
+		} else {
+			p->writing = b;
+			fence_and_rewind(p, "history conflict: derive again from MongoDB");
+			p->writing = NULL;
+		}
 	} else if (b->ok) {
+		if (b->n)
+			p->conflict_rewinds = 0;
 		if (p->crash_after_write > 0 && --p->crash_after_write == 0) {
 			/* Test-only: die like kill -9 with the batch written, its offsets
 			 * (and any older ones waiting for a state write) uncommitted. */
@@ -333,6 +354,7 @@ static ctc_batch *batch_new(ctc_pipeline *p, size_t cap)
 	}
 	b->cap = cap;
 	b->seq = ++p->next_seq;
+	b->generation = atomic_load(&p->worker.generation);
 	b->start_us = now_us();
 	return b;
 }
@@ -361,6 +383,106 @@ static void dispatch_flush(ctc_pipeline *p)
 	start_prepare(p, b);
 }
 
+/* Waits (blocking the loop) until neither stage runs; the loop's heartbeat goes on meanwhile. */
+static void heartbeat(ctc_pipeline *p);
+static void wait_stages(ctc_pipeline *p)
+{
+	pthread_mutex_lock(&p->mu);
+	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done)) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += 100000000;
+		if (ts.tv_nsec >= 1000000000) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000;
+		}
+		pthread_cond_timedwait(&p->cv, &p->mu, &ts);
+		pthread_mutex_unlock(&p->mu);
+		heartbeat(p);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+}
+
+/*
+ * Fencing (issue 16): everything not written of the current generation is
+ * dropped, never written: the batches in both stages (their writes refuse
+ * an old generation), the waiting and the pending ones, the cache (dirty
+ * states included) and the uncommitted offsets. The generation moves on
+ * first, so a stage that runs still sees it. Blocks until the stages are idle.
+ */
+static void discard_generation(ctc_pipeline *p, const char *why)
+{
+	atomic_fetch_add(&p->worker.generation, 1);
+	atomic_fetch_add(&p->metrics.fenced, 1);
+	ctc_log(CTC_WARN, "fenced: unwritten work discarded", "reason=%s generation=%llu", why,
+		(unsigned long long)atomic_load(&p->worker.generation));
+	wait_stages(p);
+	if (p->preparing)
+		p->preparing->handled = true; /* after_prep_cb frees it */
+	if (p->writing)
+		p->writing->handled = true; /* after_write_cb frees it */
+	if (p->prepared) {
+		ctc_batch_free(p->prepared);
+		p->prepared = NULL;
+	}
+	if (p->pending) {
+		ctc_batch_free(p->pending);
+		p->pending = NULL;
+		uv_timer_stop(&p->batch_timer);
+	}
+	discard_uncommitted(p);
+	ctc_worker_drop_cache(&p->worker);
+}
+
+/*
+ * Discards the generation and reads again from the committed offsets of
+ * what is still assigned: after a stall (the group may not have noticed)
+ * or a history conflict (the documents are derived again from MongoDB).
+ * A lost assignment is then revoked by librdkafka as usual.
+ */
+static void fence_and_rewind(ctc_pipeline *p, const char *why)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	discard_generation(p, why);
+	if (rd_kafka_assignment(p->rk, &parts) || !parts)
+		return;
+	if (parts->cnt && !rd_kafka_assignment_lost(p->rk)) {
+		rd_kafka_resp_err_t e = rd_kafka_committed(p->rk, parts, 10000);
+		for (int i = 0; i < parts->cnt; i++)
+			if (e || parts->elems[i].offset < 0)
+				parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING; /* never committed: from the start */
+		rd_kafka_error_t *err = rd_kafka_seek_partitions(p->rk, parts, 10000);
+		if (err) {
+			ctc_log(CTC_ERROR, "rewind failed", "error=\"%s\"", rd_kafka_error_string(err));
+			rd_kafka_error_destroy(err);
+			if (p->result == 0)
+				p->result = CT_EKAFKA; /* what was discarded must be read again: stop, restart reads it */
+		} else {
+			ctc_log(CTC_INFO, "rewound to the committed offsets", "partitions=%d", parts->cnt);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+/*
+ * The loop's heartbeat, also the worker's stall check (worker.h alive_us):
+ * a gap longer than the limit means the whole process stood still; the
+ * generation is discarded before the heartbeat is renewed, so a stage that
+ * resumed sees either the old heartbeat or the new generation.
+ */
+static void heartbeat(ctc_pipeline *p)
+{
+	int64_t now = now_us(), alive = atomic_load(&p->worker.alive_us);
+	if (p->worker.stall_limit_us > 0 && alive && now - alive > p->worker.stall_limit_us) {
+		atomic_fetch_add(&p->worker.generation, 1);
+		p->stalled = true;
+		ctc_log(CTC_WARN, "process stalled", "ms=%lld limit_ms=%lld", (long long)((now - alive) / 1000),
+			(long long)(p->worker.stall_limit_us / 1000));
+	}
+	atomic_store(&p->worker.alive_us, now);
+}
+
 /*
  * Before a revoke (blocking the loop): waits for both stages, writes on
  * this thread what was prepared but not written, then the changed states,
@@ -369,13 +491,13 @@ static void dispatch_flush(ctc_pipeline *p)
  */
 static void settle_inflight(ctc_pipeline *p)
 {
-	pthread_mutex_lock(&p->mu);
-	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done))
-		pthread_cond_wait(&p->cv, &p->mu);
-	pthread_mutex_unlock(&p->mu);
+	uint64_t fenced_before = atomic_load(&p->metrics.fenced);
+	wait_stages(p);
 	if (p->result)
 		goto fail;
 	if (p->writing && !p->writing->handled) {
+		if (p->writing->fenced || p->writing->conflict)
+			goto fenced;
 		if (!p->writing->ok)
 			goto fail; /* after_write_cb stops the consumer */
 		p->writing->handled = true;
@@ -391,6 +513,8 @@ static void settle_inflight(ctc_pipeline *p)
 			goto fail; /* after_prep_cb stops the consumer */
 		ctc_worker_write(&p->worker, b);
 		b->handled = true;
+		if (b->fenced || b->conflict)
+			goto fenced;
 		if (!b->ok) {
 			ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
 				(unsigned long long)b->seq, b->n);
@@ -407,11 +531,17 @@ static void settle_inflight(ctc_pipeline *p)
 		p->last_flush_us = now_us();
 		return;
 	}
+	if (!p->result && atomic_load(&p->metrics.fenced) != fenced_before)
+		goto fenced;
 fail:
 	discard_uncommitted(p);
 	ctc_worker_drop_cache(&p->worker);
 	if (p->result == 0)
 		p->result = CT_ETIMEDOUT;
+	return;
+fenced:
+	/* not written, never committed: the next owner (or we, rewound) reads it again */
+	discard_generation(p, "fenced during revoke");
 }
 
 /* ---- Kafka ---- */
@@ -421,6 +551,8 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
 {
 	ctc_pipeline *p = opaque;
 	if (e == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		/* a new generation: nothing of an older one is written from now on */
+		atomic_fetch_add(&p->worker.generation, 1);
 		rd_kafka_assign(rk, parts);
 		atomic_store(&p->metrics.assigned, parts->cnt);
 		p->assigned_us = now_us();
@@ -429,8 +561,18 @@ static void rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t e, rd_kafka_topic_p
 		ctc_log(CTC_INFO, "partitions assigned", "count=%d", parts->cnt);
 		return;
 	}
-	/* revoke: finish and commit what is prepared or written; drop what is not */
-	settle_inflight(p);
+	if (rd_kafka_assignment_lost(rk)) {
+		/* Lost (our session expired, a stall, a partition from the
+		 * coordinator): another member may own these partitions and have
+		 * written newer states already. Nothing of them is written or
+		 * committed by us any more. */
+		ctc_log(CTC_WARN, "assignment lost: unwritten work discarded", "count=%d", parts->cnt);
+		discard_generation(p, "assignment lost");
+	} else {
+		/* revoke: finish and commit what is prepared or written; drop what is not */
+		settle_inflight(p);
+		atomic_fetch_add(&p->worker.generation, 1);
+	}
 	if (p->pending) {
 		ctc_batch_free(p->pending);
 		p->pending = NULL;
@@ -609,6 +751,11 @@ static void tick_cb(uv_timer_t *t)
 	static unsigned ticks;
 	int64_t now = now_us();
 	ticks++;
+	heartbeat(p);
+	if (p->stalled && !p->stopping) {
+		p->stalled = false;
+		fence_and_rewind(p, "process stalled");
+	}
 	if (p->stopping)
 		return;
 	if (p->result) { /* a batch failed inside a revoke, where stopping must wait */
@@ -810,6 +957,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	pthread_mutex_init(&p->mu, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->worker.pause_mu, NULL);
+	pthread_mutex_init(&p->worker.refused_mu, NULL);
 	ctc_metrics_init(&p->metrics);
 	p->last_flush_us = now_us();
 	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
@@ -892,6 +1040,39 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	p->worker.dlq = p->dlq;
 	p->worker.metrics = &p->metrics;
 	p->worker.abort = &p->abort;
+	/* Half the session timeout: stood still that long, the group may have
+	 * moved our partitions to another member (worker.h, alive_us). */
+	const char *sto = ctc_config_kafka_get(cfg, "session.timeout.ms");
+	long long session_ms = sto ? atoll(sto) : 45000;
+	p->worker.stall_limit_us = (session_ms / 2 > 1000 ? session_ms / 2 : 1000) * 1000;
+	/* The side consumer that proves offsets going back (offsets.h): no
+	 * group membership (assign only), no commits, an end or a missing
+	 * offset reported, never reset. */
+	{
+		char gid[300];
+		rd_kafka_conf_t *oconf = kafka_conf(cfg, true, err);
+		rd_kafka_t *ork;
+		snprintf(gid, sizeof(gid), "%s.offsets-proof", cfg->group_id);
+		if (!oconf)
+			goto fail;
+		if (set(oconf, "group.id", gid, err) || set(oconf, "enable.auto.commit", "false", err) ||
+		    set(oconf, "enable.auto.offset.store", "false", err) ||
+		    set(oconf, "enable.partition.eof", "true", err) || set(oconf, "auto.offset.reset", "error", err) ||
+		    set(oconf, "queued.max.messages.kbytes", "2048", err)) {
+			rd_kafka_conf_destroy(oconf);
+			goto fail;
+		}
+		if (!(ork = rd_kafka_new(RD_KAFKA_CONSUMER, oconf, errstr, sizeof(errstr)))) {
+			rd_kafka_conf_destroy(oconf);
+			ct_error_set(err, CT_EKAFKA, "kafka consumer (offsets proof): %s", errstr);
+			goto fail;
+		}
+		rd_kafka_poll_set_consumer(ork);
+		if (!(p->worker.prover = ctc_offsets_new(ork, &p->metrics.offsets_went_back))) {
+			ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto fail;
+		}
+	}
 	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20))) {
 		ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto fail;
@@ -1005,6 +1186,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	ctc_store_close(p->worker.store);
 	ctc_store_close(p->worker.read_store);
 	ctc_store_close(p->ping_store);
+	ctc_offsets_free(p->worker.prover);
 	ctc_cache_free(p->worker.cache);
 	ctc_contexts_free(&p->worker.ctxs);
 	if (p->pipefd[0] >= 0)
@@ -1014,5 +1196,6 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->worker.pause_mu);
+	pthread_mutex_destroy(&p->worker.refused_mu);
 	free(p);
 }

@@ -11,7 +11,9 @@
 #include "contexts.h"
 #include "ct_internal.h"
 #include "log.h"
+#include "offsets.h"
 #include "record.h"
+#include "store_fence.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +29,17 @@ void ctc_batch_free(ctc_batch *b)
 	ct_buf_free(&b->history);
 	ct_buf_free(&b->states);
 	ctc_contexts_free(&b->ctxs);
+	free(b->rec_msg);
 	free(b);
 }
+
+/* DLQ code of an event id reused with other content (a consumer verdict, not a parse error). */
+#define CTC_DLQ_REUSED (-1000)
 
 static const char *code_name(int code)
 {
 	switch (code) {
+	case CTC_DLQ_REUSED: return "EREUSED";
 	case CT_EPARSE: return "EPARSE";
 	case CT_ESCHEMA: return "ESCHEMA";
 	case CT_ELIMIT: return "ELIMIT";
@@ -209,7 +216,7 @@ out:
 }
 
 /* *dups: history records that were in MongoDB already (redelivered events). */
-static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error *err)
+static int write_batch(ctc_worker *w, ctc_batch *b, ctc_write_set *ws, size_t *dups, ct_error *err)
 {
 	int64_t delay = 100;
 	*dups = 0;
@@ -217,6 +224,11 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 		return 0;
 	for (;;) {
 		int rc = 0;
+		/* checked before every attempt: a retry may outlive the assignment */
+		if (ctc_worker_fenced(w, b)) {
+			b->fenced = true;
+			return CT_ETIMEDOUT;
+		}
 		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
 			w->indexes_done = true;
 		if (!rc && !(rc = ctc_store_write(w->store, ws, dups, err)))
@@ -327,6 +339,7 @@ int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_m
 		rc = 0;
 		goto out;
 	}
+	b->generation = atomic_load(&w->generation);
 	if (take_unwritten(w, b))
 		goto out;
 	ctc_worker_write(w, b);
@@ -383,6 +396,74 @@ static ctc_doc_state *cached_state(ctc_worker *w, const ct_event *ev)
 	return st;
 }
 
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+bool ctc_worker_fenced(ctc_worker *w, const ctc_batch *b)
+{
+	if (b->generation != atomic_load(&w->generation))
+		return true;
+	if (w->consumer && rd_kafka_assignment_lost(w->consumer))
+		return true;
+	if (w->stall_limit_us > 0) {
+		int64_t alive = atomic_load(&w->alive_us);
+		if (alive && mono_us() - alive > w->stall_limit_us)
+			return true;
+	}
+	return false;
+}
+
+static bool refused(ctc_worker *w, const rd_kafka_message_t *m, const char *sha)
+{
+	bool found = false;
+	pthread_mutex_lock(&w->refused_mu);
+	for (unsigned i = 0; i < w->nrefused && !found; i++)
+		found = w->refused[i].partition == m->partition && w->refused[i].offset == m->offset &&
+			!strcmp(w->refused[i].sha256, sha);
+	pthread_mutex_unlock(&w->refused_mu);
+	return found;
+}
+
+static void refuse(ctc_worker *w, const rd_kafka_message_t *m)
+{
+	ctc_refused r = {.partition = m->partition, .offset = m->offset};
+	ctc_sha256_hex(m->payload ? m->payload : "", m->len, r.sha256);
+	pthread_mutex_lock(&w->refused_mu);
+	w->refused[w->refused_next] = r;
+	w->refused_next = (w->refused_next + 1) % CTC_REFUSED_MAX;
+	if (w->nrefused < CTC_REFUSED_MAX)
+		w->nrefused++;
+	pthread_mutex_unlock(&w->refused_mu);
+}
+
+/*
+ * Which log the event's offset belongs to, against the state: asked of
+ * Kafka (offsets.h) once per generation and state offset. No prover (no
+ * Kafka for it): applied as new, never skipped unproven.
+ */
+static int prove_offsets(ctc_worker *w, const ctc_doc_state *st, ctc_offsets *verdict, ct_error *err)
+{
+	const char *id = NULL, *sha = NULL;
+	*verdict = CTC_OFFSETS_WENT_BACK;
+	if (!w->prover)
+		return 0;
+	uint64_t gen = atomic_load(&w->generation);
+	if (w->prover_generation != gen) {
+		ctc_offsets_reset(w->prover);
+		w->prover_generation = gen;
+	}
+	ctc_state_last_event(st, &id, &sha);
+	int rc = CT_ETIMEDOUT;
+	for (int attempt = 0; attempt < 3 && rc && !atomic_load(w->abort); attempt++)
+		rc = ctc_offsets_prove(w->prover, st->last_topic, st->last_partition, st->last_offset, id, sha, 10000,
+				       verdict, err);
+	return rc;
+}
+
 /*
  * The record of event i (message i of `b`) against its document's state
  * `st`; a bad event goes to the DLQ. -1 when the batch cannot go on (logged
@@ -394,8 +475,12 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 	ct_error err;
 	json_t *rec;
 	ctc_record_result res;
+	char sha[65];
 	int rc;
 
+	ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
+	if (refused(w, m, sha))
+		return 0; /* sent to the DLQ already (a reused id found by the history insert) */
 	ctc_event_in in = {
 		.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
 		.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
@@ -405,13 +490,33 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 		.parent_collection = ct_event_parent_collection(ev),
 		.parent_document_id = ct_event_parent_document_id(ev), .seq = ct_event_seq(ev),
 		.topic = rd_kafka_topic_name(m->rkt), .partition = m->partition, .offset = m->offset,
+		.sha256 = sha,
 	};
 	/* without writes only the hash chain is needed, not the record */
 	rec = NULL;
-	if ((rc = ctc_record_apply(st, &in, w->store ? &rec : NULL, &res, &err))) {
-		if (rc == CT_ENOMEM)
+	for (;;) {
+		if ((rc = ctc_record_apply(st, &in, w->store ? &rec : NULL, &res, &err))) {
+			if (rc == CT_ENOMEM)
+				return -1;
+			to_dlq(w, b, m, rc, err.message);
+			return 0;
+		}
+		if (res != CTC_RECORD_UNPROVEN)
+			break;
+		/* an offset at or before the state's: not a verdict, a proof */
+		if ((rc = prove_offsets(w, st, &in.offsets, &err))) {
+			char q[400];
+			ctc_log(CTC_ERROR, "offsets not proven", "topic=%s partition=%d offset=%lld error=%s",
+				in.topic, (int)m->partition, (long long)m->offset, ctc_log_q(err.message, q, sizeof(q)));
 			return -1;
-		to_dlq(w, b, m, rc, err.message);
+		}
+	}
+	if (res == CTC_RECORD_REUSED) {
+		char reason[256];
+		snprintf(reason, sizeof(reason),
+			 "event id reused with other content: %s is remembered by %s with another sha256", in.event_id,
+			 st->key);
+		to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
 		return 0;
 	}
 	if (res == CTC_RECORD_DUPLICATE) {
@@ -432,6 +537,17 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 	 * another thread, records cost more to free than to build. */
 	if (w->store) {
 		bson_t doc = BSON_INITIALIZER;
+		if (b->nrec == b->rec_cap) {
+			size_t cap = b->rec_cap ? 2 * b->rec_cap : 64;
+			size_t *grown = realloc(b->rec_msg, cap * sizeof(*grown));
+			if (!grown) {
+				json_decref(rec);
+				return -1;
+			}
+			b->rec_msg = grown;
+			b->rec_cap = cap;
+		}
+		b->rec_msg[b->nrec++] = i;
 		rc = cts_history_to_bson(rec, &doc, &err);
 		if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
 			rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
@@ -546,6 +662,112 @@ out:
 	free(evs);
 }
 
+/* One history record of a batch, as far as conflicts are concerned. */
+typedef struct rec_view {
+	const char *id, *collection, *document_id, *hash;
+	int64_t version;
+	int64_t min_conflict; /* of its document: the lowest conflicting version; INT64_MAX = none */
+	bool conflicting;
+} rec_view;
+
+static const char *view_str(const bson_t *d, const char *k)
+{
+	bson_iter_t it;
+	return bson_iter_init_find(&it, d, k) && BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : NULL;
+}
+
+static bool same_doc(const rec_view *a, const rec_view *b)
+{
+	return a->collection && b->collection && a->document_id && b->document_id &&
+	       !strcmp(a->collection, b->collection) && !strcmp(a->document_id, b->document_id);
+}
+
+int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c, ct_error *err)
+{
+	rec_view *v = calloc(b->nrec ? b->nrec : 1, sizeof(*v));
+	ctc_record_ref *back = calloc(b->nrec ? b->nrec : 1, sizeof(*back));
+	bson_t *docs = calloc(b->nrec ? b->nrec : 1, sizeof(*docs));
+	size_t nv = 0, nback = 0, off = 0;
+	int rc = 0;
+	if (!v || !back || !docs) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* the batch's records, in insert order (what the conflict indexes count) */
+	while (nv < b->nrec && off + 4 <= b->history.len) {
+		uint32_t len;
+		memcpy(&len, b->history.data + off, 4);
+		len = BSON_UINT32_FROM_LE(len);
+		if (len < 5 || off + len > b->history.len ||
+		    !bson_init_static(&docs[nv], (const uint8_t *)b->history.data + off, len))
+			break;
+		v[nv] = (rec_view){.id = view_str(&docs[nv], "_id"), .collection = view_str(&docs[nv], "collection"),
+				   .document_id = view_str(&docs[nv], "document_id"), .hash = view_str(&docs[nv], "hash"),
+				   .min_conflict = INT64_MAX};
+		bson_iter_t it;
+		if (bson_iter_init_find(&it, &docs[nv], "version") && BSON_ITER_HOLDS_NUMBER(&it))
+			v[nv].version = bson_iter_as_int64(&it);
+		nv++;
+		off += len;
+	}
+	for (size_t k = 0; k < c->n; k++) {
+		const ctc_conflict *x = &c->items[k];
+		if (x->index >= nv || x->index >= b->nrec) {
+			rc = ct_error_set(err, CT_EINTERNAL, "conflict on record %zu of %zu", x->index, nv);
+			goto out;
+		}
+		const rd_kafka_message_t *m = b->msgs[b->rec_msg[x->index]];
+		v[x->index].conflicting = true;
+		for (size_t j = 0; j < nv; j++)
+			if (same_doc(&v[j], &v[x->index]) && v[x->index].version < v[j].min_conflict)
+				v[j].min_conflict = v[x->index].version;
+		if (x->kind == CTS_CONFLICT_ID_REUSED) {
+			char reason[512];
+			const json_t *st = x->stored;
+			snprintf(reason, sizeof(reason),
+				 "event id reused with other content: %s is stored for %s/%s version %lld", x->id,
+				 st ? json_string_value(json_object_get(st, "collection")) : "?",
+				 st ? json_string_value(json_object_get(st, "document_id")) : "?",
+				 st ? (long long)json_integer_value(json_object_get(st, "version")) : -1LL);
+			to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
+			refuse(w, m);
+		} else {
+			/* another writer, a mis-keyed event or a stale state: never a
+			 * duplicate; the document is derived again from MongoDB */
+			ctc_log(CTC_ERROR, "version taken: deriving the document again", "topic=%s partition=%d offset=%lld "
+				"collection=%s document_id=%s version=%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
+				(long long)m->offset, v[x->index].collection ? v[x->index].collection : "?",
+				v[x->index].document_id ? v[x->index].document_id : "?", (long long)v[x->index].version);
+		}
+	}
+	/* inserted on top of a record that was not: their prev_hash names nothing stored */
+	for (size_t j = 0; j < nv; j++)
+		if (!v[j].conflicting && v[j].version > v[j].min_conflict && v[j].id && v[j].hash)
+			back[nback++] = (ctc_record_ref){v[j].id, v[j].hash};
+	if (nback && w->store) {
+		int64_t delay = 100;
+		size_t deleted = 0;
+		while ((rc = ctc_store_take_back(w->store, back, nback, &deleted, err))) {
+			store_failed(w, "take back records", err);
+			if (!backoff(w, &delay))
+				goto out;
+		}
+		store_succeeded(w);
+		ctc_log(CTC_WARN, "records taken back", "batch=%llu records=%zu deleted=%zu", (unsigned long long)b->seq,
+			nback, deleted);
+	}
+	if ((rc = flush_dlq(w))) {
+		ct_error_set(err, rc, "DLQ delivery failed");
+		goto out;
+	}
+	b->conflict = true;
+out:
+	free(v);
+	free(back);
+	free(docs);
+	return rc;
+}
+
 void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 {
 	ctc_write_set ws = {.history_bson = (const uint8_t *)b->history.data,
@@ -559,7 +781,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 
 	b->ok = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
-	int wrc = write_batch(w, &ws, &dups, &err);
+	int wrc = write_batch(w, b, &ws, &dups, &err);
 	if (wrc == CT_ECONFLICT) {
 		char q[512];
 		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
@@ -573,7 +795,15 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 				ctc_log_q(c->id, q, sizeof(q)), stored ? stored : "null");
 			free(stored);
 		}
+		if ((rc = ctc_worker_on_conflicts(w, b, &ws.conflicts, &err))) {
+			ctc_log(CTC_ERROR, "history conflict not resolved", "batch=%llu error=%s",
+				(unsigned long long)b->seq, ctc_log_q(err.message, q, sizeof(q)));
+			b->conflict = false; /* the consumer stops */
+		}
 	}
+	if (b->fenced)
+		ctc_log(CTC_WARN, "batch fenced, not written", "batch=%llu events=%zu generation=%llu", (unsigned long long)b->seq,
+			b->n, (unsigned long long)b->generation);
 	ctc_conflicts_free(&ws.conflicts);
 	if (wrc)
 		return;

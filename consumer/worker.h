@@ -50,7 +50,21 @@ typedef struct ctc_batch {
 	ctc_contexts ctxs;         /* context updates to write, when flush */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
+	/* fencing (issue 16) */
+	uint64_t generation;       /* the worker's generation when the batch was made */
+	bool fenced;               /* stage 2 found the assignment gone or stale: nothing written */
+	bool conflict;             /* history collided (reused id, version taken): derive again */
+	size_t *rec_msg;           /* history record i came from message rec_msg[i] */
+	size_t nrec, rec_cap;
 } ctc_batch;
+
+/* Messages refused for a reused event id, remembered so that deriving again does not send them twice. */
+#define CTC_REFUSED_MAX 256
+typedef struct ctc_refused {
+	int32_t partition;
+	int64_t offset;
+	char sha256[65];
+} ctc_refused;
 
 typedef struct ctc_worker {
 	const ctc_config *cfg;
@@ -69,6 +83,22 @@ typedef struct ctc_worker {
 	uint64_t takes;           /* state writes taken so far (stage 1) */
 	atomic_uint_fast64_t written_take; /* the last of them written (stage 2, read by stage 1) */
 	ctc_contexts ctxs;        /* context updates gathered since the last state write */
+	/*
+	 * Fencing: the generation is bumped by the loop on every assign and
+	 * revoke and when it fences itself (a stall, a conflict); a batch of an
+	 * older generation is never written. alive_us is the loop's last tick
+	 * (monotonic µs): older than stall_limit_us means every thread stood
+	 * still (SIGSTOP, a VM pause) long enough for the group to have moved
+	 * on, so nothing is written until the loop has looked.
+	 */
+	atomic_uint_fast64_t generation;
+	atomic_int_fast64_t alive_us;
+	int64_t stall_limit_us;   /* 0 = no stall check */
+	struct ctc_offsets_prover *prover; /* offsets.h; NULL = none: unproven offsets are applied as new */
+	uint64_t prover_generation;        /* stage 1: its answers are of this generation */
+	pthread_mutex_t refused_mu;        /* stage 2 adds, stage 1 reads */
+	ctc_refused refused[CTC_REFUSED_MAX];
+	unsigned nrefused, refused_next;
 } ctc_worker;
 
 /*
@@ -123,5 +153,20 @@ int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_m
 void ctc_worker_drop_cache(ctc_worker *w);
 
 void ctc_batch_free(ctc_batch *b);
+
+/*
+ * The consumer's reaction to history conflicts (store.h, ctc_write_set's
+ * conflicts) of batch `b`, on the writer thread: a reused event id sends
+ * its message to the DLQ (reason code EREUSED) and remembers it; records of
+ * the batch inserted after a conflicting record of the same document are
+ * taken back (store_fence.h). Then b->conflict is set: the loop rewinds to
+ * the committed offsets and the documents are derived again from what
+ * MongoDB holds (states rolled forward from history). 0, or an error when
+ * the take-back failed (the consumer must stop).
+ */
+int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c, ct_error *err);
+
+/* true when `b` must not be written: its generation is gone, the assignment is lost, or the loop stalled. */
+bool ctc_worker_fenced(ctc_worker *w, const ctc_batch *b);
 
 #endif
