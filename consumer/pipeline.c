@@ -459,6 +459,7 @@ static void fence_and_rewind(ctc_pipeline *p, const char *why)
 			if (p->result == 0)
 				p->result = CT_EKAFKA; /* what was discarded must be read again: stop, restart reads it */
 		} else {
+			p->last_msg_us = now_us(); /* what is read again is not idleness */
 			ctc_log(CTC_INFO, "rewound to the committed offsets", "partitions=%d", parts->cnt);
 		}
 	}

@@ -517,6 +517,7 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 			 "event id reused with other content: %s is remembered by %s with another sha256", in.event_id,
 			 st->key);
 		to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
+		refuse(w, m); /* derived again after a rewind: not sent twice */
 		return 0;
 	}
 	if (res == CTC_RECORD_DUPLICATE) {
