@@ -212,21 +212,73 @@ static int cmp_newest(const void *a, const void *b)
 	return strcmp(cth_str(ra, "_id"), cth_str(rb, "_id"));
 }
 
+/* Group key of a record: its document. */
+static int cmp_doc(const json_t *a, const json_t *b)
+{
+	int c = strcmp(cth_str(a, "collection"), cth_str(b, "collection"));
+	return c ? c : strcmp(cth_str(a, "document_id"), cth_str(b, "document_id"));
+}
+
+/* A slot of the time-ordered list: the record there and its position. */
+typedef struct slot {
+	const json_t *rec;
+	size_t pos;
+} slot;
+
+/* Slots grouped by document, each group in list order. */
+static int cmp_slot(const void *a, const void *b)
+{
+	const slot *x = a, *y = b;
+	int c = cmp_doc(x->rec, y->rec);
+	return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Records grouped by document, each group newest version first. */
+static int cmp_doc_version_desc(const void *a, const void *b)
+{
+	int c = cmp_doc(*(json_t *const *)a, *(json_t *const *)b);
+	return c ? c : -cmp_version(a, b);
+}
+
 int cth_sort(json_t *arr, bool by_version, ct_error *err)
 {
 	size_t n = json_array_size(arr);
-	json_t **v;
+	json_t **v = NULL, **byv = NULL;
+	slot *slots = NULL;
 	if (n < 2)
 		return 0;
-	if (!(v = malloc(n * sizeof(*v))))
+	if (!(v = malloc(n * sizeof(*v))) || (!by_version && (!(byv = malloc(n * sizeof(*byv))) ||
+							     !(slots = malloc(n * sizeof(*slots)))))) {
+		free(v);
+		free(byv);
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_incref(json_array_get(arr, i));
 	qsort(v, n, sizeof(*v), by_version ? cmp_version : cmp_newest);
+	if (!by_version) {
+		/*
+		 * Producers' clocks disagree: a document's v2 can carry an earlier ts
+		 * than its v1. Documents interleave by time, but the records of one
+		 * document are always listed in version order: the slots a document
+		 * holds in the time order are refilled with its records, newest
+		 * version first.
+		 */
+		for (size_t i = 0; i < n; i++) {
+			slots[i] = (slot){v[i], i};
+			byv[i] = v[i];
+		}
+		qsort(slots, n, sizeof(*slots), cmp_slot);
+		qsort(byv, n, sizeof(*byv), cmp_doc_version_desc);
+		for (size_t k = 0; k < n; k++)
+			v[slots[k].pos] = byv[k];
+	}
 	json_array_clear(arr);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, v[i]); /* cannot fail: the array had room */
 	free(v);
+	free(byv);
+	free(slots);
 	return 0;
 }
 

@@ -83,9 +83,12 @@ typedef struct ct_history_query {
 } ct_history_query;
 
 /**
- * The records of one document, newest first (by ts, then version). *out is
- * an array, empty when nothing matches the filter; CT_ENOTFOUND when the
- * document has no record and no state at all.
+ * The records of one document, newest first: by version (producers' clocks
+ * may disagree, so ts does not order one document's records). With
+ * include_children, the records of several documents interleave by ts,
+ * each document's in version order. *out is an array, empty when nothing
+ * matches the filter; CT_ENOTFOUND when the document has no record and no
+ * state at all.
  */
 int ct_history_log(ct_history *h, const char *collection, const char *document_id,
 		   const ct_history_query *q, json_t **out, ct_error *err);
@@ -108,7 +111,9 @@ int ct_history_state(ct_history *h, const char *collection, const char *document
  * arrays), the last record whose changes touched it or one of its
  * ancestors: an array of {"path": [components], "value", "version", "ts",
  * "actor", "op", "context_id", "record_id"} in document order. A leaf last
- * changed before a checkpoint is attributed to the checkpoint.
+ * changed before a checkpoint is attributed to the checkpoint. A deleted
+ * document is blamed as it was before the delete (what ct_history_state()
+ * shows): each leaf is credited to the record that set it, not the delete.
  */
 int ct_history_blame(ct_history *h, const char *collection, const char *document_id, json_t **out,
 		     ct_error *err);
@@ -124,7 +129,7 @@ int ct_history_blame(ct_history *h, const char *collection, const char *document
  */
 int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_error *err);
 
-/** Records made by `actor` with ts >= since (NO_TIME: all), newest first. */
+/** Records made by `actor` with ts >= since (NO_TIME: all), newest first (ordered as ct_history_log()). */
 int ct_history_actor(ct_history *h, const char *actor, int64_t since_us, json_t **out, ct_error *err);
 
 /**
