@@ -174,6 +174,42 @@ int ct_history_prune(ct_history *h, int64_t cutoff_us, const char *collection, b
  */
 int ct_history_compare(ct_history *a, ct_history *b, json_t **out, ct_error *err);
 
+/** Progress of ct_history_migrate(): `done` of `total` documents of `phase` ("history", "state",
+ * "state_journal", "contexts"), called at the start of each phase and after each batch. */
+typedef void (*ct_history_progress_fn)(void *arg, const char *phase, int64_t done, int64_t total);
+
+/** Options of ct_history_migrate(). Zero-initialise. */
+typedef struct ct_history_migrate_opts {
+	int batch;                       /**< documents per write, 1..10000 (0: 1000) */
+	int64_t max_records;             /**< stop after reading this many source documents (0: no limit); a
+					      rerun continues */
+	ct_history_progress_fn progress; /**< NULL: none */
+	void *progress_arg;
+} ct_history_migrate_opts;
+
+/**
+ * Upgrade: copies database `from` (stored form v1: user JSON as text, times
+ * as text, state_journal, context_parts; a v2 database is copied the same)
+ * into database `into` in stored form v2 (docs/storage.md), without
+ * re-hashing: history records, checkpoints, states (plus the states of a
+ * state-journal swap cut short, only where newer), contexts with their v1
+ * parts merged in. The indexes of `into` are created first. Each phase goes
+ * in _id order and keeps its last _id done in `into`.changetrail_migrate
+ * after every batch: an interrupted run, run again, continues; a finished
+ * one finds nothing new (a record already in `into` is compared by hash; a
+ * different one there is CT_ECONFLICT). Migrate a database no consumer
+ * writes to. A record whose hash does not match is copied as it is, counted
+ * and listed (verify reports it on both). *out: {"from", "into", "complete"
+ * (false when max_records stopped it), "resumed", "history": {"read",
+ * "written", "present", "hash_mismatches", "hash_mismatch_ids"}, "state":
+ * {"read", "written", "not_newer"}, "state_journal": {...the same},
+ * "contexts": {"read", "written", "parts_merged"}}.
+ * Errors: CT_EINVAL (same database, bad options, a malformed stored
+ * document, naming it), CT_ECONFLICT, CT_EMONGO, CT_ENOMEM.
+ */
+int ct_history_migrate(ct_history *from, ct_history *into, const ct_history_migrate_opts *opts, json_t **out,
+		       ct_error *err);
+
 /**
  * The stored state of a document (docs/storage.md form, "doc" parsed), or
  * CT_ENOTFOUND. And the states of a collection (not deleted only when
