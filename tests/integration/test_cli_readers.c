@@ -10,7 +10,8 @@
  *     producers' clocks disagree;
  *   - `log --format jsonpatch`: every record's patch, applied in order,
  *     gives the document `show` returns for its version (relations too);
- *   - `blame` of a deleted document credits each field to who set it.
+ *   - `blame` of a deleted document credits each field to who set it;
+ *   - `replay --into` is not redirected by the CLI's CHANGETRAIL_* variables.
  */
 #include "testutil.h"
 
@@ -357,6 +358,32 @@ static void test_blame_of_deleted_document(void **state)
 	json_decref(b);
 }
 
+/*
+ * replay --into NEW with the CLI's CHANGETRAIL_* overrides in the
+ * environment: they are for the CLI, not the consumer it runs. Inherited,
+ * CHANGETRAIL_MONGODB_DATABASE sent the replay into the configured (live)
+ * database and CHANGETRAIL_CONSUMER made the consumer refuse to start.
+ */
+static void test_replay_ignores_cli_environment(void **state)
+{
+	(void)state;
+	char into[128], bin[1024];
+	const char *dir = getenv("CT_BINARY_DIR");
+	snprintf(into, sizeof(into), "%s_replay", db);
+	snprintf(bin, sizeof(bin), "%s/consumer/changetrail-consumer", dir ? dir : ".");
+	setenv("CHANGETRAIL_MONGODB_DATABASE", db, 1);
+	setenv("CHANGETRAIL_CONSUMER", bin, 1);
+	json_t *res = cli_json(0, "replay --from earliest --into %s --verify --idle-ms 1200", into);
+	unsetenv("CHANGETRAIL_MONGODB_DATABASE");
+	unsetenv("CHANGETRAIL_CONSUMER");
+	assert_int_equal(json_array_size(json_object_get(res, "differences")), 0);
+	assert_true(json_integer_value(json_object_get(res, "history")) >= (json_int_t)(sizeof(script) / sizeof(script[0])));
+	json_decref(res);
+	mongoc_database_t *d = mongoc_client_get_database(client, into);
+	mongoc_database_drop(d, NULL);
+	mongoc_database_destroy(d);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -364,6 +391,7 @@ int main(void)
 		cmocka_unit_test(test_jsonpatch_applies_to_show),
 		cmocka_unit_test(test_blame_of_deleted_document),
 		cmocka_unit_test(test_revert_of_child_keeps_parent),
+		cmocka_unit_test(test_replay_ignores_cli_environment),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
