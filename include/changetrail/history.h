@@ -8,10 +8,12 @@
  * it is the static library `ct_history`, used by the changetrail CLI and the
  * tests.
  *
- * Records are returned as JSON objects in the stored form of docs/storage.md
- * with "changes" parsed back to JSON (an array of [action, path, data]); a
- * checkpoint record (op "checkpoint", written by ct_history_prune) has
- * "changes": [] and "doc" parsed back to the document. States are objects
+ * Records are returned as JSON objects in the "JSON form" of
+ * docs/storage.md, the one their hash is made over, whatever the stored form
+ * (v2 native BSON or v1 text; storage/cts_codec.h converts): "changes" in
+ * dictdiffer form (an array of [action, path, data]), "ts" the canonical RFC
+ * 3339 µs text; a checkpoint record (op "checkpoint", written by
+ * ct_history_prune) has "changes": [] and "doc" the document. States are objects
  * {"collection", "document_id", "version", "ts", "deleted", "hash", "doc"}
  * where "doc" is the document (the last one before the delete when
  * "deleted" is true).
