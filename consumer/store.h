@@ -86,6 +86,9 @@ int ctc_store_ping(ctc_store *s, ct_error *err);
 /* A document the consumer asks the state of. */
 typedef struct ctc_doc_ref {
 	const char *key, *collection, *document_id;
+	/* the first event of the batch for it, NULL when none: with it, the
+	 * check for a state behind its history is one _id lookup */
+	const char *event_id;
 } ctc_doc_ref;
 
 /*

@@ -155,47 +155,137 @@ static int by_doc_version(const void *a, const void *b)
 	return c;
 }
 
-/*
- * The history records above the loaded version of each of refs[0..n), one
- * query ($or of the doc_version index's prefix), applied in version order.
- */
-static int roll_forward(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *by_key, ct_error *err)
+/* The ref of refs[0..n) for (coll, did), or NULL. */
+static const ctc_doc_ref *ref_for(const ctc_doc_ref *const *refs, size_t n, const char *coll, const char *did)
 {
+	for (size_t k = 0; coll && did && k < n; k++)
+		if (!strcmp(refs[k]->collection, coll) && !strcmp(refs[k]->document_id, did))
+			return refs[k];
+	return NULL;
+}
+
+/*
+ * One query over the history of refs[0..n): with `probe`, each document's
+ * record right after its loaded version (equality on the whole unique
+ * doc_version index, so cheap on any server) and only what identifies it;
+ * else every record above the loaded version. Records into `recs`.
+ */
+enum { READ_ABOVE, PROBE_NEXT, PROBE_EVENT };
+
+static int query_history(ctc_store *s, const ctc_doc_ref *const *refs, size_t n, const json_t *by_key, int mode,
+			 json_t *recs, ct_error *err)
+{
+	bool probe = mode != READ_ABOVE;
 	bson_t filter = BSON_INITIALIZER, or, br, gt;
+	bson_t *opts = probe ? BCON_NEW("projection", "{", "collection", BCON_INT32(1), "document_id", BCON_INT32(1),
+					"}")
+			     : NULL;
 	bson_error_t e;
 	const bson_t *d;
-	json_t *recs = json_array();
 	int rc = 0;
-	if (!recs)
-		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (mode == PROBE_EVENT) {
+		/* by _id: indexed on every server */
+		bson_t idq, in;
+		BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
+		BSON_APPEND_ARRAY_BEGIN(&idq, "$in", &in);
+		for (size_t i = 0; i < n; i++) {
+			char buf[16];
+			const char *k;
+			bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
+			BSON_APPEND_UTF8(&in, k, refs[i]->event_id);
+		}
+		bson_append_array_end(&idq, &in);
+		bson_append_document_end(&filter, &idq);
+		goto run;
+	}
 	BSON_APPEND_ARRAY_BEGIN(&filter, "$or", &or);
 	for (size_t i = 0; i < n; i++) {
 		char buf[16];
 		const char *k;
+		int64_t v = version_of(json_object_get(by_key, refs[i]->key));
 		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
 		BSON_APPEND_DOCUMENT_BEGIN(&or, k, &br);
-		BSON_APPEND_UTF8(&br, "collection", refs[i].collection);
-		BSON_APPEND_UTF8(&br, "document_id", refs[i].document_id);
-		BSON_APPEND_DOCUMENT_BEGIN(&br, "version", &gt);
-		BSON_APPEND_INT64(&gt, "$gt", version_of(json_object_get(by_key, refs[i].key)));
-		bson_append_document_end(&br, &gt);
+		BSON_APPEND_UTF8(&br, "collection", refs[i]->collection);
+		BSON_APPEND_UTF8(&br, "document_id", refs[i]->document_id);
+		if (probe) {
+			BSON_APPEND_INT64(&br, "version", v + 1);
+		} else {
+			BSON_APPEND_DOCUMENT_BEGIN(&br, "version", &gt);
+			BSON_APPEND_INT64(&gt, "$gt", v);
+			bson_append_document_end(&br, &gt);
+		}
 		bson_append_document_end(&or, &br);
 	}
 	bson_append_array_end(&filter, &or);
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->history, &filter, NULL, NULL);
+run:;
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->history, &filter, opts, NULL);
 	while (!rc && mongoc_cursor_next(cur, &d)) {
 		json_t *r;
-		if (!(rc = cts_history_from_bson(d, &r, err)) && json_array_append_new(recs, r))
+		if (probe)
+			rc = cts_bson_to_json(d, &r, err);
+		else
+			rc = cts_history_from_bson(d, &r, err);
+		if (!rc && json_array_append_new(recs, r))
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 	}
 	if (!rc && mongoc_cursor_error(cur, &e))
 		rc = cts_mongo_error(err, "load history (state roll-forward)", &e);
 	mongoc_cursor_destroy(cur);
 	bson_destroy(&filter);
-	size_t nr = json_array_size(recs);
-	json_t **sorted = nr && !rc ? malloc(nr * sizeof(*sorted)) : NULL;
-	if (nr && !rc && !sorted)
+	if (opts)
+		bson_destroy(opts);
+	return rc;
+}
+
+/*
+ * Rolls the states of refs[0..n) forward with the history records above
+ * their loaded versions, applied in version order. A probe first finds the
+ * documents that may be behind (normally none: states are behind only after
+ * a crash or a rebalance), and only those are read whole. The probe of a
+ * ref that names its event is by _id: the event is in history already, so
+ * this is a redelivery, the case where the state can be behind (it is
+ * written after the history, and offsets are committed only after it).
+ * Without an event id: the record right after the loaded version.
+ */
+static int roll_forward(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *by_key, ct_error *err)
+{
+	const ctc_doc_ref **all = malloc((n ? n : 1) * sizeof(*all)), **behind = malloc((n ? n : 1) * sizeof(*behind));
+	json_t *recs = json_array(), *probe = json_array();
+	json_t **sorted = NULL;
+	size_t n_behind = 0, nr = 0;
+	int rc = 0;
+	if (!all || !behind || !recs || !probe) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	/* refs with the id of the event that asks for them first, then the others */
+	size_t n_ev = 0;
+	for (size_t i = 0; i < n; i++)
+		if (refs[i].event_id)
+			all[n_ev++] = &refs[i];
+	for (size_t i = 0, m = n_ev; i < n; i++)
+		if (!refs[i].event_id)
+			all[m++] = &refs[i];
+	if ((n_ev && (rc = query_history(s, all, n_ev, by_key, PROBE_EVENT, probe, err))) ||
+	    (n > n_ev && (rc = query_history(s, all + n_ev, n - n_ev, by_key, PROBE_NEXT, probe, err))))
+		goto out;
+	for (size_t i = 0; i < json_array_size(probe); i++) {
+		const json_t *p = json_array_get(probe, i);
+		const ctc_doc_ref *ref = ref_for(all, n, json_string_value(json_object_get(p, "collection")),
+						 json_string_value(json_object_get(p, "document_id")));
+		bool seen = false;
+		for (size_t k = 0; ref && k < n_behind && !seen; k++)
+			seen = behind[k] == ref;
+		if (ref && !seen)
+			behind[n_behind++] = ref;
+	}
+	if (n_behind == 0 || (rc = query_history(s, behind, n_behind, by_key, READ_ABOVE, recs, err)))
+		goto out;
+	nr = json_array_size(recs);
+	if (!(sorted = malloc((nr ? nr : 1) * sizeof(*sorted)))) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; !rc && i < nr; i++) {
 		sorted[i] = json_array_get(recs, i);
 		if (!json_is_string(json_object_get(sorted[i], "collection")) ||
@@ -206,25 +296,23 @@ static int roll_forward(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t 
 		qsort(sorted, nr, sizeof(*sorted), by_doc_version);
 	for (size_t i = 0; !rc && i < nr; i++) {
 		const json_t *r = sorted[i];
-		const char *coll = json_string_value(json_object_get(r, "collection")),
-			   *did = json_string_value(json_object_get(r, "document_id"));
-		const ctc_doc_ref *ref = NULL;
-		for (size_t k = 0; k < n && !ref; k++)
-			if (!strcmp(refs[k].collection, coll) && !strcmp(refs[k].document_id, did))
-				ref = &refs[k];
+		const ctc_doc_ref *ref = ref_for(behind, n_behind, json_string_value(json_object_get(r, "collection")),
+						 json_string_value(json_object_get(r, "document_id")));
 		if (!ref)
 			continue;
 		json_t *st = json_object_get(by_key, ref->key);
-		if (!st) {
-			if (!(st = fresh_state(ref)) || json_object_set_new(by_key, ref->key, st)) {
-				rc = ct_error_set(err, CT_ENOMEM, "out of memory");
-				break;
-			}
+		if (!st && (!(st = fresh_state(ref)) || json_object_set_new(by_key, ref->key, st))) {
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			break;
 		}
 		rc = roll(st, r, err);
 	}
+out:
 	free(sorted);
+	free(all);
+	free(behind);
 	json_decref(recs);
+	json_decref(probe);
 	return rc;
 }
 
