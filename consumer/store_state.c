@@ -316,6 +316,70 @@ out:
 	return rc;
 }
 
+static int key_cmp(const void *a, const void *b)
+{
+	/* the canonical form's order (common/canonical.c): bytes */
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static bool keys_sorted(const json_t *v, int depth)
+{
+	if (depth > CTS_MAX_DEPTH)
+		return false;
+	if (json_is_object(v)) {
+		const char *k, *prev = NULL;
+		json_t *x;
+		json_object_foreach((json_t *)v, k, x) {
+			if ((prev && strcmp(prev, k) >= 0) || !keys_sorted(x, depth + 1))
+				return false;
+			prev = k;
+		}
+	} else if (json_is_array(v)) {
+		for (size_t i = 0; i < json_array_size(v); i++)
+			if (!keys_sorted(json_array_get(v, i), depth + 1))
+				return false;
+	}
+	return true;
+}
+
+/*
+ * `v` with every object's keys in canonical order (new reference; NULL when
+ * out of memory). The diff follows the previous document's key order, so a
+ * loaded or rolled-forward document must have the order a cached one has
+ * (consumer/record.c), or the same event would give another record (and
+ * hash) after a restart than before it. Patching appends keys at the end.
+ */
+static json_t *sorted(json_t *v, int depth)
+{
+	if (keys_sorted(v, depth))
+		return json_incref(v);
+	if (json_is_array(v)) {
+		json_t *out = json_array();
+		for (size_t i = 0; out && i < json_array_size(v); i++)
+			if (json_array_append_new(out, sorted(json_array_get(v, i), depth + 1))) {
+				json_decref(out);
+				out = NULL;
+			}
+		return out;
+	}
+	size_t n = json_object_size(v), i = 0;
+	const char **keys = malloc((n ? n : 1) * sizeof(*keys)), *k;
+	json_t *out = keys ? json_object() : NULL, *x;
+	json_object_foreach(v, k, x)
+		if (keys)
+			keys[i++] = k;
+	if (out && n)
+		qsort(keys, n, sizeof(*keys), key_cmp);
+	for (i = 0; out && i < n; i++)
+		if (json_object_setn_new_nocheck(out, keys[i], json_object_iter_key_len(json_object_key_to_iter(keys[i])),
+						 sorted(json_object_get(v, keys[i]), depth + 1))) {
+			json_decref(out);
+			out = NULL;
+		}
+	free(keys);
+	return out;
+}
+
 int ctc_store_load_states(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t **out, ct_error *err)
 {
 	json_t *by_key = json_object(), *arr = json_array();
@@ -333,6 +397,10 @@ int ctc_store_load_states(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_
 	const char *k;
 	json_t *v;
 	json_object_foreach(by_key, k, v) {
+		json_t *doc = json_object_get(v, "doc"), *ordered = NULL;
+		if (!rc && doc && json_is_object(doc) &&
+		    (!(ordered = sorted(doc, 0)) || json_object_set_new(v, "doc", ordered)))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		if (!rc && json_array_append(arr, v))
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 	}

@@ -383,11 +383,14 @@ static void test_state_behind_history_is_rolled_forward(void **state)
 	assert_string_equal(l2->hash, o2->hash);
 	assert_true(json_equal(l2->doc, o2->doc)); /* the document as it was deleted */
 	/* the next event derives from the rolled state: the same record as from the live one */
-	json_t *a = J("{\"qty\": 2, \"tags\": [\"b\"], \"n\": {\"x\": 1.0}}"), *r1 = NULL, *r2 = NULL;
+	/* (n was added after qty and tags by a patch: only in canonical key order does the diff list
+	 * n.x before qty, as it does on the live state) */
+	json_t *a = J("{\"qty\": 2, \"tags\": [\"b\"], \"n\": {\"x\": 2.0}}"), *r1 = NULL, *r2 = NULL;
 	ctc_event_in e = event("o1", "e6", "update", a, 5);
 	ctc_record_result res;
 	assert_int_equal(ctc_record_apply(o1, &e, &r1, &res, NULL), 0);
 	assert_int_equal(ctc_record_apply(l1, &e, &r2, &res, NULL), 0);
+	assert_true(json_equal(json_object_get(r1, "changes"), json_object_get(r2, "changes")));
 	assert_true(json_equal(r1, r2));
 	json_decref(r1);
 	json_decref(r2);
