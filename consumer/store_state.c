@@ -2,10 +2,8 @@
  * store_state.c - the consumer's `state` collection: the load of the states
  * a batch misses, rolled forward from `history` when the stored state is
  * behind it (states are written every state_flush_ms, history with every
- * batch), and the write of states as one unordered bulk of guarded upserts
- * replaceOne({_id, version: {$lt: v}}, state, upsert): a duplicate key on
- * _id there means the stored state is already as new or newer, so a state
- * never moves back and a redelivered write is a no-op.
+ * batch), and the write of states so that none moves back to an older
+ * version and a redelivered write is a no-op (ctc_store_write_states()).
  */
 #include "store_internal.h"
 
@@ -413,8 +411,8 @@ out:
 	return rc;
 }
 
-/* true when every error of the reply is a duplicate key: a stored state as new or newer. */
-static bool only_stale_writes(const bson_t *reply)
+/* true when every error of the reply is a duplicate key: a state inserted meanwhile, seen next round. */
+static bool only_duplicates(const bson_t *reply)
 {
 	bson_iter_t it, arr, e;
 	size_t n = 0;
@@ -433,49 +431,146 @@ static bool only_stale_writes(const bson_t *reply)
 	return n > 0;
 }
 
+/* A state to write: its document, _id and version, and what `state` holds (-1: nothing). */
+typedef struct pending {
+	const uint8_t *data; /* its BSON (in the caller's buffer) */
+	size_t len;
+	const char *id;
+	int64_t version, stored;
+} pending;
+
+/* Rounds of read-and-swap before a write gives up (and is retried whole). */
+#define STATE_ROUNDS 5
+
+/* The stored versions of the states in p[0..n) (by _id, one query). */
+static int read_versions(ctc_store *s, pending *p, size_t n, ct_error *err)
+{
+	bson_t filter = BSON_INITIALIZER, idq, in;
+	bson_t *opts = BCON_NEW("projection", "{", "version", BCON_INT32(1), "}");
+	bson_error_t e;
+	const bson_t *d;
+	json_t *seen = json_object();
+	int rc = 0;
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &idq);
+	BSON_APPEND_ARRAY_BEGIN(&idq, "$in", &in);
+	for (size_t i = 0; i < n; i++) {
+		char buf[16];
+		const char *k;
+		bson_uint32_to_string((uint32_t)i, &k, buf, sizeof(buf));
+		BSON_APPEND_UTF8(&in, k, p[i].id);
+	}
+	bson_append_array_end(&idq, &in);
+	bson_append_document_end(&filter, &idq);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(s->state, &filter, opts, NULL);
+	while (seen && mongoc_cursor_next(cur, &d)) {
+		bson_iter_t id, v;
+		if (bson_iter_init_find(&id, d, "_id") && BSON_ITER_HOLDS_UTF8(&id) && bson_iter_init_find(&v, d, "version") &&
+		    BSON_ITER_HOLDS_NUMBER(&v))
+			json_object_set_new(seen, bson_iter_utf8(&id, NULL), json_integer(bson_iter_as_int64(&v)));
+	}
+	if (!seen)
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	else if (mongoc_cursor_error(cur, &e))
+		rc = cts_mongo_error(err, "state read", &e);
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *v = json_object_get(seen, p[i].id);
+		p[i].stored = v ? (int64_t)json_integer_value(v) : -1;
+	}
+	mongoc_cursor_destroy(cur);
+	json_decref(seen);
+	bson_destroy(&filter);
+	bson_destroy(opts);
+	return rc;
+}
+
+/*
+ * The states data[0..len) (BSON documents end to end) written so that none
+ * moves back: their stored versions read by _id, then one unordered bulk of
+ * inserts (nothing stored) and compare-and-swap replaces
+ * replaceOne({_id, version: <the version read>}, state) (an older one
+ * stored); a newer or equal stored state is left alone. Whatever changed in
+ * between (another writer) is seen by the next round's read. The filters
+ * are equalities on the whole of an index (`_id`, or `id_version` on
+ * (_id, version)): the guard `version: {$lt: v}` costs a collection scan
+ * per statement on servers that use an index only for such queries
+ * (mongo-java-server: 196 upserts/s among 20000 states against 13000/s),
+ * and this is the same guarantee at the cost of an _id lookup.
+ */
 int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
 {
-	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply, doc;
-	bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true), "validate", BCON_BOOL(false));
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), *wopts = BCON_NEW("validate", BCON_BOOL(false));
+	bson_t doc;
 	bson_error_t e;
-	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(s->state, opts);
-	size_t off = 0, queued = 0;
-	bool ran = false;
+	pending *p = NULL;
+	size_t n = 0, cap = 0, off = 0;
 	int rc = 0, r;
-	while ((r = ctc_store_next_doc(data, len, &off, &doc)) > 0) {
+
+	for (size_t o = 0; (r = ctc_store_next_doc(data, len, &o, &doc)) > 0;)
+		cap++;
+	if (!(p = malloc((cap ? cap : 1) * sizeof(*p)))) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t start = off; n < cap && (r = ctc_store_next_doc(data, len, &off, &doc)) > 0; start = off) {
 		bson_iter_t id, ver;
 		if (!bson_iter_init_find(&id, &doc, "_id") || !BSON_ITER_HOLDS_UTF8(&id) ||
 		    !bson_iter_init_find(&ver, &doc, "version") || !BSON_ITER_HOLDS_NUMBER(&ver)) {
 			rc = ct_error_set(err, CT_EINTERNAL, "state without _id or version");
 			goto out;
 		}
-		bson_t sel = BSON_INITIALIZER, lt;
-		BSON_APPEND_UTF8(&sel, "_id", bson_iter_utf8(&id, NULL));
-		BSON_APPEND_DOCUMENT_BEGIN(&sel, "version", &lt);
-		BSON_APPEND_INT64(&lt, "$lt", bson_iter_as_int64(&ver));
-		bson_append_document_end(&sel, &lt);
-		bool ok = mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, &doc, upsert, &e);
-		bson_destroy(&sel);
-		if (!ok) {
-			rc = cts_mongo_error(err, "state upsert", &e);
-			goto out;
-		}
-		queued++;
+		p[n] = (pending){.data = data + start, .len = off - start, .id = bson_iter_utf8(&id, NULL),
+				 .version = bson_iter_as_int64(&ver)};
+		n++;
 	}
-	if (r < 0) {
+	if (n < cap || (off < len && ctc_store_next_doc(data, len, &off, &doc) < 0)) {
 		rc = ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
 		goto out;
 	}
-	if (!queued)
-		goto out;
-	ran = true;
-	if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_stale_writes(&reply))
-		rc = cts_mongo_error(err, "state upsert", &e);
+	for (int round = 0; n && !rc; round++) {
+		if ((rc = read_versions(s, p, n, err)))
+			break;
+		/* what is done drops out: stored as new or newer */
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (p[i].stored < p[i].version)
+				p[m++] = p[i];
+		n = m;
+		if (!n)
+			break;
+		if (round == STATE_ROUNDS) {
+			rc = ct_error_set(err, CT_EMONGO, "state write: %zu states changed by another writer %d times in a row",
+					  n, STATE_ROUNDS);
+			break;
+		}
+		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(s->state, opts);
+		for (size_t i = 0; i < n && !rc; i++) {
+			bson_t st;
+			if (!bson_init_static(&st, p[i].data, p[i].len)) {
+				rc = ct_error_set(err, CT_EINVAL, "state %s: malformed BSON", p[i].id);
+				break;
+			}
+			bool ok;
+			if (p[i].stored < 0) {
+				ok = mongoc_bulk_operation_insert_with_opts(bulk, &st, wopts, &e);
+			} else {
+				bson_t *sel = BCON_NEW("_id", BCON_UTF8(p[i].id), "version", BCON_INT64(p[i].stored));
+				ok = mongoc_bulk_operation_replace_one_with_opts(bulk, sel, &st, wopts, &e);
+				bson_destroy(sel);
+			}
+			if (!ok)
+				rc = cts_mongo_error(err, "state write", &e);
+		}
+		if (!rc) {
+			bson_t reply;
+			if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_duplicates(&reply))
+				rc = cts_mongo_error(err, "state write", &e);
+			bson_destroy(&reply);
+		}
+		mongoc_bulk_operation_destroy(bulk);
+	}
 out:
-	if (ran)
-		bson_destroy(&reply);
-	mongoc_bulk_operation_destroy(bulk);
+	free(p);
 	bson_destroy(opts);
-	bson_destroy(upsert);
+	bson_destroy(wopts);
 	return rc;
 }
