@@ -164,7 +164,7 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			goto out;
 		}
 		miss_part[nmiss] = b->msgs[i]->partition;
-		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id};
+		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id, ct_event_id(evs[i])};
 	}
 	if (nmiss == 0 || !w->read_store)
 		goto out;
