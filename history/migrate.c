@@ -12,7 +12,8 @@
  * it stopped and a finished one, run again, finds nothing after its last
  * _ids. A batch redone after a crash is harmless: a history record already
  * there is compared by hash (another record there is a conflict), a state
- * is a guarded upsert (never moved back), a context a replace.
+ * is written only over an older one (never moved back), a context is
+ * replaced.
  */
 #include "history_internal.h"
 
@@ -224,52 +225,146 @@ out:
 	return rc;
 }
 
-/* Guarded upserts of states: a stored state as new or newer stays (E11000: not newer). */
+/* The stored versions of the states ids[0..n) in the target, by _id (-1: none): one $in query. */
+static int stored_versions(run *r, size_t n, const char **ids, int64_t *stored, ct_error *err)
+{
+	bson_t filter = BSON_INITIALIZER, in, arr;
+	bson_t *opts = BCON_NEW("projection", "{", "version", BCON_INT32(1), "}");
+	bson_error_t e;
+	const bson_t *d;
+	json_t *seen = json_object();
+	int rc = 0;
+	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
+	BSON_APPEND_ARRAY_BEGIN(&in, "$in", &arr);
+	for (size_t i = 0; i < n; i++) {
+		char key[16];
+		const char *k;
+		bson_uint32_to_string((uint32_t)i, &k, key, sizeof(key));
+		BSON_APPEND_UTF8(&arr, k, ids[i]);
+	}
+	bson_append_array_end(&in, &arr);
+	bson_append_document_end(&filter, &in);
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(r->into->state, &filter, opts, NULL);
+	while (seen && mongoc_cursor_next(cur, &d)) {
+		bson_iter_t id, v;
+		if (bson_iter_init_find(&id, d, "_id") && BSON_ITER_HOLDS_UTF8(&id) && bson_iter_init_find(&v, d, "version"))
+			json_object_set_new(seen, bson_iter_utf8(&id, NULL), json_integer(bson_iter_as_int64(&v)));
+	}
+	if (!seen)
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+	else if (mongoc_cursor_error(cur, &e))
+		rc = cth_mongo_error(err, "migrate: state read", &e);
+	for (size_t i = 0; !rc && i < n; i++) {
+		json_t *v = json_object_get(seen, ids[i]);
+		stored[i] = v ? (int64_t)json_integer_value(v) : -1;
+	}
+	mongoc_cursor_destroy(cur);
+	json_decref(seen);
+	bson_destroy(&filter);
+	bson_destroy(opts);
+	return rc;
+}
+
+/*
+ * Writes states so that none moves back, the way the consumer does
+ * (consumer/store_state.c): the stored versions read by _id, then inserts
+ * (none stored) and compare-and-swap replaces ({_id, version: the one
+ * read}) where the stored one is older; a stored state as new or newer is
+ * left (counted not_newer). Equality filters on _id / (_id, version): a
+ * `version: {$lt: v}` guard costs some servers a collection scan per
+ * statement. A state changed in between is seen by the next round.
+ */
 static int write_states(run *r, enum phase p, bson_t *docs, size_t n, ct_error *err)
 {
-	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), reply, *uopts = BCON_NEW("upsert", BCON_BOOL(true));
+	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false));
+	const char **ids = calloc(n ? n : 1, sizeof(*ids));
+	int64_t *ver = calloc(n ? n : 1, sizeof(*ver)), *stored = calloc(n ? n : 1, sizeof(*stored));
+	size_t *todo = calloc(n ? n : 1, sizeof(*todo));
 	bson_error_t e;
-	bool *dup = calloc(n ? n : 1, sizeof(*dup));
-	mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(r->into->state, opts);
 	int rc = 0;
-	size_t ndup = 0;
-	if (!dup) {
+	size_t m = n, written = 0;
+	if (!ids || !ver || !stored || !todo) {
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
-	for (size_t i = 0; i < n && !rc; i++) {
-		bson_iter_t id, ver;
-		bson_t sel = BSON_INITIALIZER, lt;
+	for (size_t i = 0; i < n; i++) {
+		bson_iter_t id, v;
 		if (!bson_iter_init_find(&id, &docs[i], "_id") || !BSON_ITER_HOLDS_UTF8(&id) ||
-		    !bson_iter_init_find(&ver, &docs[i], "version")) {
+		    !bson_iter_init_find(&v, &docs[i], "version")) {
 			rc = ct_error_set(err, CT_EINVAL, "stored state without _id or version");
+			goto out;
+		}
+		ids[i] = bson_iter_utf8(&id, NULL);
+		ver[i] = bson_iter_as_int64(&v);
+		todo[i] = i;
+	}
+	for (int round = 0; m && !rc; round++) {
+		const char **rid = calloc(m, sizeof(*rid));
+		int64_t *rst = calloc(m, sizeof(*rst));
+		if (!rid || !rst) {
+			free(rid);
+			free(rst);
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 			break;
 		}
-		BSON_APPEND_UTF8(&sel, "_id", bson_iter_utf8(&id, NULL));
-		BSON_APPEND_DOCUMENT_BEGIN(&sel, "version", &lt);
-		BSON_APPEND_INT64(&lt, "$lt", bson_iter_as_int64(&ver));
-		bson_append_document_end(&sel, &lt);
-		if (!mongoc_bulk_operation_replace_one_with_opts(bulk, &sel, &docs[i], uopts, &e))
-			rc = cth_mongo_error(err, "migrate: state upsert", &e);
-		bson_destroy(&sel);
+		for (size_t k = 0; k < m; k++)
+			rid[k] = ids[todo[k]];
+		rc = stored_versions(r, m, rid, rst, err);
+		for (size_t k = 0; !rc && k < m; k++)
+			stored[todo[k]] = rst[k];
+		free(rid);
+		free(rst);
+		if (rc)
+			break;
+		size_t left = 0;
+		for (size_t k = 0; k < m; k++)
+			if (stored[todo[k]] < ver[todo[k]])
+				todo[left++] = todo[k];
+		if (round > 0)
+			written += m - left; /* the previous round's writes that are stored now */
+		m = left;
+		if (!m)
+			break;
+		if (round == 3) {
+			rc = ct_error_set(err, CT_ECONFLICT, "migrate: %zu states changed by another writer 3 times in a row "
+					  "(stop the consumer writing %s)", m, r->into->dbname);
+			break;
+		}
+		mongoc_bulk_operation_t *bulk = mongoc_collection_create_bulk_operation_with_opts(r->into->state, opts);
+		for (size_t k = 0; k < m && !rc; k++) {
+			size_t i = todo[k];
+			bool ok;
+			if (stored[i] < 0) {
+				ok = mongoc_bulk_operation_insert_with_opts(bulk, &docs[i], NULL, &e);
+			} else {
+				bson_t *sel = BCON_NEW("_id", BCON_UTF8(ids[i]), "version", BCON_INT64(stored[i]));
+				ok = mongoc_bulk_operation_replace_one_with_opts(bulk, sel, &docs[i], NULL, &e);
+				bson_destroy(sel);
+			}
+			if (!ok)
+				rc = cth_mongo_error(err, "migrate: state write", &e);
+		}
+		if (!rc) {
+			bson_t reply;
+			bool *dup = calloc(m, sizeof(*dup));
+			/* a duplicate: inserted meanwhile by someone else, seen by the next round */
+			if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && (!dup || dup_indexes(&reply, m, dup)))
+				rc = cth_mongo_error(err, "migrate: state write", &e);
+			free(dup);
+			bson_destroy(&reply);
+		}
+		mongoc_bulk_operation_destroy(bulk);
 	}
-	if (rc || !n)
-		goto out;
-	bool ok = mongoc_bulk_operation_execute(bulk, &reply, &e);
-	if (!ok && dup_indexes(&reply, n, dup))
-		rc = cth_mongo_error(err, "migrate: state upsert", &e);
-	bson_destroy(&reply);
-	for (size_t i = 0; i < n; i++)
-		ndup += dup[i];
 	if (!rc) {
-		count(r, p, "written", (int64_t)(n - ndup));
-		count(r, p, "not_newer", (int64_t)ndup);
+		count(r, p, "written", (int64_t)written);
+		count(r, p, "not_newer", (int64_t)(n - written));
 	}
 out:
-	free(dup);
-	mongoc_bulk_operation_destroy(bulk);
+	free(ids);
+	free(ver);
+	free(stored);
+	free(todo);
 	bson_destroy(opts);
-	bson_destroy(uopts);
 	return rc;
 }
 
