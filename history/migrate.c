@@ -586,13 +586,12 @@ static int run_phase(run *r, enum phase p, ct_error *err)
 			} else if (p == P_CONTEXTS) {
 				json_t *ctxs = NULL, *parts = NULL, *merged = NULL;
 				if (!(rc = cts_context_from_bson(doc, &j, err)) && !(rc = context_parts(r, last, &parts, err)) &&
-				    !(rc = (ctxs = json_pack("[o]", j)) ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory")) &&
+				    !(rc = (ctxs = json_pack("[O]", j)) ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory")) &&
 				    !(rc = cth_merge_context(ctxs, parts, &merged, err)))
 					rc = context_v2(merged, &docs[n], err);
 				if (!rc)
 					count(r, P_CONTEXTS, "parts_merged", (int64_t)json_array_size(parts));
-				if (!ctxs)
-					json_decref(j);
+				json_decref(j);
 				json_decref(ctxs);
 				json_decref(parts);
 				json_decref(merged);
