@@ -8,7 +8,7 @@
  *
  * Split by role: store.c (open, indexes, the write in order), store_history.c
  * (history insert, duplicates classified), store_contexts.c (context
- * upserts), store_state.c (state load, roll-forward, guarded upserts).
+ * upserts), store_state.c (state load, roll-forward, compare-and-swap writes).
  */
 #ifndef CTC_STORE_H
 #define CTC_STORE_H
