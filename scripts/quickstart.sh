@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: installs dependencies, builds changetrail,
-# starts a local Kafka and FerretDB on 127.0.0.1, runs changetrail-consumer and
+# starts a local Kafka and MongoDB server on 127.0.0.1, runs changetrail-consumer and
 # the example inventory app, and prints what the CLI reads back. Re-runs add
 # to the same topic and database (the listings are limited to this run with
 # --since). The servers keep running afterwards; stop them with
@@ -17,7 +17,7 @@ eval "$(deploy/local/services.sh env)"
 BIN=build/release
 
 echo
-echo "== changetrail $("$BIN/cli/changetrail" --version | awk '{print $2}') on Kafka $CT_KAFKA_BOOTSTRAP and FerretDB $CT_MONGODB_URI"
+echo "== changetrail $("$BIN/cli/changetrail" --version | awk '{print $2}') on Kafka $CT_KAFKA_BOOTSTRAP and MongoDB $CT_MONGODB_URI"
 deploy/local/services.sh status
 
 # A structural diff of two versions of a demo document (the consumer computes

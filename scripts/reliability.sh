@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The reliability suite (GitHub issue #6, docs/reliability.md): the whole
-# pipeline (libchangetrail -> Kafka -> changetrail-consumer -> FerretDB) under
+# pipeline (libchangetrail -> Kafka -> changetrail-consumer -> MongoDB) under
 # crashes, outages and poison, against real servers that this script starts
 # on its own ports and restarts on purpose.
 #
@@ -17,18 +17,18 @@
 # die between the MongoDB write and the offset commit, CT_TEST_CRASH_AFTER_WRITE)
 # plus graceful stops (rebalances with batches in flight); the broker stopped
 # and restarted while the application keeps emitting (producer and consumers
-# cut off); FerretDB stopped and restarted; poison mixed into the stream.
+# cut off); the MongoDB server stopped and restarted; poison mixed into the stream.
 # Results: one JSON line per scenario in RESULTS/results.jsonl and a Markdown
 # table in RESULTS/reliability.md; a full run also writes docs/reliability.md
 # and docs/reliability.jsonl (the raw lines).
 #
 # usage: scripts/reliability.sh [--short] [--build-dir DIR] [--results DIR] [--no-doc]
-#   --short      5k events, 3 kills, one broker and one FerretDB restart, 1k
+#   --short      5k events, 3 kills, one broker and one MongoDB restart, 1k
 #                poison (CI, ctest label `reliability`); default: 100k events,
 #                12 kills, 35 s broker outage, 10k poison
 #   --build-dir  where changetrail-consumer, changetrail, ct_loadgen and
 #                ct_export are built (default: builds them into build/reliability)
-#   CT_REL_KAFKA_PORT, CT_REL_KAFKA_CONTROLLER_PORT, CT_REL_FERRETDB_PORT,
+#   CT_REL_KAFKA_PORT, CT_REL_KAFKA_CONTROLLER_PORT, CT_REL_MONGODB_PORT,
 #   CT_REL_LOCAL_DIR   the servers' ports and data (39092, 39093, 39017,
 #                      /tmp/ct-reliability-PID); CT_REL_SEED (default 1)
 # Exit: 0 every scenario passed, 1 one failed, 77 servers cannot be installed
@@ -50,14 +50,14 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$SHORT" -eq 1 ]; then
-  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 FERRET_DOWN_S=5 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
+  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 MONGO_DOWN_S=5 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
   KILL_GAP=(1 3) DRAIN_LIMIT=240
   # consumer-kill emits slower in the short run: the workers keep up with
   # 1000 ev/s, and a worker armed at kill 1 must still find events when it
   # is back in the group (about 5 s later) to die after its write
   KILL_RATE=250 KILL_NOTE="; the app emits at 250 ev/s here so that events still flow when the armed worker is back"
 else
-  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 FERRET_DOWN_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
+  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 MONGO_DOWN_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
   KILL_GAP=(2 7) DRAIN_LIMIT=1200
   KILL_RATE=$BASE_RATE KILL_NOTE=
 fi
@@ -87,11 +87,11 @@ for b in "$CONSUMER" "$CLI" "$LOADGEN" "$EXPORT"; do [ -x "$b" ] || { echo "reli
 # ---- servers: our own ports and data ----
 export CT_KAFKA_PORT=${CT_REL_KAFKA_PORT:-39092}
 export CT_KAFKA_CONTROLLER_PORT=${CT_REL_KAFKA_CONTROLLER_PORT:-39093}
-export CT_FERRETDB_PORT=${CT_REL_FERRETDB_PORT:-39017}
+export CT_MONGODB_PORT=${CT_REL_MONGODB_PORT:-${CT_REL_FERRETDB_PORT:-39017}}
 export CT_LOCAL_DIR=${CT_REL_LOCAL_DIR:-/tmp/ct-reliability-$$}
 # No SASL listener here: one inherited from scripts/test.sh would be its port, already taken.
 unset CT_KAFKA_SASL_PORT
-BOOT=127.0.0.1:$CT_KAFKA_PORT URI=mongodb://127.0.0.1:$CT_FERRETDB_PORT/
+BOOT=127.0.0.1:$CT_KAFKA_PORT URI=mongodb://127.0.0.1:$CT_MONGODB_PORT/
 
 SUPERVISORS=()
 cleanup() {
@@ -106,23 +106,23 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-say "servers: kafka $BOOT, ferretdb $URI (data $CT_LOCAL_DIR)"
+say "servers: kafka $BOOT, mongodb $URI (data $CT_LOCAL_DIR)"
 deploy/local/services.sh up >"$RESULTS/services.log" 2>&1 || { tail -n 20 "$RESULTS/services.log" >&2; need_servers "the local servers did not start"; }
 : >"$RESULTS/results.jsonl"
 
 # ---- helpers ----
-ferret_ok() { timeout 20 "$EXPORT" --uri "$URI" --db ct_rel_ping --out /dev/null >/dev/null 2>&1; }
+mongo_ok() { timeout 20 "$EXPORT" --uri "$URI" --db ct_rel_ping --out /dev/null >/dev/null 2>&1; }
 OPERATOR=""   # operator actions taken in the current scenario (reported in the table)
 
-# A wedged FerretDB (a client killed in the middle of a write can leave SQLite
-# locked) is restarted, as an operator would; the scenario's row says so.
-ensure_ferret() {
-  ferret_ok && return 0
-  say "ferretdb does not answer: restarting it (operator action)"
-  OPERATOR="${OPERATOR:+$OPERATOR; }FerretDB restarted after it stopped answering"
-  deploy/local/ferretdb.sh stop >>"$RESULTS/services.log" 2>&1 || true
-  deploy/local/ferretdb.sh start >>"$RESULTS/services.log" 2>&1
-  ferret_ok
+# A MongoDB server that stops answering is restarted, as an operator would;
+# the scenario's row says so.
+ensure_mongo() {
+  mongo_ok && return 0
+  say "mongodb does not answer: restarting it (operator action)"
+  OPERATOR="${OPERATOR:+$OPERATOR; }MongoDB server restarted after it stopped answering"
+  deploy/local/mongodb.sh stop >>"$RESULTS/services.log" 2>&1 || true
+  deploy/local/mongodb.sh start >>"$RESULTS/services.log" 2>&1
+  mongo_ok
 }
 
 write_config() { # run-dir topic db
@@ -217,7 +217,7 @@ run_scenario() {
   local topic=$id db=${id//-/_}
   rm -rf "$run"; mkdir -p "$run"
   OPERATOR=""
-  ensure_ferret || { say "$name: FerretDB does not answer even after a restart"; return 1; }
+  ensure_mongo || { say "$name: the MongoDB server does not answer even after a restart"; return 1; }
   write_config "$run" "$topic" "$db"
   say "$name: topic $topic, database $db"
   local t_start; t_start=$(date +%s)
@@ -240,7 +240,7 @@ run_scenario() {
   finish_workers "$run" || drain_rc=$?
   if [ "$drain_rc" -ne 0 ]; then
     say "$name: drain worker exit $drain_rc"
-    if ! ferret_ok; then ensure_ferret; drain_rc=0; finish_workers "$run" || drain_rc=$?; fi
+    if ! mongo_ok; then ensure_mongo; drain_rc=0; finish_workers "$run" || drain_rc=$?; fi
   fi
   local t_end; t_end=$(date +%s)
   # ---- checks ----
@@ -362,15 +362,15 @@ broker_chaos() {
   say "chaos: kafka back (progress $(progress "$run"))"
 }
 
-ferret_chaos() {
+mongo_chaos() {
   local run=$1 target i
   target=$(( EVENTS / 4 ))
   for ((i = 0; i < 600; i++)); do [ "$(progress "$run")" -ge "$target" ] && break; sleep 0.2; done
-  say "chaos: ferretdb stopped for ${FERRET_DOWN_S}s (progress $(progress "$run"))"
-  deploy/local/ferretdb.sh stop >>"$RESULTS/services.log" 2>&1
-  sleep "$FERRET_DOWN_S"
-  deploy/local/ferretdb.sh start >>"$RESULTS/services.log" 2>&1
-  say "chaos: ferretdb back"
+  say "chaos: mongodb stopped for ${MONGO_DOWN_S}s (progress $(progress "$run"))"
+  deploy/local/mongodb.sh stop >>"$RESULTS/services.log" 2>&1
+  sleep "$MONGO_DOWN_S"
+  deploy/local/mongodb.sh start >>"$RESULTS/services.log" 2>&1
+  say "chaos: mongodb back"
 }
 
 # ---- the scenarios ----
@@ -382,8 +382,8 @@ run_scenario consumer-kill "kill -9 of a random worker $KILLS times at random mo
   kill_chaos --rate "$KILL_RATE" || fails=$((fails + 1))
 run_scenario broker-outage "Kafka stopped for ${OUTAGE_S}s and restarted while the app emits at ${RATE} ev/s (producer queue ${QUEUE_MAX} messages, then its spool) and the workers consume" \
   broker_chaos --rate "$RATE" --queue-max "$QUEUE_MAX" --spool "$RESULTS/run-spool-$$.spool" || fails=$((fails + 1))
-run_scenario ferretdb-restart "FerretDB stopped for ${FERRET_DOWN_S}s and restarted at 25% progress" \
-  ferret_chaos || fails=$((fails + 1))
+run_scenario mongodb-restart "MongoDB server stopped for ${MONGO_DOWN_S}s and restarted at 25% progress" \
+  mongo_chaos || fails=$((fails + 1))
 run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
   no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
 rm -f "$RESULTS/run-spool-$$.spool"
@@ -396,7 +396,7 @@ rm -f "$RESULTS/run-spool-$$.spool"
   echo "Produced by \`scripts/reliability.sh\` ($MODE run, $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores shared with other work)."
   echo "Every scenario sends the same deterministic stream of $EVENTS events (ct_loadgen: $THREADS application threads, seed $SEED, $BASE_RATE events/s unless said otherwise,"
   echo "inserts, updates, deletes and re-creates, manual events, relations, children, request contexts) to its own topic"
-  echo "and database through $WORKERS \`changetrail-consumer\` workers in one group, against a real Kafka and FerretDB."
+  echo "and database through $WORKERS \`changetrail-consumer\` workers in one group, against a real Kafka and a local MongoDB wire-protocol server (mongo-java-server, H2 store)."
   echo "**lost** = records of the golden export missing from the scenario's, **duplicated** = records the golden export"
   echo "does not have. Exports hold every history record and state in canonical form without the Kafka"
   echo "coordinates (\`kafka\`, \`last_offset\`), which are provenance and not hashed (consumer/record.c); everything else,"

@@ -3,7 +3,8 @@
 #   1. installs the build/test dependencies (scripts/install-deps.sh)
 #   2. makes a Python venv with tests/requirements.txt (cached)
 #   3. builds with -Werror and runs unit, mock-cluster and integration tests
-#      against a real Kafka and FerretDB that it starts on 127.0.0.1 and stops,
+#      against a real Kafka and MongoDB server (mongo-java-server) that it starts
+#      on 127.0.0.1 and stops,
 #      and the reliability suite's short run (scripts/reliability.sh --short,
 #      its own servers on other ports; docs/reliability.md)
 #   4. rebuilds with ASan+UBSan and runs the same tests again
@@ -13,9 +14,9 @@
 # are kept and their path printed.
 #
 # usage: scripts/test.sh [--quick]     --quick: step 3 only
-#   CT_TEST_KAFKA_PORT, CT_TEST_KAFKA_CONTROLLER_PORT, CT_TEST_FERRETDB_PORT,
+#   CT_TEST_KAFKA_PORT, CT_TEST_KAFKA_CONTROLLER_PORT, CT_TEST_MONGODB_PORT,
 #   CT_TEST_LOCAL_DIR  the test servers; CT_TEST_REL_KAFKA_PORT,
-#   CT_TEST_REL_KAFKA_CONTROLLER_PORT, CT_TEST_REL_FERRETDB_PORT the
+#   CT_TEST_REL_KAFKA_CONTROLLER_PORT, CT_TEST_REL_MONGODB_PORT the
 #   reliability suite's (39092, 39093, 39017)
 #   CT_FUZZ_SECONDS (default 20) time per fuzz target
 set -euo pipefail
@@ -50,14 +51,14 @@ export CT_KAFKA_PORT=${CT_TEST_KAFKA_PORT:-29092}
 export CT_KAFKA_CONTROLLER_PORT=${CT_TEST_KAFKA_CONTROLLER_PORT:-29093}
 # The SASL_SSL listener (TLS + SCRAM/PLAIN) that tests/integration/test_kafka_sasl.c uses.
 export CT_KAFKA_SASL_PORT=${CT_TEST_KAFKA_SASL_PORT:-29094}
-export CT_FERRETDB_PORT=${CT_TEST_FERRETDB_PORT:-47017}
+export CT_MONGODB_PORT=${CT_TEST_MONGODB_PORT:-47017}
 export CT_LOCAL_DIR=${CT_TEST_LOCAL_DIR:-/tmp/changetrail-test-$$}
 export CT_TEST_REQUIRE_SERVERS=1
 # The reliability suite's short run (ctest label `reliability`) starts and
 # restarts servers of its own, on these ports.
 export CT_REL_KAFKA_PORT=${CT_TEST_REL_KAFKA_PORT:-39092}
 export CT_REL_KAFKA_CONTROLLER_PORT=${CT_TEST_REL_KAFKA_CONTROLLER_PORT:-39093}
-export CT_REL_FERRETDB_PORT=${CT_TEST_REL_FERRETDB_PORT:-39017}
+export CT_REL_MONGODB_PORT=${CT_TEST_REL_MONGODB_PORT:-39017}
 export CT_REL_LOCAL_DIR=${CT_LOCAL_DIR}-reliability
 
 # A second broker, Kafka 3.9.1, for SCRAM-SHA-512 over TLS: Debian's librdkafka
@@ -81,7 +82,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-step "local servers (Kafka, FerretDB)"
+step "local servers (Kafka, MongoDB)"
 deploy/local/services.sh up
 eval "$(deploy/local/services.sh env)"
 

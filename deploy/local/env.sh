@@ -1,4 +1,4 @@
-# Shared settings of the local servers, sourced by kafka.sh, ferretdb.sh and
+# Shared settings of the local servers, sourced by kafka.sh, mongodb.sh and
 # services.sh. Every value can be overridden from the environment.
 #
 #   CT_CACHE_DIR     downloads and builds kept between runs (outside the repo)
@@ -9,8 +9,10 @@
 #                    over TLS), for user CT_KAFKA_SASL_USER (default changetrail)
 #                    with password CT_KAFKA_SASL_PASSWORD (default: random,
 #                    kept in $CT_LOCAL_DIR/kafka/tls/sasl.password)
-#   CT_FERRETDB_PORT MongoDB wire-protocol port of FerretDB
-#   CT_FERRETDB_BACKEND sqlite (default) or postgresql
+#   CT_MONGODB_PORT  the local MongoDB server (mongo-java-server); the older
+#                    name CT_FERRETDB_PORT is still read when it is not set
+#   CT_MONGODB_BACKEND h2 (default, persistent) or memory
+#   CT_MONGODB_HEAP  its Java heap (default 1g)
 
 CT_CACHE_DIR=${CT_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/changetrail}
 CT_LOCAL_DIR=${CT_LOCAL_DIR:-/tmp/changetrail-local}
@@ -20,13 +22,13 @@ CT_KAFKA_CONTROLLER_PORT=${CT_KAFKA_CONTROLLER_PORT:-19093}
 CT_KAFKA_SASL_PORT=${CT_KAFKA_SASL_PORT:-}
 CT_KAFKA_SASL_USER=${CT_KAFKA_SASL_USER:-changetrail}
 CT_KAFKA_HEAP=${CT_KAFKA_HEAP:-512m}
-CT_FERRETDB_VERSION=v1.24.2
-CT_FERRETDB_PORT=${CT_FERRETDB_PORT:-37017}
-CT_FERRETDB_BACKEND=${CT_FERRETDB_BACKEND:-sqlite}
-CT_PG_PORT=${CT_PG_PORT:-35432}
+CT_MONGODB_PORT=${CT_MONGODB_PORT:-${CT_FERRETDB_PORT:-37017}}
+CT_FERRETDB_PORT=$CT_MONGODB_PORT
+CT_MONGODB_BACKEND=${CT_MONGODB_BACKEND:-h2}
+CT_MONGODB_HEAP=${CT_MONGODB_HEAP:-1g}
 
 CT_KAFKA_BOOTSTRAP="127.0.0.1:${CT_KAFKA_PORT}"
-CT_MONGODB_URI="mongodb://127.0.0.1:${CT_FERRETDB_PORT}/"
+CT_MONGODB_URI="mongodb://127.0.0.1:${CT_MONGODB_PORT}/"
 export CT_CACHE_DIR CT_LOCAL_DIR CT_KAFKA_BOOTSTRAP CT_MONGODB_URI
 
 ct_log() { printf '%s %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }

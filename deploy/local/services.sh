@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Starts, stops and reports both local servers (Kafka and FerretDB) at once.
+# Starts, stops and reports both local servers (Kafka and MongoDB) at once.
 #
 # usage: services.sh up|down|status|env|clean
 #   env    prints `export` lines for CT_KAFKA_BOOTSTRAP and CT_MONGODB_URI (and,
@@ -13,18 +13,18 @@ case "${1:-}" in
   up)
     # Build/resolve both first so a slow first install does not leave one server idling.
     "$HERE/kafka.sh" install
-    "$HERE/ferretdb.sh" install
+    "$HERE/mongodb.sh" install
     "$HERE/kafka.sh" start
-    "$HERE/ferretdb.sh" start ;;
+    "$HERE/mongodb.sh" start ;;
   down)
     rc=0
-    "$HERE/ferretdb.sh" stop || rc=1
+    "$HERE/mongodb.sh" stop || rc=1
     "$HERE/kafka.sh" stop || rc=1
     exit $rc ;;
   status)
     rc=0
     "$HERE/kafka.sh" status || rc=3
-    "$HERE/ferretdb.sh" status || rc=3
+    "$HERE/mongodb.sh" status || rc=3
     exit $rc ;;
   env)
     echo "export CT_KAFKA_BOOTSTRAP=$CT_KAFKA_BOOTSTRAP"
@@ -32,7 +32,7 @@ case "${1:-}" in
     "$HERE/kafka.sh" sasl-env ;;
   clean)
     "$0" down
-    rm -rf "${CT_LOCAL_DIR:?}/kafka" "${CT_LOCAL_DIR:?}/ferretdb" "${CT_LOCAL_DIR:?}/postgresql"
+    rm -rf "${CT_LOCAL_DIR:?}/kafka" "${CT_LOCAL_DIR:?}/mongodb"
     ct_log "services: data under $CT_LOCAL_DIR removed" ;;
   *) echo "usage: $0 up|down|status|env|clean" >&2; exit 2 ;;
 esac

@@ -1,5 +1,5 @@
 /*
- * test_mongo_smoke.c - libmongoc against the local FerretDB: unordered bulk
+ * test_mongo_smoke.c - libmongoc against the local MongoDB server: unordered bulk
  * insert with our own _id (duplicates reported, not fatal), a unique compound
  * index, and JSON keys that MongoDB forbids or mangles round-tripping once
  * stored as canonical text, which is how changetrail stores snapshots.
@@ -82,8 +82,12 @@ static void test_bulk_insert_own_ids_duplicates_reported(void **state)
 	uint32_t rc = mongoc_bulk_operation_execute(bulk, &reply, &error);
 	assert_int_equal(rc, 0); /* failure overall: there were write errors */
 	bson_iter_t it;
-	assert_true(bson_iter_init_find(&it, &reply, "nInserted"));
-	assert_int_equal(bson_iter_as_int64(&it), 5);
+	/* What was stored, counted: not the reply's nInserted, which
+	 * mongo-java-server reports wrong after a duplicate in an unordered
+	 * insert (10 here; MongoDB says 5) and which changetrail never reads. */
+	bson_t *all = bson_new();
+	assert_int_equal(mongoc_collection_count_documents(coll, all, NULL, NULL, NULL, &error), 5);
+	bson_destroy(all);
 	assert_true(bson_iter_init_find(&it, &reply, "writeErrors"));
 	bson_iter_t arr;
 	assert_true(bson_iter_recurse(&it, &arr));
