@@ -30,6 +30,7 @@ typedef struct ctc_metrics {
 	 * when it started (monotonic µs, 0 = none); stalls: writes that stayed
 	 * outstanding past store_stall_ms, counted once each by the loop */
 	atomic_int_fast64_t store_write_start_us;
+	atomic_int_fast64_t store_read_start_us; /* the state load (stage 1) under way, the same way */
 	atomic_uint_fast64_t store_stalls;
 	/* anchors (anchor.h) */
 	atomic_uint_fast64_t anchors_published, anchor_errors;

@@ -609,13 +609,16 @@ static void ping_after_cb(uv_work_t *req, int status)
 }
 
 /*
- * A MongoDB write (or ping) outstanding past store_stall_ms: the database is
+ * A MongoDB write, state load (or ping) outstanding past store_stall_ms: the database is
  * frozen or cut off while the connection stays open, which no error shows
  * (a write only fails at the socket timeout). Counted once per write.
  */
 static int64_t stall_age_us(ctc_pipeline *p, int64_t now)
 {
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
+	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	if (read && now - read > age)
+		age = now - read;
 	if (p->ping_inflight && p->ping_start_us && now - p->ping_start_us > age)
 		age = now - p->ping_start_us;
 	return age;
@@ -624,7 +627,12 @@ static int64_t stall_age_us(ctc_pipeline *p, int64_t now)
 static void check_stall(ctc_pipeline *p, int64_t now)
 {
 	int64_t start = atomic_load(&p->metrics.store_write_start_us);
+	int64_t read = atomic_load(&p->metrics.store_read_start_us);
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
+	if (read && (!start || read < start)) { /* the older of the two operations under way */
+		start = read;
+		age = now - read;
+	}
 	if (start && age > p->cfg->store_stall_ms * 1000 && p->stall_counted != start) {
 		p->stall_counted = start;
 		atomic_fetch_add(&p->metrics.store_stalls, 1);

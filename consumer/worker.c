@@ -170,13 +170,17 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 	if (nmiss == 0 || !w->read_store)
 		goto out;
 	int64_t delay = 100;
+	atomic_store(&w->metrics->store_read_start_us, ctc_metrics_now_us()); /* the stall check's too */
 	for (;;) {
 		if (!(rc = ctc_store_load_states(w->read_store, missing, nmiss, &found, err)))
 			break;
 		store_failed(w, "load state", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			atomic_store(&w->metrics->store_read_start_us, 0);
 			goto out;
+		}
 	}
+	atomic_store(&w->metrics->store_read_start_us, 0);
 	store_succeeded(w);
 	for (size_t i = 0; i < json_array_size(found); i++) {
 		ctc_doc_state *loaded;
