@@ -229,9 +229,9 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			*close = '\0';
 			char *name = trim(s + 1);
 			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
-			    strcmp(name, "consumer") && strcmp(name, "http")) {
+			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor")) {
 				rc = ct_error_set(err, CT_ECONFIG,
-						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http)",
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor)",
 						  where, name);
 				goto out;
 			}
@@ -266,7 +266,7 @@ out:
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 {
 	static const char prefix[] = "CHANGETRAIL_";
-	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http"};
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor"};
 	for (; envp && *envp; envp++) {
 		const char *e = *envp, *eq = strchr(e, '=');
 		char name[256], key[256], where[300];
