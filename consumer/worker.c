@@ -27,6 +27,7 @@ void ctc_batch_free(ctc_batch *b)
 	ct_buf_free(&b->history);
 	ct_buf_free(&b->states);
 	ctc_contexts_free(&b->ctxs);
+	ctc_anchor_heads_free(&b->heads);
 	free(b);
 }
 
@@ -169,13 +170,17 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 	if (nmiss == 0 || !w->read_store)
 		goto out;
 	int64_t delay = 100;
+	atomic_store(&w->metrics->store_read_start_us, ctc_metrics_now_us()); /* the stall check's too */
 	for (;;) {
 		if (!(rc = ctc_store_load_states(w->read_store, missing, nmiss, &found, err)))
 			break;
 		store_failed(w, "load state", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			atomic_store(&w->metrics->store_read_start_us, 0);
 			goto out;
+		}
 	}
+	atomic_store(&w->metrics->store_read_start_us, 0);
 	store_succeeded(w);
 	for (size_t i = 0; i < json_array_size(found); i++) {
 		ctc_doc_state *loaded;
@@ -215,6 +220,8 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 	*dups = 0;
 	if (!w->store)
 		return 0;
+	/* outstanding until written, retries included: the loop's stall check (store_stall_ms) */
+	ctc_metrics_store_write(w->metrics, true);
 	for (;;) {
 		int rc = 0;
 		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
@@ -226,9 +233,12 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 		if (rc == CT_ECONFLICT)
 			return rc;
 		store_failed(w, "write batch", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			ctc_metrics_store_write(w->metrics, false);
 			return CT_ETIMEDOUT;
+		}
 	}
+	ctc_metrics_store_write(w->metrics, false);
 	store_succeeded(w);
 	return 0;
 }
@@ -283,6 +293,16 @@ static int collect_dirty(ctc_doc_state *st, void *ud)
 	return rc;
 }
 
+/* The head of a dirty state, for the anchor published once its write is done. */
+static int collect_head(ctc_doc_state *st, void *ud)
+{
+	ctc_batch *b = ud;
+	ct_error err;
+	if (st->version < 1)
+		return 0;
+	return ctc_anchor_heads_add(&b->heads, st->collection, st->document_id, st->version, st->hash, &err);
+}
+
 static int mark_taken(ctc_doc_state *st, void *ud)
 {
 	st->dirty = false;
@@ -302,6 +322,8 @@ static int take_unwritten(ctc_worker *w, ctc_batch *b)
 	/* with no_write (no store) the states are only marked clean: their
 	 * stored form would be built for nobody */
 	if (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b))
+		return CT_ENOMEM;
+	if (w->store && w->anchor && ctc_cache_foreach_dirty(w->cache, collect_head, b))
 		return CT_ENOMEM;
 	b->take = ++w->takes;
 	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
@@ -594,6 +616,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 		atomic_store(&w->written_take, b->take);
 		atomic_fetch_add(&w->metrics->state_writes, 1);
 		atomic_fetch_add(&w->metrics->states_written, b->nstates);
+		ctc_anchor_add(w->anchor, &b->heads); /* only what MongoDB holds now */
 	}
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);

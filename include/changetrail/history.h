@@ -155,6 +155,23 @@ int ct_history_verify(ct_history *h, const char *collection, const char *documen
 		      ct_error *err);
 
 /**
+ * Checks MongoDB against anchored chain heads (`changetrail verify
+ * --anchors`; the caller reads and authenticates the anchor records):
+ * `heads` is an array of {"collection", "document_id", "version", "hash"}
+ * (any order, repeats allowed). Per document: each anchored version is in
+ * history ("anchored_missing", unless pruned before a checkpoint) with the
+ * anchored hash ("anchored_mismatch"); the document still exists
+ * ("anchored_document_gone": no history and no state); its state is not
+ * behind the newest anchored version ("anchored_state_behind",
+ * "anchored_state_missing"); and its chain verifies as ct_history_verify()
+ * checks it (those problems included). *out: {"documents": N, "anchored":
+ * N, "pruned": N, "problems": [{"collection", "document_id", "version",
+ * "problem", "detail"}...]}. Problems are data: 0 when everything was
+ * read. CT_EINVAL for a malformed head. Three queries per document.
+ */
+int ct_history_check_anchored(ct_history *h, const json_t *heads, json_t **out, ct_error *err);
+
+/**
  * Retention: for every document (of `collection` when not NULL) whose
  * records have ts < cutoff, the prefix 1..N of its chain, N being the
  * newest such version, is replaced by one checkpoint record: record N is

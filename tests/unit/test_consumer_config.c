@@ -97,6 +97,37 @@ static void expect_error(const char *text, const char *needle)
 	unlink(path);
 }
 
+/* [anchor] and store_stall_ms: defaults (anchors off), file, environment, checks */
+static void test_anchor_and_stall_keys(void **state)
+{
+	ctc_config c;
+	ct_error err;
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_string_equal(c.anchor_topic, "");
+	assert_string_equal(c.anchor_file, "");
+	assert_int_equal(c.anchor_interval_ms, 10000);
+	assert_int_equal(c.store_stall_ms, 10000);
+	ctc_config_free(&c);
+	write_file("[kafka]\nbootstrap.servers = h:1\n[consumer]\nstore_stall_ms = 2500\n"
+		   "[anchor]\ntopic = changetrail.anchors\nfile = /var/lib/a.jsonl\nhmac_key_file = /etc/k\n");
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_int_equal(ctc_config_load_file(&c, path, &err), 0);
+	char *env[] = {"CHANGETRAIL_ANCHOR_INTERVAL_MS=500", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, env, &err), 0);
+	assert_int_equal(ctc_config_validate(&c, &err), 0);
+	assert_int_equal(c.store_stall_ms, 2500);
+	assert_int_equal(c.anchor_interval_ms, 500);
+	assert_string_equal(c.anchor_topic, "changetrail.anchors");
+	assert_string_equal(c.anchor_file, "/var/lib/a.jsonl");
+	assert_string_equal(c.anchor_hmac_key_file, "/etc/k");
+	ctc_config_free(&c);
+	unlink(path);
+	expect_error("[kafka]\nbootstrap.servers = h:1\n[anchor]\ntopic = changetrail.events\n",
+		     "[anchor] topic must differ");
+	expect_error("[kafka]\nbootstrap.servers = h:1\n[anchor]\nhmac_key_file = /k\n", "needs [anchor] topic or file");
+	expect_error("[consumer]\nstore_stall_ms = 5\n", "store_stall_ms must be an integer in 100..");
+}
+
 static void test_errors_name_file_and_line(void **state)
 {
 	char where[300];
@@ -149,6 +180,7 @@ int main(void)
 		cmocka_unit_test(test_file_and_env),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_anchor_and_stall_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
