@@ -5,7 +5,6 @@
  */
 #include "contexts.h"
 
-#include "changetrail/event.h"
 #include "ct_internal.h"
 
 #include <stdlib.h>
@@ -41,11 +40,6 @@ static int find(ctc_contexts *c, const char *id, const char *ts, ctc_context_agg
 		}
 	if (c->n >= CTC_CONTEXTS_MAX)
 		return ct_error_set(err, CT_ELIMIT, "more than %d contexts in one batch", CTC_CONTEXTS_MAX);
-	if (!c->write_id[0]) {
-		int rc = ct_uuid7_new(c->write_id, err);
-		if (rc)
-			return rc;
-	}
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 16;
 		ctc_context_agg *items = realloc(c->items, cap * sizeof(*items));

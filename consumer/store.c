@@ -155,7 +155,8 @@ int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *er
 		return rc;
 	ws->history_ms = ms_since(t0);
 	t0 = bson_get_monotonic_time();
-	if (ws->contexts && ws->contexts->n && (rc = ctc_store_write_contexts(s, ws->contexts, err)))
+	if (ws->contexts && ws->contexts->n && !ws->contexts->written &&
+	    (rc = ctc_store_write_contexts(s, ws->contexts, err)))
 		return rc;
 	ws->contexts_ms = ms_since(t0);
 	t0 = bson_get_monotonic_time();

@@ -8,7 +8,7 @@
  *
  * Split by role: store.c (open, indexes, the write in order), store_history.c
  * (history insert, duplicates classified), store_contexts.c (context
- * upserts), store_state.c (state load, roll-forward, guarded upserts).
+ * upserts), store_state.c (state load, roll-forward, compare-and-swap writes).
  */
 #ifndef CTC_STORE_H
 #define CTC_STORE_H
@@ -86,6 +86,9 @@ int ctc_store_ping(ctc_store *s, ct_error *err);
 /* A document the consumer asks the state of. */
 typedef struct ctc_doc_ref {
 	const char *key, *collection, *document_id;
+	/* the first event of the batch for it, NULL when none: with it, the
+	 * check for a state behind its history is one _id lookup */
+	const char *event_id;
 } ctc_doc_ref;
 
 /*
@@ -103,8 +106,8 @@ int ctc_store_load_states(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_
 /*
  * Writes a batch: history (unordered insert; a duplicate that is the same
  * record, (collection, document_id, version, hash) equal, is a redelivery and
- * counted in *n_dup), then contexts upserts, then states as guarded upserts
- * (never moved back to an older version). Idempotent, so a failed call is
+ * counted in *n_dup), then contexts upserts, then states by compare-and-swap
+ * on their stored version (never moved back to an older version). Idempotent, so a failed call is
  * simply retried. History records that collide with other stored records
  * stop the write before contexts and states: CT_ECONFLICT, the collisions in
  * ws->conflicts. *n_dup (may be NULL) receives the number of redeliveries.

@@ -30,6 +30,7 @@ void ctc_batch_free(ctc_batch *b)
 	ct_buf_free(&b->states);
 	ctc_contexts_free(&b->ctxs);
 	free(b->rec_msg);
+	ctc_anchor_heads_free(&b->heads);
 	free(b);
 }
 
@@ -171,18 +172,22 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			goto out;
 		}
 		miss_part[nmiss] = b->msgs[i]->partition;
-		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id};
+		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id, ct_event_id(evs[i])};
 	}
 	if (nmiss == 0 || !w->read_store)
 		goto out;
 	int64_t delay = 100;
+	atomic_store(&w->metrics->store_read_start_us, ctc_metrics_now_us()); /* the stall check's too */
 	for (;;) {
 		if (!(rc = ctc_store_load_states(w->read_store, missing, nmiss, &found, err)))
 			break;
 		store_failed(w, "load state", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			atomic_store(&w->metrics->store_read_start_us, 0);
 			goto out;
+		}
 	}
+	atomic_store(&w->metrics->store_read_start_us, 0);
 	store_succeeded(w);
 	for (size_t i = 0; i < json_array_size(found); i++) {
 		ctc_doc_state *loaded;
@@ -222,11 +227,14 @@ static int write_batch(ctc_worker *w, ctc_batch *b, ctc_write_set *ws, size_t *d
 	*dups = 0;
 	if (!w->store)
 		return 0;
+	/* outstanding until written, retries included: the loop's stall check (store_stall_ms) */
+	ctc_metrics_store_write(w->metrics, true);
 	for (;;) {
 		int rc = 0;
 		/* checked before every attempt: a retry may outlive the assignment */
 		if (ctc_worker_fenced(w, b)) {
 			b->fenced = true;
+			ctc_metrics_store_write(w->metrics, false);
 			return CT_ETIMEDOUT;
 		}
 		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
@@ -235,12 +243,17 @@ static int write_batch(ctc_worker *w, ctc_batch *b, ctc_write_set *ws, size_t *d
 			break;
 		/* records that collide with other stored records: retrying cannot
 		 * help, the batch fails with what was found (ws->conflicts) */
-		if (rc == CT_ECONFLICT)
+		if (rc == CT_ECONFLICT) {
+			ctc_metrics_store_write(w->metrics, false);
 			return rc;
+		}
 		store_failed(w, "write batch", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			ctc_metrics_store_write(w->metrics, false);
 			return CT_ETIMEDOUT;
+		}
 	}
+	ctc_metrics_store_write(w->metrics, false);
 	store_succeeded(w);
 	return 0;
 }
@@ -295,6 +308,16 @@ static int collect_dirty(ctc_doc_state *st, void *ud)
 	return rc;
 }
 
+/* The head of a dirty state, for the anchor published once its write is done. */
+static int collect_head(ctc_doc_state *st, void *ud)
+{
+	ctc_batch *b = ud;
+	ct_error err;
+	if (st->version < 1)
+		return 0;
+	return ctc_anchor_heads_add(&b->heads, st->collection, st->document_id, st->version, st->hash, &err);
+}
+
 static int mark_taken(ctc_doc_state *st, void *ud)
 {
 	st->dirty = false;
@@ -314,6 +337,8 @@ static int take_unwritten(ctc_worker *w, ctc_batch *b)
 	/* with no_write (no store) the states are only marked clean: their
 	 * stored form would be built for nobody */
 	if (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b))
+		return CT_ENOMEM;
+	if (w->store && w->anchor && ctc_cache_foreach_dirty(w->cache, collect_head, b))
 		return CT_ENOMEM;
 	b->take = ++w->takes;
 	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
@@ -825,6 +850,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 		atomic_store(&w->written_take, b->take);
 		atomic_fetch_add(&w->metrics->state_writes, 1);
 		atomic_fetch_add(&w->metrics->states_written, b->nstates);
+		ctc_anchor_add(w->anchor, &b->heads); /* only what MongoDB holds now */
 	}
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);

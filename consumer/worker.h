@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anchor.h"
 #include "cache.h"
 #include "ct_buf.h"
 #include "contexts.h"
@@ -48,6 +49,7 @@ typedef struct ctc_batch {
 	size_t nstates;            /* how many documents `states` holds */
 	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */
+	ctc_anchor_heads heads;    /* when flush and anchoring: the heads of `states`, anchored once written */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
 	/* fencing (issue 16) */
@@ -99,6 +101,7 @@ typedef struct ctc_worker {
 	pthread_mutex_t refused_mu;        /* stage 2 adds, stage 1 reads */
 	ctc_refused refused[CTC_REFUSED_MAX];
 	unsigned nrefused, refused_next;
+	ctc_anchor *anchor;       /* NULL: no anchors */
 } ctc_worker;
 
 /*

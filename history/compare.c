@@ -5,7 +5,7 @@
  */
 #include "history_internal.h"
 
-#include "bson_json.h"
+#include "cts_codec.h"
 
 #include <stdio.h>
 #include <string.h>

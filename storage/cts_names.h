@@ -19,6 +19,8 @@
 #define CTS_IX_TS "ts"                   /* ts */
 #define CTS_IX_PARENT "parent"           /* (parent.collection, parent.document_id) */
 #define CTS_IX_TS_TTL "ts_ttl"           /* ts, expireAfterSeconds ([mongodb] history_ttl_days) */
+/* state indexes */
+#define CTS_IX_ID_VERSION "id_version"   /* (_id, version) unique: the state writer's swap filter */
 /* contexts indexes */
 #define CTS_IX_FIRST_TS "first_ts"
 

@@ -101,12 +101,16 @@ int cts_ensure_indexes(mongoc_database_t *db, const cts_index_opts *opts, ct_err
 		{CTS_COLL_HISTORY, ttl >= 0 ? CTS_IX_TS_TTL : CTS_IX_TS, {"ts"}, false, ttl},
 		{CTS_COLL_HISTORY, CTS_IX_PARENT, {"parent.collection", "parent.document_id"}, false, -1},
 		{CTS_COLL_CONTEXTS, CTS_IX_FIRST_TS, {"first_ts"}, false, -1},
+		/* the state writer's compare-and-swap filter {_id, version}: some
+		 * servers use an index only for an equality on all its keys */
+		{CTS_COLL_STATE, CTS_IX_ID_VERSION, {"_id", "version"}, true, -1},
 	};
-	have_ix hist[MAX_HAVE], ctxs[MAX_HAVE];
-	size_t n_hist, n_ctxs;
+	have_ix hist[MAX_HAVE], ctxs[MAX_HAVE], states[MAX_HAVE];
+	size_t n_hist, n_ctxs, n_states;
 	int rc;
 	if ((rc = list_indexes(db, CTS_COLL_HISTORY, hist, &n_hist, err)) ||
-	    (rc = list_indexes(db, CTS_COLL_CONTEXTS, ctxs, &n_ctxs, err)))
+	    (rc = list_indexes(db, CTS_COLL_CONTEXTS, ctxs, &n_ctxs, err)) ||
+	    (rc = list_indexes(db, CTS_COLL_STATE, states, &n_states, err)))
 		return rc;
 	/* the other index on ts goes first: one key, one set of options */
 	const char *other_ts = ttl >= 0 ? CTS_IX_TS : CTS_IX_TS_TTL;
@@ -114,8 +118,9 @@ int cts_ensure_indexes(mongoc_database_t *db, const cts_index_opts *opts, ct_err
 		return rc;
 	for (size_t i = 0; i < sizeof(wanted) / sizeof(wanted[0]); i++) {
 		const want_ix *w = &wanted[i];
-		const have_ix *h = !strcmp(w->coll, CTS_COLL_HISTORY) ? find(hist, n_hist, w->name)
-								       : find(ctxs, n_ctxs, w->name);
+		const have_ix *h = !strcmp(w->coll, CTS_COLL_HISTORY)	 ? find(hist, n_hist, w->name)
+				   : !strcmp(w->coll, CTS_COLL_CONTEXTS) ? find(ctxs, n_ctxs, w->name)
+									 : find(states, n_states, w->name);
 		if (h && h->expire == w->expire)
 			continue;
 		/* a TTL changed: dropped and made again (collMod is not on every server) */
