@@ -290,6 +290,8 @@ static void after_write_cb(uv_work_t *req, int status)
 	p->writing = NULL;
 	if (b->handled) {
 		/* its offsets were taken by the revoke */
+	} else if (b->fenced && b->n == 0 && b->nstates == 0 && b->ctxs.n == 0) {
+		/* a state write with nothing in it, made just before a rebalance: nothing lost */
 	} else if (b->fenced) {
 		p->writing = b; /* discard_generation() marks it handled; freed below */
 		fence_and_rewind(p, "batch fenced");
