@@ -241,7 +241,10 @@ static int build_record(const ctc_doc_state *st, const ctc_event_in *ev, const c
 	if (ev->topic) {
 		kafka = json_pack("{s:s, s:i, s:I}", "topic", ev->topic, "partition", (int)ev->partition,
 				  "offset", (json_int_t)ev->offset);
-		if (!kafka || json_object_set_new(rec, "kafka", kafka))
+		/* the content's identity goes with the provenance: a state rolled
+		 * forward from history remembers it as the consumer did */
+		if (!kafka || (ev->sha256 && json_object_set_new(kafka, "sha256", json_string_nocheck(ev->sha256))) ||
+		    json_object_set_new(rec, "kafka", kafka))
 			goto nomem;
 	}
 	*out = rec;

@@ -118,7 +118,8 @@ static int roll(json_t *st, const json_t *rec, ct_error *err)
 			       : (!strcmp(op, "insert") || !strcmp(op, "update") || !strcmp(op, "snapshot"))
 					 ? false
 					 : json_is_true(json_object_get(st, "deleted"));
-	json_t *ev = json_pack("{s:s, s:n}", "id", id, "sha256");
+	const char *sha = json_string_value(json_object_get(kafka, "sha256")); /* consumer/record.c puts it there */
+	json_t *ev = sha ? json_pack("{s:s, s:s}", "id", id, "sha256", sha) : json_pack("{s:s, s:n}", "id", id, "sha256");
 	if (!json_is_array(ring)) {
 		ring = json_array();
 		json_object_set_new(st, "recent_events", ring);

@@ -50,14 +50,14 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$SHORT" -eq 1 ]; then
-  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 MONGO_DOWN_S=5 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
+  MODE=short EVENTS=5000 POISON=1000 KILLS=3 OUTAGE_S=10 MONGO_DOWN_S=5 STALL_S=10 RATE=500 QUEUE_MAX=1000 BASE_RATE=1000
   KILL_GAP=(1 3) DRAIN_LIMIT=240
   # consumer-kill emits slower in the short run: the workers keep up with
   # 1000 ev/s, and a worker armed at kill 1 must still find events when it
   # is back in the group (about 5 s later) to die after its write
   KILL_RATE=250 KILL_NOTE="; the app emits at 250 ev/s here so that events still flow when the armed worker is back"
 else
-  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 MONGO_DOWN_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
+  MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 MONGO_DOWN_S=15 STALL_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
   KILL_GAP=(2 7) DRAIN_LIMIT=1200
   KILL_RATE=$BASE_RATE KILL_NOTE=
 fi
@@ -373,6 +373,20 @@ mongo_chaos() {
   say "chaos: mongodb back"
 }
 
+# A worker frozen (SIGSTOP, like a VM or GC pause) past the session timeout
+# while the others take its partitions over, then resumed: it must write
+# nothing of what it lost (issue 16, consumer fencing).
+stall_chaos() {
+  local run=$1 target i slot=1
+  target=$(( EVENTS / 5 ))
+  for ((i = 0; i < 600; i++)); do [ "$(progress "$run")" -ge "$target" ] && break; sleep 0.2; done
+  say "chaos: worker $slot stopped (SIGSTOP) for ${STALL_S}s, past session.timeout.ms (progress $(progress "$run"))"
+  worker_kill "$run" "$slot" STOP
+  sleep "$STALL_S"
+  worker_kill "$run" "$slot" CONT
+  say "chaos: worker $slot resumed (SIGCONT) (progress $(progress "$run"))"
+}
+
 # ---- the scenarios ----
 fails=0
 say "mode $MODE: $EVENTS events from $THREADS threads, $WORKERS workers, seed $SEED"
@@ -384,6 +398,8 @@ run_scenario broker-outage "Kafka stopped for ${OUTAGE_S}s and restarted while t
   broker_chaos --rate "$RATE" --queue-max "$QUEUE_MAX" --spool "$RESULTS/run-spool-$$.spool" || fails=$((fails + 1))
 run_scenario mongodb-restart "MongoDB server stopped for ${MONGO_DOWN_S}s and restarted at 25% progress" \
   mongo_chaos || fails=$((fails + 1))
+run_scenario stalled-worker "a worker frozen by SIGSTOP for ${STALL_S}s (past session.timeout.ms 6 s) at 20% progress while the others take over, then resumed with its unwritten batches and states" \
+  stall_chaos || fails=$((fails + 1))
 run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
   no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
 rm -f "$RESULTS/run-spool-$$.spool"
