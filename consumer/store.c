@@ -13,6 +13,7 @@
 #include "changetrail/event.h"
 #include "ct_buf.h"
 #include "ct_internal.h"
+#include "ct_textsafe.h"
 #include "log.h"
 
 #include <mongoc/mongoc.h>
@@ -31,14 +32,14 @@ struct ctc_store {
 
 static void log_handler(mongoc_log_level_t level, const char *domain, const char *message, void *data)
 {
-	char q[512];
+	char q[1100], safe[1024];
 	/* FerretDB has no endSessions; libmongoc warns on every client destroy. */
 	if (strstr(message, "endSessions"))
 		return;
 	if (level > MONGOC_LOG_LEVEL_WARNING)
 		return;
 	ctc_log(level <= MONGOC_LOG_LEVEL_CRITICAL ? CTC_ERROR : CTC_WARN, "mongoc", "domain=%s detail=%s",
-		domain, ctc_log_q(message, q, sizeof(q)));
+		domain, ctc_log_q(ct_redact_text(message, safe, sizeof(safe)), q, sizeof(q)));
 }
 
 void ctc_store_global_init(void)
@@ -57,8 +58,11 @@ mongoc_client_t *ctc_mongo_client_new(const char *uri_str, const char *appname, 
 {
 	bson_error_t berr;
 	mongoc_client_t *client = NULL;
-	mongoc_uri_t *uri = mongoc_uri_new_with_error(uri_str, &berr);
-	if (!uri) {
+	mongoc_uri_t *uri = NULL;
+	/* before libmongoc: it cuts a password at its first '@' and quotes the rest as a host */
+	if (ct_uri_check_userinfo(uri_str, "[mongodb] uri", err))
+		return NULL;
+	if (!(uri = mongoc_uri_new_with_error(uri_str, &berr))) {
 		/* berr.message may quote the URI: say which rule failed without it */
 		ct_error_set(err, CT_ECONFIG, "[mongodb] uri is not a valid MongoDB URI");
 		return NULL;
@@ -128,7 +132,9 @@ void ctc_store_close(ctc_store *s)
 
 static int mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 {
-	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, e->message, e->code);
+	char safe[sizeof(e->message)];
+	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, ct_redact_text(e->message, safe, sizeof(safe)),
+			    e->code);
 }
 
 int ctc_store_ping(ctc_store *s, ct_error *err)

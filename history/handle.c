@@ -11,16 +11,19 @@
 
 #include "changetrail/canonical.h"
 #include "changetrail/event.h"
+#include "ct_textsafe.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 static void log_handler(mongoc_log_level_t level, const char *domain, const char *message, void *data)
 {
+	char safe[1024];
 	/* FerretDB has no endSessions: libmongoc warns on every client destroy. */
 	if (strstr(message, "endSessions") || level > MONGOC_LOG_LEVEL_WARNING)
 		return;
-	mongoc_log_default_handler(level, domain, message, data);
+	/* a message may quote a URI or a host string cut from one */
+	mongoc_log_default_handler(level, domain, ct_redact_text(message, safe, sizeof(safe)), data);
 }
 
 void ct_history_global_init(void)
@@ -36,7 +39,9 @@ void ct_history_global_cleanup(void)
 
 int cth_mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 {
-	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, e->message, e->code);
+	char safe[sizeof(e->message)];
+	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, ct_redact_text(e->message, safe, sizeof(safe)),
+			    e->code);
 }
 
 int ct_history_open(const char *uri_str, const char *database, ct_history **out, ct_error *err)
