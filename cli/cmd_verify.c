@@ -35,7 +35,7 @@ static int parse_common(cli_common *c, int argc, char **argv, const char **pos, 
 			continue;
 		}
 		if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "changetrail %s: unknown option '%s'\n", c->cmd, argv[i]);
+			fprintf(stderr, "changetrail %s: unknown option '%s'\n", c->cmd, cli_esc(argv[i]));
 			return CLI_USAGE;
 		}
 		if (*npos >= maxpos) {
@@ -75,12 +75,12 @@ int cmd_verify(int argc, char **argv)
 		json_t *p;
 		json_array_foreach(problems, i, p) {
 			const json_t *v = json_object_get(p, "version");
-			printf("%s/%s", json_string_value(json_object_get(p, "collection")),
-			       json_string_value(json_object_get(p, "document_id")));
+			printf("%s/%s", cli_esc(json_string_value(json_object_get(p, "collection"))),
+			       cli_esc(json_string_value(json_object_get(p, "document_id"))));
 			if (json_is_integer(v))
 				printf(" v%lld", (long long)json_integer_value(v));
-			printf(": %s: %s\n", json_string_value(json_object_get(p, "problem")),
-			       json_string_value(json_object_get(p, "detail")));
+			printf(": %s: %s\n", cli_esc(json_string_value(json_object_get(p, "problem"))),
+			       cli_esc(json_string_value(json_object_get(p, "detail"))));
 		}
 		printf("%lld document(s), %lld record(s): %s\n", (long long)json_integer_value(json_object_get(res, "documents")),
 		       (long long)json_integer_value(json_object_get(res, "records")),
@@ -139,7 +139,7 @@ int cmd_prune(int argc, char **argv)
 			dry = true;
 			continue;
 		}
-		fprintf(stderr, "changetrail prune: unexpected argument '%s'\n", argv[i]);
+		fprintf(stderr, "changetrail prune: unexpected argument '%s'\n", cli_esc(argv[i]));
 		goto usage;
 	}
 	if (!older) {
@@ -147,7 +147,7 @@ int cmd_prune(int argc, char **argv)
 		goto usage;
 	}
 	if (ct_history_parse_duration(older, &d, &err)) {
-		fprintf(stderr, "changetrail prune: --older-than: %s\n", err.message);
+		fprintf(stderr, "changetrail prune: --older-than: %s\n", cli_esc(err.message));
 		goto usage;
 	}
 	if ((rc = cli_open(&c, &h)))
@@ -166,15 +166,17 @@ int cmd_prune(int argc, char **argv)
 	json_t *x;
 	json_array_foreach(json_object_get(res, "checkpoints"), i, x)
 		printf("%s%s/%s: checkpoint at v%lld, %lld record(s) deleted\n", dry ? "(dry run) " : "",
-		       json_string_value(json_object_get(x, "collection")), json_string_value(json_object_get(x, "document_id")),
+		       cli_esc(json_string_value(json_object_get(x, "collection"))),
+		       cli_esc(json_string_value(json_object_get(x, "document_id"))),
 		       (long long)json_integer_value(json_object_get(x, "version")),
 		       (long long)json_integer_value(json_object_get(x, "records_deleted")));
 	json_array_foreach(json_object_get(res, "skipped"), i, x)
-		printf("%s/%s: SKIPPED: %s\n", json_string_value(json_object_get(x, "collection")),
-		       json_string_value(json_object_get(x, "document_id")), json_string_value(json_object_get(x, "reason")));
+		printf("%s/%s: SKIPPED: %s\n", cli_esc(json_string_value(json_object_get(x, "collection"))),
+		       cli_esc(json_string_value(json_object_get(x, "document_id"))),
+		       cli_esc(json_string_value(json_object_get(x, "reason"))));
 	printf("%s%lld document(s) pruned before %s, %lld record(s) deleted\n", dry ? "(dry run) " : "",
 	       (long long)json_integer_value(json_object_get(res, "documents")),
-	       json_string_value(json_object_get(res, "cutoff")),
+	       cli_esc(json_string_value(json_object_get(res, "cutoff"))),
 	       (long long)json_integer_value(json_object_get(res, "records_deleted")));
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
 	goto out;
