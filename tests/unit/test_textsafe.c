@@ -5,7 +5,8 @@
  * URI password never shows, whatever it holds (unescaped '@', ':', '/',
  * percent-escapes, several hosts, mongodb+srv), in a redacted URI, in a
  * redacted libmongoc message, and a URI whose user information a driver
- * would cut wrongly is refused before any driver sees it.
+ * would cut wrongly is refused before any driver sees it, by the CLI and
+ * the consumer alike.
  */
 #include "testutil.h"
 
@@ -13,8 +14,10 @@
 #include "ct_textsafe.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 
 static char *esc(const char *s, size_t len, unsigned flags)
 {
@@ -191,6 +194,44 @@ static void test_userinfo_check(void **state)
 	ctc_config_free(&cfg);
 }
 
+/* Runs `prog args` (a shell line) with stdout+stderr captured; returns the exit status. */
+static int run(const char *env, const char *prog, const char *args, char **output)
+{
+	char cmd[2048], outfile[256];
+	const char *dir = getenv("CT_BINARY_DIR");
+	ct_test_unique_name(outfile, sizeof(outfile), "/tmp/ct-textsafe");
+	snprintf(cmd, sizeof(cmd), "%s timeout 20 %s/%s %s >%s 2>&1", env, dir ? dir : ".", prog, args, outfile);
+	int st = system(cmd);
+	*output = ct_test_read_file(outfile, NULL);
+	remove(outfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* No server needed: the URI is refused before anything connects (libmongoc
+ * would take "tailzq9@127.0.0.1" for a host and quote it). */
+static void test_programs_refuse_without_quoting(void **state)
+{
+	static const char *const uris[] = {"mongodb://u:HeadXq7@tailzq9@127.0.0.1:1/",
+					   "mongodb://u:HeadXq7@tailzq9@127.0.0.1:1,127.0.0.1:2/?replicaSet=r",
+					   "mongodb+srv://u:HeadXq7@tailzq9@example.invalid/"};
+	for (size_t i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
+		char args[512], env[600], *out = NULL;
+		snprintf(args, sizeof(args), "log things x --uri '%s'", uris[i]);
+		int rc = run("", "cli/changetrail", args, &out);
+		assert_non_null(out);
+		if (rc == 0 || strstr(out, "HeadXq7") || strstr(out, "tailzq9") || !strstr(out, "%40"))
+			fail_msg("changetrail %s: exit %d:\n%s", args, rc, out);
+		free(out);
+		snprintf(env, sizeof(env),
+			 "CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1 CHANGETRAIL_MONGODB_URI='%s'", uris[i]);
+		rc = run(env, "consumer/changetrail-consumer", "", &out);
+		assert_non_null(out);
+		if (rc == 0 || rc == 124 || strstr(out, "HeadXq7") || strstr(out, "tailzq9") || !strstr(out, "%40"))
+			fail_msg("changetrail-consumer with %s: exit %d:\n%s", uris[i], rc, out);
+		free(out);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -199,6 +240,7 @@ int main(void)
 		cmocka_unit_test(test_redact_uri),
 		cmocka_unit_test(test_redact_text),
 		cmocka_unit_test(test_userinfo_check),
+		cmocka_unit_test(test_programs_refuse_without_quoting),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
