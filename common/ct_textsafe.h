@@ -39,6 +39,13 @@ bool ct_text_dangerous_cp(unsigned cp);
  */
 int ct_text_escape(ct_buf *b, const char *s, size_t len, unsigned flags);
 
+/*
+ * The character at s (n > 0 bytes left): its escape into esc[16] and the
+ * escape's length, or 0 when it is shown as it is; *consumed = its bytes.
+ * For writers with their own quoting (the consumer's log).
+ */
+size_t ct_text_escape_char(const char *s, size_t n, unsigned flags, char esc[16], size_t *consumed);
+
 /* True when ct_text_escape() would copy `s` unchanged. */
 bool ct_text_is_plain(const char *s, size_t len, unsigned flags);
 

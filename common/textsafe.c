@@ -53,9 +53,9 @@ static size_t utf8_seq(const unsigned char *p, size_t n, unsigned *cp)
 	return len;
 }
 
-/* Length of the escape for the sequence at p (0: copied as is); writes it to esc[16]. */
-static size_t escape_one(const unsigned char *p, size_t n, unsigned flags, char esc[16], size_t *consumed)
+size_t ct_text_escape_char(const char *s, size_t n, unsigned flags, char esc[16], size_t *consumed)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	unsigned cp;
 	bool json = flags & CT_ESC_JSON;
 	size_t len = utf8_seq(p, n, &cp);
@@ -94,7 +94,7 @@ bool ct_text_is_plain(const char *s, size_t len, unsigned flags)
 			i++;
 			continue;
 		}
-		if (escape_one(p + i, len - i, flags, esc, &used))
+		if (ct_text_escape_char(s + i, len - i, flags, esc, &used))
 			return false;
 		i += used;
 	}
@@ -112,7 +112,7 @@ int ct_text_escape(ct_buf *b, const char *s, size_t len, unsigned flags)
 			i++;
 			continue;
 		}
-		n = escape_one(p + i, len - i, flags, esc, &used);
+		n = ct_text_escape_char(s + i, len - i, flags, esc, &used);
 		if (n) {
 			if (ct_buf_put(b, s + run, i - run) || ct_buf_put(b, esc, n))
 				return -1;

@@ -11,6 +11,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "log.h"
 #include "ct_textsafe.h"
 
 #include <jansson.h>
@@ -18,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+
+#define RLO_ "\xe2\x80\xae"
 
 static char *esc(const char *s, size_t len, unsigned flags)
 {
@@ -194,6 +197,18 @@ static void test_userinfo_check(void **state)
 	ctc_config_free(&cfg);
 }
 
+/* The consumer's log values: one quoted, inert value. */
+static void test_log_values(void **state)
+{
+	char out[256];
+	ctc_log_q("a\x1b[2J\nb" RLO_ "\xc2\x9b\xff\"\\ é", out, sizeof(out));
+	assert_string_equal(out, "\"a\\x1b[2J\\nb\\u202e\\u009b\\xff\\\"\\\\ é\"");
+	/* truncated at a character boundary */
+	char small[12];
+	ctc_log_q("ééééééééé", small, sizeof(small));
+	assert_string_equal(small, "\"ééé...\"");
+}
+
 /* Runs `prog args` (a shell line) with stdout+stderr captured; returns the exit status. */
 static int run(const char *env, const char *prog, const char *args, char **output)
 {
@@ -241,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_redact_text),
 		cmocka_unit_test(test_userinfo_check),
 		cmocka_unit_test(test_programs_refuse_without_quoting),
+		cmocka_unit_test(test_log_values),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
