@@ -167,15 +167,19 @@ const char *ct_redact_uri(const char *uri, char *out, size_t size)
 	 * or ':' and a driver would cut it at any of them. An '@' in the
 	 * options (appname=a@b) hides the hosts too, which is the safe side. */
 	const char *at = strrchr(start, '@');
+	size_t hosts; /* where the hosts begin in out */
 	if (!at) {
-		put(&k, uri, strlen(uri));
+		put(&k, uri, (size_t)(start - uri));
+		hosts = k.len;
+		put(&k, start, strlen(start));
 	} else {
 		put(&k, uri, (size_t)(start - uri));
 		put(&k, "***", 3);
+		hosts = k.len;
 		put(&k, at, strlen(at));
 	}
 	/* query options may carry secrets too (e.g. authMechanismProperties) */
-	char *q = strchr(out, '?');
+	char *q = strchr(out + hosts, '?');
 	if (q && (ci_contains(q, "password") || ci_contains(q, "secret") || ci_contains(q, "token")))
 		snprintf(q, size - (size_t)(q - out), "?***");
 	return out;
