@@ -50,7 +50,7 @@ int cmd_diff(int argc, char **argv)
 		goto usage;
 	}
 	if (strcmp(format, "dictdiffer") && strcmp(format, "jsonpatch")) {
-		fprintf(stderr, "changetrail diff: --format must be dictdiffer or jsonpatch, not '%s'\n", format);
+		fprintf(stderr, "changetrail diff: --format must be dictdiffer or jsonpatch, not '%s'\n", cli_esc(format));
 		goto usage;
 	}
 	if (!(a = cli_load_json("diff", files[0])) || !(b = cli_load_json("diff", files[1])))

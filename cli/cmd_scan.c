@@ -183,7 +183,7 @@ static int from_collection(scan *s, const char *spec)
 		snprintf(where, sizeof(where), "source document %ld", ++n);
 		json_t *doc = bson_doc_json(b);
 		if (!doc) {
-			fprintf(stderr, "changetrail scan: %s: cannot convert to JSON\n", where);
+			fprintf(stderr, "changetrail scan: %s: cannot convert to JSON\n", cli_esc(where));
 			s->bad++;
 			continue;
 		}
