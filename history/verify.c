@@ -4,9 +4,8 @@
  * the stored document, and the state agreeing with the record of its
  * version. A state behind the last record is not a problem: the consumer
  * writes states every state_flush_ms, after the history (it is counted).
- * Everything is read with one query per collection and grouped here (one
- * query per document would scan the collection once per document on
- * FerretDB/SQLite).
+ * Everything is read with one query per collection and grouped here: one
+ * round trip per document would cost more than the checks themselves.
  */
 #include "history_internal.h"
 
