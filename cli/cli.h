@@ -26,8 +26,26 @@ enum {
  */
 json_t *cli_load_json(const char *cmd, const char *path);
 
-/* Prints `v` as compact JSON and a newline on stdout. Returns 0 or CLI_FAILURE. */
+/*
+ * Prints `v` as compact JSON and a newline on stdout: exact JSON (it parses
+ * to `v`), with the characters that drive terminals or split lines (DEL, C1,
+ * bidi controls, U+2028/9) written as \u escapes, so one value is one line.
+ * Returns 0 or CLI_FAILURE.
+ */
 int cli_print_json(const char *cmd, const json_t *v);
+
+/*
+ * Every text the CLI prints that comes from the database, the input or an
+ * error goes through one of these (they use ct_text_escape()): control
+ * characters as \x1b \n \t, backslash as \\, C1 and bidi controls as
+ * \u202e, invalid UTF-8 as \xNN; plain text is returned as it is.
+ * The result lives until 16 later calls (a ring; the CLI is single-threaded):
+ * use it in the printf it is made for. NULL gives "?"; out of memory gives
+ * "(unprintable)".
+ */
+const char *cli_esc(const char *s);
+/* `v` as compact JSON, escaped (JSON stays JSON); "?" when it cannot be printed. */
+const char *cli_esc_json(const json_t *v);
 
 /* true when argv[i] is -h or --help. */
 int cli_is_help(const char *arg);

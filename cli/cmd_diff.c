@@ -36,7 +36,7 @@ int cmd_diff(int argc, char **argv)
 		} else if (!strncmp(argv[i], "--format=", 9)) {
 			format = argv[i] + 9;
 		} else if (argv[i][0] == '-' && argv[i][1] && strcmp(argv[i], "-")) {
-			fprintf(stderr, "changetrail diff: unknown option '%s'\n", argv[i]);
+			fprintf(stderr, "changetrail diff: unknown option '%s'\n", cli_esc(argv[i]));
 			goto usage;
 		} else if (nfiles < 2) {
 			files[nfiles++] = argv[i];
@@ -50,18 +50,18 @@ int cmd_diff(int argc, char **argv)
 		goto usage;
 	}
 	if (strcmp(format, "dictdiffer") && strcmp(format, "jsonpatch")) {
-		fprintf(stderr, "changetrail diff: --format must be dictdiffer or jsonpatch, not '%s'\n", format);
+		fprintf(stderr, "changetrail diff: --format must be dictdiffer or jsonpatch, not '%s'\n", cli_esc(format));
 		goto usage;
 	}
 	if (!(a = cli_load_json("diff", files[0])) || !(b = cli_load_json("diff", files[1])))
 		goto out;
 	if (ct_diff(a, b, &d, &err)) {
-		fprintf(stderr, "changetrail diff: %s\n", err.message);
+		fprintf(stderr, "changetrail diff: %s\n", cli_esc(err.message));
 		goto out;
 	}
 	if (!strcmp(format, "jsonpatch")) {
 		if (ct_diff_to_jsonpatch(d, &out, &err)) {
-			fprintf(stderr, "changetrail diff: %s\n", err.message);
+			fprintf(stderr, "changetrail diff: %s\n", cli_esc(err.message));
 			goto out;
 		}
 		rc = cli_print_json("diff", out);
@@ -97,7 +97,7 @@ static int apply(int argc, char **argv, const char *cmd, int reverse)
 			return CLI_OK;
 		}
 		if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "changetrail %s: unknown option '%s'\n", cmd, argv[i]);
+			fprintf(stderr, "changetrail %s: unknown option '%s'\n", cmd, cli_esc(argv[i]));
 			return CLI_USAGE;
 		}
 		if (nfiles == 2) {
@@ -113,7 +113,7 @@ static int apply(int argc, char **argv, const char *cmd, int reverse)
 	if (!(doc = cli_load_json(cmd, files[0])) || !(d = cli_load_json(cmd, files[1])))
 		goto out;
 	if ((reverse ? ct_revert(d, doc, &out, &err) : ct_patch(d, doc, &out, &err))) {
-		fprintf(stderr, "changetrail %s: %s\n", cmd, err.message);
+		fprintf(stderr, "changetrail %s: %s\n", cmd, cli_esc(err.message));
 		goto out;
 	}
 	rc = cli_print_json(cmd, out);

@@ -100,7 +100,7 @@ int cmd_migrate(int argc, char **argv)
 		else if (!strcmp(argv[i], "--quiet"))
 			quiet = true;
 		else {
-			fprintf(stderr, "changetrail migrate: unexpected argument '%s'\n", argv[i]);
+			fprintf(stderr, "changetrail migrate: unexpected argument '%s'\n", cli_esc(argv[i]));
 			goto usage;
 		}
 	}
@@ -146,7 +146,7 @@ int cmd_migrate(int argc, char **argv)
 		const json_t *h = json_object_get(res, "history"), *s = json_object_get(res, "state"),
 			     *j = json_object_get(res, "state_journal"), *x = json_object_get(res, "contexts");
 #define N(o, k) ((long long)json_integer_value(json_object_get((o), (k))))
-		printf("%s -> %s: %s\n", from_db, into_db,
+		printf("%s -> %s: %s\n", cli_esc(from_db), cli_esc(into_db),
 		       complete ? "complete" : "stopped at --max-records; run again to continue");
 		printf("  history:  %lld read, %lld written, %lld already there, %lld hash mismatch(es)\n", N(h, "read"),
 		       N(h, "written"), N(h, "present"), N(h, "hash_mismatches"));

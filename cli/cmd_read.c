@@ -32,7 +32,7 @@ static int time_arg(const char *cmd, const char *opt, const char *s, int64_t *ou
 		return 0;
 	}
 	if (ct_history_parse_time(s, now_us(), out, &err)) {
-		fprintf(stderr, "changetrail %s: %s: %s\n", cmd, opt, err.message);
+		fprintf(stderr, "changetrail %s: %s: %s\n", cmd, opt, cli_esc(err.message));
 		return CLI_USAGE;
 	}
 	return 0;
@@ -75,7 +75,7 @@ static int parse(read_args *a, int argc, char **argv, int want, unsigned opts, c
 		if ((opts & O_CHILDREN) && !strcmp(arg, "--include-children")) {
 			a->children = true;
 		} else if (arg[0] == '-' && arg[1]) {
-			fprintf(stderr, "changetrail %s: unknown option '%s'\n", a->c.cmd, arg);
+			fprintf(stderr, "changetrail %s: unknown option '%s'\n", a->c.cmd, cli_esc(arg));
 			goto usage;
 		} else if (a->npos < want) {
 			if (!*arg || strlen(arg) > 1024) {
@@ -94,7 +94,7 @@ static int parse(read_args *a, int argc, char **argv, int want, unsigned opts, c
 	}
 	if (a->format && strcmp(a->format, "dictdiffer") && strcmp(a->format, "jsonpatch")) {
 		fprintf(stderr, "changetrail %s: --format must be dictdiffer or jsonpatch, not '%s'\n", a->c.cmd,
-			a->format);
+			cli_esc(a->format));
 		goto usage;
 	}
 	return -1;
@@ -148,9 +148,9 @@ static int print_records(const read_args *a, const json_t *recs, bool with_key)
 			const char *name = json_string_value(json_object_get(rel, "name")),
 				   *coll = json_string_value(json_object_get(rel, "collection")),
 				   *id = json_string_value(json_object_get(rel, "document_id"));
-			printf("      relation %s %s %s/%s (not a change of the document)\n", name ? name : "?",
+			printf("      relation %s %s %s/%s (not a change of the document)\n", cli_esc(name),
 			       strcmp(json_string_value(json_object_get(r, "op")), "relation_add") ? "-" : "+",
-			       coll ? coll : "?", id ? id : "?");
+			       cli_esc(coll), cli_esc(id));
 		}
 	}
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
@@ -229,7 +229,7 @@ int cmd_show(int argc, char **argv)
 		goto out;
 	}
 	if (a.version && !(version = version_arg(a.version))) {
-		fprintf(stderr, "changetrail show: --version must be a positive integer, not '%s'\n", a.version);
+		fprintf(stderr, "changetrail show: --version must be a positive integer, not '%s'\n", cli_esc(a.version));
 		rc = CLI_USAGE;
 		goto out;
 	}
@@ -243,9 +243,9 @@ int cmd_show(int argc, char **argv)
 		rc = cli_print_json("show", st);
 		goto out;
 	}
-	printf("%s/%s version %lld at %s%s\n", a.pos[0], a.pos[1],
+	printf("%s/%s version %lld at %s%s\n", cli_esc(a.pos[0]), cli_esc(a.pos[1]),
 	       (long long)json_integer_value(json_object_get(st, "version")),
-	       json_string_value(json_object_get(st, "ts")),
+	       cli_esc(json_string_value(json_object_get(st, "ts"))),
 	       json_is_true(json_object_get(st, "deleted")) ? " (deleted; the document as it was before)" : "");
 	cli_print_doc(stdout, json_object_get(st, "doc"));
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
@@ -288,10 +288,10 @@ int cmd_context(int argc, char **argv)
 		goto out;
 	}
 	const char *actor = json_string_value(json_object_get(ctx, "actor"));
-	printf("context %s  %s  by %s\n", a.pos[0], json_is_true(json_object_get(ctx, "complete")) ? "complete" : "open",
-	       actor ? actor : "-");
-	printf("  from %s to %s\n", json_string_value(json_object_get(ctx, "first_ts")) ? json_string_value(json_object_get(ctx, "first_ts")) : "?",
-	       json_string_value(json_object_get(ctx, "last_ts")) ? json_string_value(json_object_get(ctx, "last_ts")) : "?");
+	printf("context %s  %s  by %s\n", cli_esc(a.pos[0]),
+	       json_is_true(json_object_get(ctx, "complete")) ? "complete" : "open", actor ? cli_esc(actor) : "-");
+	printf("  from %s to %s\n", cli_esc(json_string_value(json_object_get(ctx, "first_ts"))),
+	       cli_esc(json_string_value(json_object_get(ctx, "last_ts"))));
 	printf("  metadata ");
 	cli_print_json("context", json_object_get(ctx, "metadata"));
 	printf("  %zu change(s):\n", json_array_size(json_object_get(ctx, "records")));
@@ -326,7 +326,7 @@ int cmd_actor(int argc, char **argv)
 		goto out;
 	}
 	if (json_array_size(recs) == 0 && !a.c.json)
-		printf("no changes by %s\n", a.pos[0]);
+		printf("no changes by %s\n", cli_esc(a.pos[0]));
 	rc = print_records(&a, recs, true);
 	if (!rc && json_array_size(recs) == 0)
 		rc = CLI_NOT_FOUND;
@@ -365,19 +365,15 @@ int cmd_blame(int argc, char **argv)
 	size_t i;
 	json_t *l;
 	json_array_foreach(b, i, l) {
-		char *path = NULL, *val = NULL;
 		const json_t *v = json_object_get(l, "version");
-		path = json_dumps(json_object_get(l, "path"), JSON_COMPACT);
-		val = json_dumps(json_object_get(l, "value"), JSON_COMPACT | JSON_ENCODE_ANY);
+		const char *actor = json_string_value(json_object_get(l, "actor"));
+		const char *path = cli_esc_json(json_object_get(l, "path")), *val = cli_esc_json(json_object_get(l, "value"));
 		if (json_is_integer(v))
 			printf("v%-4lld %s  %-10s %-30s %s = %s\n", (long long)json_integer_value(v),
-			       json_string_value(json_object_get(l, "ts")),
-			       json_string_value(json_object_get(l, "actor")) ? json_string_value(json_object_get(l, "actor")) : "-",
-			       json_string_value(json_object_get(l, "op")), path ? path : "?", val ? val : "?");
+			       cli_esc(json_string_value(json_object_get(l, "ts"))), actor ? cli_esc(actor) : "-",
+			       cli_esc(json_string_value(json_object_get(l, "op"))), path, val);
 		else
-			printf("?     %-27s  %-10s %-30s %s = %s\n", "", "-", "", path ? path : "?", val ? val : "?");
-		free(path);
-		free(val);
+			printf("?     %-27s  %-10s %-30s %s = %s\n", "", "-", "", path, val);
 	}
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
 out:

@@ -141,7 +141,7 @@ static int start_offsets(rd_kafka_t *rk, const char *topic, const char *from,
 	*start = *high = NULL;
 	if (strcmp(from, "earliest") && !by_offsets) {
 		if (ct_history_parse_time(from, real_us(), &at_us, &err)) {
-			fprintf(stderr, "changetrail replay: --from: %s (or earliest, or PARTITION:OFFSET,...)\n", err.message);
+			fprintf(stderr, "changetrail replay: --from: %s (or earliest, or PARTITION:OFFSET,...)\n", cli_esc(err.message));
 			rc = CLI_USAGE;
 			goto out;
 		}
@@ -149,7 +149,7 @@ static int start_offsets(rd_kafka_t *rk, const char *topic, const char *from,
 	}
 	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err ||
 	    md->topics[0].partition_cnt == 0) {
-		fprintf(stderr, "changetrail replay: topic '%s' not found or brokers unreachable\n", topic);
+		fprintf(stderr, "changetrail replay: topic '%s' not found or brokers unreachable\n", cli_esc(topic));
 		goto out;
 	}
 	*start = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
@@ -180,7 +180,7 @@ static int start_offsets(rd_kafka_t *rk, const char *topic, const char *from,
 			rd_kafka_topic_partition_t *tp =
 				*end1 == ':' && !*end2 && off >= 0 ? rd_kafka_topic_partition_list_find(*start, topic, (int32_t)p) : NULL;
 			if (!tp) {
-				fprintf(stderr, "changetrail replay: --from: '%s' is not PARTITION:OFFSET of an existing partition\n", tok);
+				fprintf(stderr, "changetrail replay: --from: '%s' is not PARTITION:OFFSET of an existing partition\n", cli_esc(tok));
 				free(copy);
 				rc = CLI_USAGE;
 				goto out;
@@ -292,7 +292,7 @@ int cmd_replay(int argc, char **argv)
 			no_write = true;
 			continue;
 		}
-		fprintf(stderr, "changetrail replay: unexpected argument '%s'\n", argv[i]);
+		fprintf(stderr, "changetrail replay: unexpected argument '%s'\n", cli_esc(argv[i]));
 		goto usage;
 	}
 	char *end;
@@ -314,7 +314,7 @@ int cmd_replay(int argc, char **argv)
 	if (no_write)
 		into = "changetrail_replay_null"; /* the consumer's config needs a name; nothing is written */
 	else if (!strcmp(into, c.cfg.mongodb_database)) {
-		fprintf(stderr, "changetrail replay: --into must not be the live database '%s'\n", into);
+		fprintf(stderr, "changetrail replay: --into must not be the live database '%s'\n", cli_esc(into));
 		rc = CLI_USAGE;
 		goto out;
 	}
@@ -326,7 +326,7 @@ int cmd_replay(int argc, char **argv)
 		topic = c.cfg.topic;
 	snprintf(group, sizeof(group), "changetrail-replay-%lld-%ld", (long long)(real_us() / 1000), (long)getpid());
 	if (!(rk = kafka_client(&c.cfg, group, errstr, sizeof(errstr)))) {
-		fprintf(stderr, "changetrail replay: kafka: %s\n", errstr);
+		fprintf(stderr, "changetrail replay: kafka: %s\n", cli_esc(errstr));
 		rc = CLI_USAGE;
 		goto out;
 	}
@@ -345,11 +345,11 @@ int cmd_replay(int argc, char **argv)
 		goto out;
 	consumer_path(consumer_env, bin, sizeof(bin));
 	if (no_write)
-		fprintf(stderr, "replay: %s from %s into a null sink (group %s), %lld events\n", topic, from, group,
-			(long long)total);
+		fprintf(stderr, "replay: %s from %s into a null sink (group %s), %lld events\n", cli_esc(topic),
+			cli_esc(from), group, (long long)total);
 	else
-		fprintf(stderr, "replay: %s from %s into database %s (group %s), %lld events\n", topic, from, into,
-			group, (long long)total);
+		fprintf(stderr, "replay: %s from %s into database %s (group %s), %lld events\n", cli_esc(topic),
+			cli_esc(from), cli_esc(into), group, (long long)total);
 	int64_t t0 = mono_us(), last = 0;
 	bool tty = isatty(2);
 	char **child_env = replay_environ();
@@ -413,9 +413,10 @@ int cmd_replay(int argc, char **argv)
 		size_t i;
 		json_t *d;
 		json_array_foreach(diffs, i, d)
-			printf("%s %s: %s %s\n", json_string_value(json_object_get(d, "collection")),
-			       json_string_value(json_object_get(d, "_id")), json_string_value(json_object_get(d, "problem")),
-			       json_string_value(json_object_get(d, "detail")));
+			printf("%s %s: %s %s\n", cli_esc(json_string_value(json_object_get(d, "collection"))),
+			       cli_esc(json_string_value(json_object_get(d, "_id"))),
+			       cli_esc(json_string_value(json_object_get(d, "problem"))),
+			       cli_esc(json_string_value(json_object_get(d, "detail"))));
 		printf("verify: %lld history record(s), %lld state(s): %s\n",
 		       (long long)json_integer_value(json_object_get(cmp, "history")),
 		       (long long)json_integer_value(json_object_get(cmp, "states")),

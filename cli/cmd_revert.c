@@ -113,7 +113,7 @@ int cmd_revert(int argc, char **argv)
 		if (!strcmp(argv[i], "--emit"))
 			do_emit = true;
 		else if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "changetrail revert: unknown option '%s'\n", argv[i]);
+			fprintf(stderr, "changetrail revert: unknown option '%s'\n", cli_esc(argv[i]));
 			goto usage;
 		} else if (npos < 2)
 			pos[npos++] = argv[i];
@@ -144,7 +144,7 @@ int cmd_revert(int argc, char **argv)
 		v = n;
 	}
 	if (to && ct_history_parse_time(to, now_us(), &at, &err)) {
-		fprintf(stderr, "changetrail revert: --to: %s\n", err.message);
+		fprintf(stderr, "changetrail revert: --to: %s\n", cli_esc(err.message));
 		goto usage;
 	}
 	if (do_emit && (!actor || !*actor || strlen(actor) > 255)) {
@@ -208,7 +208,7 @@ int cmd_revert(int argc, char **argv)
 		rc = cli_print_json("revert", out);
 		goto out;
 	}
-	printf("%s/%s: revert from version %lld to version %lld\nstate to restore:\n", pos[0], pos[1],
+	printf("%s/%s: revert from version %lld to version %lld\nstate to restore:\n", cli_esc(pos[0]), cli_esc(pos[1]),
 	       (long long)json_integer_value(json_object_get(cur, "version")),
 	       (long long)json_integer_value(json_object_get(target, "version")));
 	cli_print_doc(stdout, tdoc);
@@ -218,7 +218,8 @@ int cmd_revert(int argc, char **argv)
 	else
 		cli_print_changes(stdout, patch, "  ");
 	if (json_string_value(json_object_get(out, "event_id")))
-		printf("emitted revert event %s by %s\n", json_string_value(json_object_get(out, "event_id")), actor);
+		printf("emitted revert event %s by %s\n", cli_esc(json_string_value(json_object_get(out, "event_id"))),
+		       cli_esc(actor));
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
 	goto out;
 usage:

@@ -10,6 +10,7 @@
 #include "bson_json.h"
 #include "changetrail/canonical.h"
 #include "changetrail/producer.h"
+#include "ct_textsafe.h"
 
 #include <errno.h>
 #include <mongoc/mongoc.h>
@@ -64,8 +65,8 @@ static int one_doc(scan *s, const json_t *doc, const char *where)
 	char *id = json_is_object(doc) ? doc_id(json_object_get(doc, s->id_field)) : NULL;
 	int rc = 0;
 	if (!id || strlen(id) > 1024) {
-		fprintf(stderr, "changetrail scan: %s: no usable '%s' (a non-empty id up to 1024 bytes)\n", where,
-			s->id_field);
+		fprintf(stderr, "changetrail scan: %s: no usable '%s' (a non-empty id up to 1024 bytes)\n", cli_esc(where),
+			cli_esc(s->id_field));
 		s->bad++;
 		goto out;
 	}
@@ -81,7 +82,7 @@ static int one_doc(scan *s, const json_t *doc, const char *where)
 	ch.after = doc;
 	ch.actor = s->actor;
 	if (ct_emit(s->p, &ch, NULL, &err)) {
-		fprintf(stderr, "changetrail scan: %s: %s\n", where, err.message);
+		fprintf(stderr, "changetrail scan: %s: %s\n", cli_esc(where), cli_esc(err.message));
 		rc = err.code == CT_EINVAL || err.code == CT_ELIMIT || err.code == CT_EPARSE ? (s->bad++, 0) : CLI_FAILURE;
 		goto out;
 	}
@@ -100,7 +101,7 @@ static int from_file(scan *s, const char *path)
 	long lineno = 0;
 	int rc = 0;
 	if (!f) {
-		fprintf(stderr, "changetrail scan: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "changetrail scan: %s: %s\n", cli_esc(path), strerror(errno));
 		return CLI_USAGE;
 	}
 	while (!rc && (n = getline(&line, &cap, f)) >= 0) {
@@ -108,7 +109,7 @@ static int from_file(scan *s, const char *path)
 		lineno++;
 		snprintf(where, sizeof(where), "%.500s:%ld", path, lineno);
 		if ((size_t)n > SCAN_MAX_LINE) {
-			fprintf(stderr, "changetrail scan: %s: line longer than %u bytes\n", where, SCAN_MAX_LINE);
+			fprintf(stderr, "changetrail scan: %s: line longer than %u bytes\n", cli_esc(where), SCAN_MAX_LINE);
 			s->bad++;
 			continue;
 		}
@@ -116,7 +117,7 @@ static int from_file(scan *s, const char *path)
 			continue;
 		json_t *doc = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
 		if (!doc) {
-			fprintf(stderr, "changetrail scan: %s: invalid JSON: %s\n", where, jerr.text);
+			fprintf(stderr, "changetrail scan: %s: invalid JSON: %s\n", cli_esc(where), cli_esc(jerr.text));
 			s->bad++;
 			continue;
 		}
@@ -164,6 +165,11 @@ static int from_collection(scan *s, const char *spec)
 		goto out;
 	}
 	*db++ = '\0';
+	ct_error uerr;
+	if (ct_uri_check_userinfo(copy, "the source URI", &uerr)) {
+		fprintf(stderr, "changetrail scan: %s\n", cli_esc(uerr.message));
+		goto out;
+	}
 	if (!(client = mongoc_client_new(copy))) {
 		fprintf(stderr, "changetrail scan: the source URI is not valid\n");
 		goto out;
@@ -177,7 +183,7 @@ static int from_collection(scan *s, const char *spec)
 		snprintf(where, sizeof(where), "source document %ld", ++n);
 		json_t *doc = bson_doc_json(b);
 		if (!doc) {
-			fprintf(stderr, "changetrail scan: %s: cannot convert to JSON\n", where);
+			fprintf(stderr, "changetrail scan: %s: cannot convert to JSON\n", cli_esc(where));
 			s->bad++;
 			continue;
 		}
@@ -185,7 +191,9 @@ static int from_collection(scan *s, const char *spec)
 		json_decref(doc);
 	}
 	if (!rc && mongoc_cursor_error(cur, &e)) {
-		fprintf(stderr, "changetrail scan: reading the source: %s\n", e.message);
+		char safe[sizeof(e.message)];
+		fprintf(stderr, "changetrail scan: reading the source: %s\n",
+			cli_esc(ct_redact_text(e.message, safe, sizeof(safe))));
 		rc = CLI_FAILURE;
 	}
 out:
@@ -262,7 +270,7 @@ int cmd_scan(int argc, char **argv)
 			s.delete_only = true;
 			continue;
 		}
-		fprintf(stderr, "changetrail scan: unexpected argument '%s'\n", argv[i]);
+		fprintf(stderr, "changetrail scan: unexpected argument '%s'\n", cli_esc(argv[i]));
 		goto usage;
 	}
 	if (!file == !coll_spec) {
@@ -304,7 +312,7 @@ int cmd_scan(int argc, char **argv)
 		json_decref(o);
 	} else {
 		printf("%ld %s event(s) emitted to %s; %ld bad input(s)\n", s.emitted,
-		       s.delete_only ? "delete" : "snapshot", s.c.cfg.topic, s.bad);
+		       s.delete_only ? "delete" : "snapshot", cli_esc(s.c.cfg.topic), s.bad);
 	}
 	if (!rc && s.bad)
 		rc = CLI_USAGE;

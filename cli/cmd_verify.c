@@ -51,7 +51,7 @@ static int parse_common(cli_common *c, int argc, char **argv, const char **pos, 
 			continue;
 		}
 		if (argv[i][0] == '-' && argv[i][1]) {
-			fprintf(stderr, "changetrail %s: unknown option '%s'\n", c->cmd, argv[i]);
+			fprintf(stderr, "changetrail %s: unknown option '%s'\n", c->cmd, cli_esc(argv[i]));
 			return CLI_USAGE;
 		}
 		if (*npos >= maxpos) {
@@ -139,7 +139,7 @@ static int anchors_from_file(anchor_read *ar, const char *path)
 	long lineno = 0;
 	int rc = CLI_OK;
 	if (!f) {
-		fprintf(stderr, "changetrail verify: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "changetrail verify: %s: %s\n", cli_esc(path), strerror(errno));
 		return CLI_FAILURE;
 	}
 	while ((n = getline(&line, &cap, f)) >= 0) {
@@ -153,7 +153,7 @@ static int anchors_from_file(anchor_read *ar, const char *path)
 			break;
 	}
 	if (!rc && ferror(f)) {
-		fprintf(stderr, "changetrail verify: %s: read error\n", path);
+		fprintf(stderr, "changetrail verify: %s: read error\n", cli_esc(path));
 		rc = CLI_FAILURE;
 	}
 	free(line);
@@ -176,7 +176,7 @@ static int anchors_from_kafka(anchor_read *ar, const ctc_config *cfg, const char
 	for (size_t i = 0; i < cfg->nkafka; i++)
 		if (rd_kafka_conf_set(conf, cfg->kafka[i].key, cfg->kafka[i].value, errstr, sizeof(errstr)) &&
 		    strncmp(cfg->kafka[i].key, "auto.", 5)) {
-			fprintf(stderr, "changetrail verify: [kafka] %s: %s\n", cfg->kafka[i].key, errstr);
+			fprintf(stderr, "changetrail verify: [kafka] %s: %s\n", cli_esc(cfg->kafka[i].key), cli_esc(errstr));
 			goto out;
 		}
 	/* assigned, never subscribed: the group is never joined nor committed to */
@@ -184,14 +184,14 @@ static int anchors_from_kafka(anchor_read *ar, const ctc_config *cfg, const char
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", errstr, sizeof(errstr)) ||
 	    rd_kafka_conf_set(conf, "log_level", "3", errstr, sizeof(errstr)) ||
 	    !(rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr)))) {
-		fprintf(stderr, "changetrail verify: kafka: %s\n", errstr);
+		fprintf(stderr, "changetrail verify: kafka: %s\n", cli_esc(errstr));
 		goto out;
 	}
 	conf = NULL;
 	rkt = rd_kafka_topic_new(rk, topic, NULL);
 	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) || md->topic_cnt != 1 || md->topics[0].err ||
 	    md->topics[0].partition_cnt == 0) {
-		fprintf(stderr, "changetrail verify: anchor topic '%s' not found or brokers unreachable\n", topic);
+		fprintf(stderr, "changetrail verify: anchor topic '%s' not found or brokers unreachable\n", cli_esc(topic));
 		goto out;
 	}
 	int np = md->topics[0].partition_cnt;
@@ -228,7 +228,7 @@ static int anchors_from_kafka(anchor_read *ar, const ctc_config *cfg, const char
 		idle = 0;
 		if (m->err) {
 			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-				fprintf(stderr, "changetrail verify: %s: %s\n", topic, rd_kafka_message_errstr(m));
+				fprintf(stderr, "changetrail verify: %s: %s\n", cli_esc(topic), cli_esc(rd_kafka_message_errstr(m)));
 				rd_kafka_message_destroy(m);
 				goto out;
 			}
@@ -306,21 +306,21 @@ static int verify_anchors(cli_common *c, ct_history *h, const char *src, const c
 		json_t *p;
 		json_array_foreach(ar.problems, i, p) {
 			const json_t *seq = json_object_get(p, "seq");
-			printf("anchor %s", json_string_value(json_object_get(p, "anchor")));
+			printf("anchor %s", cli_esc(json_string_value(json_object_get(p, "anchor"))));
 			if (json_is_integer(seq))
-				printf(" (consumer %s, seq %lld)", json_string_value(json_object_get(p, "worker")),
+				printf(" (consumer %s, seq %lld)", cli_esc(json_string_value(json_object_get(p, "worker"))),
 				       (long long)json_integer_value(seq));
-			printf(": %s: %s\n", json_string_value(json_object_get(p, "problem")),
-			       json_string_value(json_object_get(p, "detail")));
+			printf(": %s: %s\n", cli_esc(json_string_value(json_object_get(p, "problem"))),
+			       cli_esc(json_string_value(json_object_get(p, "detail"))));
 		}
 		json_array_foreach(problems, i, p) {
 			const json_t *v = json_object_get(p, "version");
-			printf("%s/%s", json_string_value(json_object_get(p, "collection")),
-			       json_string_value(json_object_get(p, "document_id")));
+			printf("%s/%s", cli_esc(json_string_value(json_object_get(p, "collection"))),
+			       cli_esc(json_string_value(json_object_get(p, "document_id"))));
 			if (json_is_integer(v))
 				printf(" v%lld", (long long)json_integer_value(v));
-			printf(": %s: %s\n", json_string_value(json_object_get(p, "problem")),
-			       json_string_value(json_object_get(p, "detail")));
+			printf(": %s: %s\n", cli_esc(json_string_value(json_object_get(p, "problem"))),
+			       cli_esc(json_string_value(json_object_get(p, "detail"))));
 		}
 		printf("%zu anchor record(s)%s, %lld anchored head(s) of %lld document(s): %s\n", ar.records,
 		       ar.key_len ? " (HMAC checked)" : "", (long long)json_integer_value(json_object_get(res, "anchored")),
@@ -397,12 +397,12 @@ int cmd_verify(int argc, char **argv)
 		json_t *p;
 		json_array_foreach(problems, i, p) {
 			const json_t *v = json_object_get(p, "version");
-			printf("%s/%s", json_string_value(json_object_get(p, "collection")),
-			       json_string_value(json_object_get(p, "document_id")));
+			printf("%s/%s", cli_esc(json_string_value(json_object_get(p, "collection"))),
+			       cli_esc(json_string_value(json_object_get(p, "document_id"))));
 			if (json_is_integer(v))
 				printf(" v%lld", (long long)json_integer_value(v));
-			printf(": %s: %s\n", json_string_value(json_object_get(p, "problem")),
-			       json_string_value(json_object_get(p, "detail")));
+			printf(": %s: %s\n", cli_esc(json_string_value(json_object_get(p, "problem"))),
+			       cli_esc(json_string_value(json_object_get(p, "detail"))));
 		}
 		printf("%lld document(s), %lld record(s): %s\n", (long long)json_integer_value(json_object_get(res, "documents")),
 		       (long long)json_integer_value(json_object_get(res, "records")),
@@ -461,7 +461,7 @@ int cmd_prune(int argc, char **argv)
 			dry = true;
 			continue;
 		}
-		fprintf(stderr, "changetrail prune: unexpected argument '%s'\n", argv[i]);
+		fprintf(stderr, "changetrail prune: unexpected argument '%s'\n", cli_esc(argv[i]));
 		goto usage;
 	}
 	if (!older) {
@@ -469,7 +469,7 @@ int cmd_prune(int argc, char **argv)
 		goto usage;
 	}
 	if (ct_history_parse_duration(older, &d, &err)) {
-		fprintf(stderr, "changetrail prune: --older-than: %s\n", err.message);
+		fprintf(stderr, "changetrail prune: --older-than: %s\n", cli_esc(err.message));
 		goto usage;
 	}
 	if ((rc = cli_open(&c, &h)))
@@ -488,15 +488,17 @@ int cmd_prune(int argc, char **argv)
 	json_t *x;
 	json_array_foreach(json_object_get(res, "checkpoints"), i, x)
 		printf("%s%s/%s: checkpoint at v%lld, %lld record(s) deleted\n", dry ? "(dry run) " : "",
-		       json_string_value(json_object_get(x, "collection")), json_string_value(json_object_get(x, "document_id")),
+		       cli_esc(json_string_value(json_object_get(x, "collection"))),
+		       cli_esc(json_string_value(json_object_get(x, "document_id"))),
 		       (long long)json_integer_value(json_object_get(x, "version")),
 		       (long long)json_integer_value(json_object_get(x, "records_deleted")));
 	json_array_foreach(json_object_get(res, "skipped"), i, x)
-		printf("%s/%s: SKIPPED: %s\n", json_string_value(json_object_get(x, "collection")),
-		       json_string_value(json_object_get(x, "document_id")), json_string_value(json_object_get(x, "reason")));
+		printf("%s/%s: SKIPPED: %s\n", cli_esc(json_string_value(json_object_get(x, "collection"))),
+		       cli_esc(json_string_value(json_object_get(x, "document_id"))),
+		       cli_esc(json_string_value(json_object_get(x, "reason"))));
 	printf("%s%lld document(s) pruned before %s, %lld record(s) deleted\n", dry ? "(dry run) " : "",
 	       (long long)json_integer_value(json_object_get(res, "documents")),
-	       json_string_value(json_object_get(res, "cutoff")),
+	       cli_esc(json_string_value(json_object_get(res, "cutoff"))),
 	       (long long)json_integer_value(json_object_get(res, "records_deleted")));
 	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
 	goto out;

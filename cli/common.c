@@ -55,14 +55,14 @@ int cli_load_config(cli_common *c)
 	if (c->cfg_loaded)
 		return CLI_OK;
 	if (ctc_config_init(&c->cfg, &err)) {
-		fprintf(stderr, "changetrail %s: %s\n", c->cmd, err.message);
+		fprintf(stderr, "changetrail %s: %s\n", c->cmd, cli_esc(err.message));
 		return CLI_FAILURE;
 	}
 	c->cfg_loaded = true;
 	if (!path && access(CLI_DEFAULT_CONFIG, R_OK) == 0)
 		path = CLI_DEFAULT_CONFIG;
 	if ((path && ctc_config_load_file(&c->cfg, path, &err)) || ctc_config_apply_env(&c->cfg, environ, &err)) {
-		fprintf(stderr, "changetrail %s: %s\n", c->cmd, err.message);
+		fprintf(stderr, "changetrail %s: %s\n", c->cmd, cli_esc(err.message));
 		return CLI_USAGE;
 	}
 	if (c->uri) {
@@ -89,7 +89,8 @@ void cli_common_free(cli_common *c)
 
 int cli_fail(const char *cmd, const ct_error *err)
 {
-	fprintf(stderr, "changetrail %s: %s\n", cmd, err->message);
+	/* messages may quote stored values or arguments */
+	fprintf(stderr, "changetrail %s: %s\n", cmd, cli_esc(err->message));
 	switch (err->code) {
 	case CT_ENOTFOUND:
 		return CLI_NOT_FOUND;

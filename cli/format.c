@@ -1,11 +1,15 @@
 /*
  * format.c - human output of records, changes and documents. --json output
- * does not come through here: it is the stored data as compact JSON.
+ * does not come through here: it is the stored data as compact JSON. Every
+ * stored string printed here goes through cli_esc()/cli_esc_json(): one
+ * record is one header line and one line per change, whatever it holds.
  */
 #include "cli.h"
 
 #include "changetrail/canonical.h"
 #include "changetrail/diff.h"
+#include "ct_buf.h"
+#include "ct_textsafe.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +17,7 @@
 /* Compact JSON of any value, or "?" when it cannot be printed. */
 static void put_json(FILE *out, const json_t *v)
 {
-	char *t = NULL;
-	if (ct_json_dump_compact(v, &t, NULL, NULL) == 0)
-		fputs(t, out);
-	else
-		fputs("?", out);
-	free(t);
+	fputs(cli_esc_json(v), out);
 }
 
 /* "a.b" / "" / ["a", 0] as a display path, with `key` appended when not NULL. */
@@ -26,7 +25,7 @@ static void put_path(FILE *out, const json_t *path, const json_t *key)
 {
 	bool any = false;
 	if (json_is_string(path) && json_string_length(path)) {
-		fputs(json_string_value(path), out);
+		fputs(cli_esc(json_string_value(path)), out);
 		any = true;
 	} else if (json_is_array(path)) {
 		size_t i;
@@ -35,7 +34,7 @@ static void put_path(FILE *out, const json_t *path, const json_t *key)
 			if (json_is_integer(c))
 				fprintf(out, "[%lld]", (long long)json_integer_value(c));
 			else if (json_string_length(c) && !strchr(json_string_value(c), '.'))
-				fprintf(out, "%s%s", any ? "." : "", json_string_value(c));
+				fprintf(out, "%s%s", any ? "." : "", cli_esc(json_string_value(c)));
 			else {
 				fprintf(out, "%s", any ? "." : "");
 				put_json(out, c);
@@ -47,7 +46,7 @@ static void put_path(FILE *out, const json_t *path, const json_t *key)
 		if (json_is_integer(key))
 			fprintf(out, "[%lld]", (long long)json_integer_value(key));
 		else
-			fprintf(out, "%s%s", any ? "." : "", json_string_value(key) ? json_string_value(key) : "?");
+			fprintf(out, "%s%s", any ? "." : "", cli_esc(json_string_value(key)));
 		any = true;
 	}
 	if (!any)
@@ -93,15 +92,16 @@ json_t *cli_changes_in(const json_t *changes, bool jsonpatch)
 	return ct_diff_to_jsonpatch(changes, &p, NULL) ? NULL : p;
 }
 
+/* The string member `key` escaped for printing, or `dflt`. */
 static const char *s_or(const json_t *rec, const char *key, const char *dflt)
 {
 	const char *s = json_string_value(json_object_get(rec, key));
-	return s ? s : dflt;
+	return s ? cli_esc(s) : dflt;
 }
 
 void cli_print_record(FILE *out, const json_t *rec, bool with_doc_key, bool jsonpatch)
 {
-	const char *op = s_or(rec, "op", "?");
+	const char *op = s_or(rec, "op", "?"); /* escaped, compared only with plain words */
 	fprintf(out, "v%-4lld %s  %-14s", (long long)json_integer_value(json_object_get(rec, "version")),
 		s_or(rec, "ts", "?"), op);
 	if (with_doc_key)
@@ -135,10 +135,12 @@ void cli_print_record(FILE *out, const json_t *rec, bool with_doc_key, bool json
 void cli_print_doc(FILE *out, const json_t *doc)
 {
 	/* indented for people; reals may print with more digits than stored */
+	ct_buf b = CT_BUF_INIT;
 	char *t = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS | JSON_ENCODE_ANY | JSON_REAL_PRECISION(17));
-	if (t) {
-		fputs(t, out);
+	if (t && !ct_text_escape(&b, t, strlen(t), CT_ESC_JSON) && b.data) {
+		fputs(b.data, out);
 		fputc('\n', out);
 	}
+	ct_buf_free(&b);
 	free(t);
 }

@@ -78,6 +78,6 @@ int main(int argc, char **argv)
 			ct_history_global_cleanup();
 			return rc;
 		}
-	fprintf(stderr, "changetrail: unknown command '%s' (see changetrail --help)\n", argv[1]);
+	fprintf(stderr, "changetrail: unknown command '%s' (see changetrail --help)\n", cli_esc(argv[1]));
 	return CLI_USAGE;
 }

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include "ct_internal.h"
+#include "ct_textsafe.h"
 #include "log.h"
 
 #include <ctype.h>
@@ -320,6 +321,8 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 					    strcmp(forbidden[i], "group.id") ? "" : " (use [consumer] group_id)");
 	if (!*cfg->mongodb_uri || strncmp(cfg->mongodb_uri, "mongodb", 7))
 		return ct_error_set(err, CT_ECONFIG, "[mongodb] uri must be a mongodb:// URI");
+	if (ct_uri_check_userinfo(cfg->mongodb_uri, "[mongodb] uri", err))
+		return CT_ECONFIG;
 	if (!*cfg->mongodb_database || strpbrk(cfg->mongodb_database, "/\\. \"$") ||
 	    strlen(cfg->mongodb_database) > 63)
 		return ct_error_set(err, CT_ECONFIG,
@@ -354,35 +357,9 @@ bool ctc_config_is_secret_key(const char *key)
 	return false;
 }
 
-/* Case-insensitive substring test (strcasestr is a GNU extension). */
-static bool ci_contains(const char *hay, const char *needle)
-{
-	size_t n = strlen(needle);
-	for (; *hay; hay++)
-		if (!strncasecmp(hay, needle, n))
-			return true;
-	return false;
-}
-
 const char *ctc_config_redact_uri(const char *uri, char *out, size_t size)
 {
-	const char *scheme = strstr(uri, "://");
-	const char *start = scheme ? scheme + 3 : uri;
-	/* The userinfo ends at the last '@' before the path: passwords may hold '@' unescaped. */
-	const char *slash = strchr(start, '/'), *at = NULL;
-	for (const char *p = start; *p && (!slash || p < slash); p++)
-		if (*p == '@')
-			at = p;
-	if (!at) {
-		snprintf(out, size, "%s", uri);
-		return out;
-	}
-	snprintf(out, size, "%.*s***%s", (int)(start - uri), uri, at);
-	/* query options may carry secrets too (e.g. authMechanismProperties) */
-	char *q = strchr(out, '?');
-	if (q && (ci_contains(q, "password") || ci_contains(q, "secret") || ci_contains(q, "token")))
-		snprintf(q, size - (size_t)(q - out), "?***");
-	return out;
+	return ct_redact_uri(uri, out, size);
 }
 
 static void print_value(FILE *out, const char *key, const char *value, bool secret)

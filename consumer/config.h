@@ -85,8 +85,9 @@ const char *ctc_config_kafka_get(const ctc_config *cfg, const char *key);
 bool ctc_config_is_secret_key(const char *key);
 
 /*
- * Writes `uri` with any user:password@ replaced by ***@ into out (always
- * NUL-terminated). Returns out.
+ * Writes `uri` with its user information (up to the last '@', so a password
+ * holding an unescaped '@' never shows) replaced by *** into out (always
+ * NUL-terminated): ct_redact_uri(). Returns out.
  */
 const char *ctc_config_redact_uri(const char *uri, char *out, size_t size);
 

@@ -4,6 +4,8 @@
  */
 #include "log.h"
 
+#include "ct_textsafe.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +53,26 @@ const char *ctc_log_q(const char *s, char *out, size_t size)
 		} else if (*p < 0x20 || *p == 0x7f) {
 			snprintf(tmp, sizeof(tmp), "\\x%02x", *p);
 			n = 4;
+		} else if (*p >= 0x80) {
+			/* C1 and bidi controls, U+2028/9 as \uXXXX, invalid UTF-8 as \xHH */
+			char esc[16];
+			size_t used, avail = 1;
+			while (avail < 4 && p[avail])
+				avail++;
+			n = ct_text_escape_char((const char *)p, avail, 0, esc, &used);
+			if (!n) {
+				n = used;
+				memcpy(esc, p, n);
+			}
+			if (o + n + 5 > size) {
+				memcpy(out + o, "...", 3);
+				o += 3;
+				break;
+			}
+			memcpy(out + o, esc, n);
+			o += n;
+			p += used - 1;
+			continue;
 		} else {
 			tmp[0] = (char)*p;
 			n = 1;

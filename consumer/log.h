@@ -25,7 +25,9 @@ void ctc_log(ctc_log_level level, const char *msg, const char *fmt, ...)
 
 /*
  * Quotes `s` for a log value: "..." with \" \\ \n \t and \xHH for other
- * control bytes, truncated to fit `out` (size >= 8). Returns out.
+ * control bytes and invalid UTF-8, \uXXXX for C1 and bidi controls and
+ * U+2028/9 (ct_text_escape_char()), truncated to fit `out` (size >= 8) at
+ * a character boundary. Returns out.
  */
 const char *ctc_log_q(const char *s, char *out, size_t size);
 

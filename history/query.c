@@ -52,7 +52,7 @@ int ct_history_log(ct_history *h, const char *collection, const char *document_i
 			goto out;
 	}
 	if (q && q->include_children) {
-		/* two queries rather than $or: FerretDB plans them better */
+		/* two queries rather than $or: each uses its own index on every server */
 		bson_t *f = BCON_NEW("parent.collection", BCON_UTF8(collection), "parent.document_id",
 				     BCON_UTF8(document_id));
 		rc = cth_find(h, h->history, f, true, &kids, err);

@@ -4,9 +4,8 @@
  * the stored document, and the state agreeing with the record of its
  * version. A state behind the last record is not a problem: the consumer
  * writes states every state_flush_ms, after the history (it is counted).
- * Everything is read with one query per collection and grouped here (one
- * query per document would scan the collection once per document on
- * FerretDB/SQLite).
+ * Everything is read with one query per collection and grouped here: one
+ * round trip per document would cost more than the checks themselves.
  */
 #include "history_internal.h"
 
@@ -37,6 +36,24 @@ static void problem(doc_check *d, int64_t version, const char *what, const char 
 			      json_pack("{s:s, s:s, s:o, s:s, s:s}", "collection", d->collection, "document_id",
 					d->document_id, "version", version ? json_integer(version) : json_null(),
 					"problem", what, "detail", detail));
+}
+
+/*
+ * The document a delete removed when the history before it holds none
+ * (`empty`): its changes undone on {}, which they must empty again.
+ */
+static int delete_unseen(const json_t *changes, const json_t *empty, json_t **before, ct_error *err)
+{
+	json_t *again = NULL;
+	int rc = ct_revert(changes, empty, before, err);
+	if (!rc && (rc = ct_patch(changes, *before, &again, err)) == 0 && json_object_size(again))
+		rc = ct_error_set(err, CT_EINVAL, "a delete that leaves %zu key(s)", json_object_size(again));
+	json_decref(again);
+	if (rc) {
+		json_decref(*before);
+		*before = NULL;
+	}
+	return rc;
 }
 
 /* Checks one document; `recs` in version order, `state` may be NULL. */
@@ -102,6 +119,22 @@ static int check_doc(doc_check *d, const json_t *recs, const json_t *state, ct_e
 		if (!cur && !(cur = json_object())) {
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 			goto out;
+		}
+		if (!strcmp(op, "delete") && json_object_size(cur) == 0) {
+			/* a delete of a document the history never held (received
+			 * before any insert): the consumer records diff(before, {}),
+			 * so the document before it is those changes undone on {} */
+			json_t *before = NULL;
+			ct_error perr;
+			if (delete_unseen(json_object_get(r, "changes"), cur, &before, &perr)) {
+				problem(d, v, "changes_do_not_apply", "%s", perr.message);
+				rebuilding = false;
+				continue;
+			}
+			json_decref(shown);
+			shown = before;
+			deleted = true;
+			goto next;
 		}
 		if (!cth_op_keeps_doc(op)) {
 			json_t *next = NULL;

@@ -4,6 +4,7 @@
  * Nothing here quotes a URI: it may hold a password.
  */
 #include "ct_internal.h"
+#include "ct_textsafe.h"
 #include "cts_mongo.h"
 
 #include <stdio.h>
@@ -15,9 +16,11 @@ static void log_handler(mongoc_log_level_t level, const char *domain, const char
 {
 	/* servers without sessions (FerretDB, mongo-java-server) refuse the
 	 * endSessions libmongoc sends at every client destroy */
+	char safe[1024];
 	if (strstr(message, "endSessions") || level > MONGOC_LOG_LEVEL_WARNING || !g_sink)
 		return;
-	g_sink(level <= MONGOC_LOG_LEVEL_CRITICAL, domain, message);
+	/* a message may quote a URI or a host string cut from one */
+	g_sink(level <= MONGOC_LOG_LEVEL_CRITICAL, domain, ct_redact_text(message, safe, sizeof(safe)));
 }
 
 void cts_global_init(cts_log_sink sink)
@@ -36,8 +39,11 @@ mongoc_client_t *cts_client_new(const char *uri_str, const char *appname, int so
 {
 	bson_error_t berr;
 	mongoc_client_t *client = NULL;
-	mongoc_uri_t *uri = uri_str ? mongoc_uri_new_with_error(uri_str, &berr) : NULL;
-	if (!uri) {
+	mongoc_uri_t *uri = NULL;
+	/* before libmongoc: it cuts a password at its first '@' and quotes the rest as a host */
+	if (uri_str && ct_uri_check_userinfo(uri_str, "[mongodb] uri", err))
+		return NULL;
+	if (!(uri = uri_str ? mongoc_uri_new_with_error(uri_str, &berr) : NULL)) {
 		/* berr.message may quote the URI: say which rule failed without it */
 		ct_error_set(err, CT_ECONFIG, "[mongodb] uri is not a valid MongoDB URI");
 		return NULL;
@@ -58,49 +64,9 @@ mongoc_client_t *cts_client_new(const char *uri_str, const char *appname, int so
 	return client;
 }
 
-/*
- * `msg` into out[size] with the user information of any "scheme://user:pw@"
- * replaced by "***@": a server or libmongoc may echo a URI or a host string
- * with credentials.
- */
-static void redact(const char *msg, char *out, size_t size)
-{
-	size_t o = 0;
-	for (const char *p = msg; *p && o + 1 < size;) {
-		const char *scheme = strstr(p, "://");
-		if (!scheme) {
-			size_t n = strlen(p);
-			if (n > size - 1 - o)
-				n = size - 1 - o;
-			memcpy(out + o, p, n);
-			o += n;
-			break;
-		}
-		size_t head = (size_t)(scheme + 3 - p);
-		if (head > size - 1 - o)
-			head = size - 1 - o;
-		memcpy(out + o, p, head);
-		o += head;
-		p = scheme + 3;
-		/* the authority ends at '/', '?', '#' or a space; an '@' in it ends the user part */
-		size_t auth = strcspn(p, "/?# \t\n");
-		const char *at = NULL;
-		for (size_t i = 0; i < auth; i++)
-			if (p[i] == '@')
-				at = p + i;
-		if (at) {
-			const char *mask = "***";
-			for (; *mask && o + 1 < size; mask++)
-				out[o++] = *mask;
-			p = at;
-		}
-	}
-	out[o] = '\0';
-}
-
 int cts_mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 {
 	char safe[sizeof(e->message)];
-	redact(e->message, safe, sizeof(safe));
+	ct_redact_text(e->message, safe, sizeof(safe));
 	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, safe, e->code);
 }

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 static const char *bootstrap, *mongo_uri;
-static char kafka_pw[96], mongo_pw[96], config[200], out_path[256];
+static char kafka_pw[96], mongo_pw[96], pw_tail[96], config[200], out_path[256];
 
 /* "127.0.0.1:port" of CT_MONGODB_URI. */
 static const char *mongo_hostport(void)
@@ -90,7 +90,8 @@ static char *assert_output_clean(const char *what)
 	size_t len;
 	char *text = ct_test_read_file(out_path, &len);
 	assert_non_null(text);
-	if (ct_test_contains(text, len, kafka_pw) || ct_test_contains(text, len, mongo_pw))
+	if (ct_test_contains(text, len, kafka_pw) || ct_test_contains(text, len, mongo_pw) ||
+	    ct_test_contains(text, len, pw_tail))
 		fail_msg("%s printed a password:\n%s", what, text);
 	return text;
 }
@@ -175,12 +176,58 @@ static void test_cli_errors_show_no_password(void **state)
 	free(assert_output_clean("changetrail log (FerretDB)"));
 }
 
+/*
+ * A password with an unescaped '@' (libmongoc cuts it at the first '@' and
+ * takes the rest for a host name it then quotes), ':' or '/': neither part
+ * shows, at start-up, in --check-config or in the CLI; the URI is refused.
+ */
+static void test_malformed_userinfo_never_shows(void **state)
+{
+	char uris[5][512];
+	const char *hp = mongo_hostport();
+	snprintf(uris[0], sizeof(uris[0]), "mongodb://ctuser:%s@%s@%s/?serverSelectionTimeoutMS=1000", mongo_pw, pw_tail, hp);
+	snprintf(uris[1], sizeof(uris[1]), "mongodb://ctuser:%s@%s@%s,127.0.0.1:1/?serverSelectionTimeoutMS=1000",
+		 mongo_pw, pw_tail, hp);
+	snprintf(uris[2], sizeof(uris[2]), "mongodb://ctuser:%s:%s@%s/", mongo_pw, pw_tail, hp);
+	snprintf(uris[3], sizeof(uris[3]), "mongodb://ctuser:%s/%s@%s/", mongo_pw, pw_tail, hp);
+	snprintf(uris[4], sizeof(uris[4]), "mongodb+srv://ctuser:%s@%s@cluster0.invalid/", mongo_pw, pw_tail);
+	for (size_t i = 0; i < 5; i++) {
+		char what[64];
+		char *cli[] = {(char *)bin("cli/changetrail"), "log", "things", "x", "--uri", uris[i], NULL};
+		snprintf(what, sizeof(what), "changetrail log (URI %zu)", i);
+		int rc = run(cli, 20000);
+		char *out = assert_output_clean(what);
+		if (rc == 0 || !*out)
+			fail_msg("%s: expected an error, got exit %d:\n%s", what, rc, out);
+		free(out);
+
+		write_config(uris[i], "t", "");
+		char *check[] = {(char *)bin("consumer/changetrail-consumer"), "--config", config, "--check-config", NULL};
+		snprintf(what, sizeof(what), "--check-config (URI %zu)", i);
+		rc = run(check, 20000);
+		free(assert_output_clean(what));
+	}
+	/* the consumer refuses to start (on today's main it ran and logged the tail as a host) */
+	char topic[128];
+	ct_test_unique_name(topic, sizeof(topic), "ct-secrets-at");
+	write_config(uris[0], topic, "");
+	char *argv[] = {(char *)bin("consumer/changetrail-consumer"), "--config", config, NULL};
+	int rc = run(argv, 6000);
+	char *out = assert_output_clean("changetrail-consumer (password with '@')");
+	if (rc == 0 || rc >= 128)
+		fail_msg("a URI with an unescaped '@' in the password was not refused (exit %d):\n%s", rc, out);
+	assert_non_null(strstr(out, "%40"));
+	free(out);
+}
+
 int main(void)
 {
 	bootstrap = ct_test_server_env("CT_KAFKA_BOOTSTRAP");
 	mongo_uri = ct_test_server_env("CT_MONGODB_URI");
 	ct_test_unique_name(kafka_pw, sizeof(kafka_pw), "kpw-Zq9");
 	ct_test_unique_name(mongo_pw, sizeof(mongo_pw), "mpw-Xv7");
+	/* lowercase: libmongoc lowercases what it takes for a host name */
+	ct_test_unique_name(pw_tail, sizeof(pw_tail), "tail-jq4");
 	ct_test_unique_name(config, sizeof(config), "/tmp/ct-secrets");
 	snprintf(out_path, sizeof(out_path), "%s.out", config);
 	strcat(config, ".ini");
@@ -188,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_check_config_redacts),
 		cmocka_unit_test(test_running_consumer_logs_no_password),
 		cmocka_unit_test(test_cli_errors_show_no_password),
+		cmocka_unit_test(test_malformed_userinfo_never_shows),
 	};
 	int rc = cmocka_run_group_tests(tests, NULL, NULL);
 	if (rc == 0) {
