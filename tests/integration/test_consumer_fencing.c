@@ -8,7 +8,9 @@
  * recorded; (c) an event id re-used with other content (same document within
  * its last 32 events, same document after more than 32, another document)
  * goes to the DLQ with code EREUSED, without holes in the versions and
- * without losing anything else. Each asserts the only silent skip is a
+ * without losing anything else; (d) a version already taken by another
+ * writer is taken back and the event derived again on top of it, never
+ * counted as a duplicate. Each asserts the only silent skip is a
  * redelivery: every event produced is a history record or a DLQ message.
  */
 #include "testutil.h"
@@ -499,6 +501,101 @@ static void test_event_id_reuse(void **state)
 	drop_db(&r);
 }
 
+/*
+ * A version already taken by another writer (issue 16: another worker, a
+ * mis-keyed event, a stale cache) is never a duplicate: the consumer, its
+ * state of the document cached at version 1, meets a version 2 written by
+ * someone else; its record for the next update collides, is taken back, and
+ * the update is derived again on top of what MongoDB holds: version 3.
+ */
+static void test_version_taken_derived_again(void **state)
+{
+	run r;
+	kmsg m[4];
+	size_t n = 0;
+	char log[256];
+	new_run(&r, "ctfence-vtaken");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 1);
+	add(m, &n, "items", "X", event("items", "X", "insert", "\"after\":{\"v\":1}"));
+	produce(r.topic, m, n);
+	write_config_k(&r, 100, 30000, "", "state_flush_ms = 200\n");
+	pid_t pid = start_daemon_log(&r, log);
+	int64_t end = ct_test_now_us() + 30000000;
+	while (count(&r, "history", NULL) < 1 && ct_test_now_us() < end)
+		usleep(100000);
+	assert_int_equal(count(&r, "history", NULL), 1);
+	/* another writer's version 2: a copy of version 1 made a manual event */
+	mongoc_collection_t *c = mongoc_client_get_collection(client, r.db, "history");
+	bson_t *filter = BCON_NEW("collection", BCON_UTF8("items"), "document_id", BCON_UTF8("X"));
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, filter, NULL, NULL);
+	const bson_t *v1;
+	assert_true(mongoc_cursor_next(cur, &v1));
+	bson_t v2 = BSON_INITIALIZER, empty;
+	bson_iter_t it;
+	const char *h1 = NULL;
+	assert_true(bson_iter_init_find(&it, v1, "hash"));
+	h1 = bson_iter_utf8(&it, NULL);
+	char foreign_hash[65];
+	memset(foreign_hash, 'f', 64);
+	foreign_hash[64] = '\0';
+	assert_true(bson_iter_init(&it, v1));
+	while (bson_iter_next(&it)) {
+		const char *k = bson_iter_key(&it);
+		if (!strcmp(k, "_id"))
+			BSON_APPEND_UTF8(&v2, "_id", "0190c6a4-0000-7000-8000-0000000f0e16");
+		else if (!strcmp(k, "version"))
+			BSON_APPEND_INT64(&v2, "version", 2);
+		else if (!strcmp(k, "op"))
+			BSON_APPEND_UTF8(&v2, "op", "event");
+		else if (!strcmp(k, "label"))
+			BSON_APPEND_UTF8(&v2, "label", "by another writer");
+		else if (!strcmp(k, "changes")) {
+			BSON_APPEND_ARRAY_BEGIN(&v2, "changes", &empty);
+			bson_append_array_end(&v2, &empty);
+		} else if (!strcmp(k, "prev_hash"))
+			BSON_APPEND_UTF8(&v2, "prev_hash", h1);
+		else if (!strcmp(k, "hash"))
+			BSON_APPEND_UTF8(&v2, "hash", foreign_hash);
+		else if (strcmp(k, "kafka"))
+			bson_append_iter(&v2, k, -1, &it);
+	}
+	bson_error_t be;
+	if (!mongoc_collection_insert_one(c, &v2, NULL, NULL, &be))
+		fail_msg("insert: %s", be.message);
+	bson_destroy(&v2);
+	mongoc_cursor_destroy(cur);
+	bson_destroy(filter);
+	mongoc_collection_destroy(c);
+	/* the next update, derived by the consumer from its cached version 1 */
+	free_msgs(m, n);
+	n = 0;
+	add(m, &n, "items", "X", event("items", "X", "update", "\"after\":{\"v\":2}"));
+	produce(r.topic, m, n);
+	end = ct_test_now_us() + 30000000;
+	while (count(&r, "history", NULL) < 3 && ct_test_now_us() < end)
+		usleep(100000);
+	sleep(1);
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_daemon(pid, 30000), 0);
+	json_t *h = history_of(&r, "items", "X");
+	assert_int_equal(json_array_size(h), 3);
+	assert_chain(h); /* versions 1, 2, 3, each prev_hash the previous hash */
+	json_t *last = json_array_get(h, 2);
+	assert_string_equal(json_string_value(json_object_get(last, "op")), "update");
+	assert_string_equal(json_string_value(json_object_get(last, "prev_hash")), foreign_hash);
+	json_decref(h);
+	size_t len;
+	char *text = ct_test_read_file(log, &len);
+	assert_non_null(text);
+	assert_true(ct_test_contains(text, len, "version taken: deriving the document again"));
+	free(text);
+	if (!getenv("CT_E2E_KEEP_LOGS"))
+		unlink(log);
+	free_msgs(m, n);
+	drop_db(&r);
+}
+
 /* ---- (a) issue 16 case 1: a stalled worker ---- */
 
 typedef struct loadgen {
@@ -625,6 +722,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_id_reuse),
 		cmocka_unit_test(test_topic_recreated),
+		cmocka_unit_test(test_version_taken_derived_again),
 		cmocka_unit_test(test_stalled_worker),
 	};
 	if (getenv("CT_TEST_FILTER")) /* one test by name, e.g. when debugging */
