@@ -311,18 +311,12 @@ void ctc_worker_dlq_report(ctc_worker *w, const rd_kafka_message_t *m)
 	if (!m->err)
 		return;
 	rd_kafka_message_headers(m, &h);
-	/* a size refusal of a big one, or of one sent alone, is its own: stub;
-	 * a small one may only have shared a refused request: again, alone */
-	bool stub = size_refusal(m->err) && m->_private != DLQ_STUB &&
-		    (m->_private == DLQ_ALONE || m->len + m->key_len >= DLQ_SMALL_BYTES);
+	/* a size refusal of one sent alone is its own: stub; sent with others
+	 * it may only have shared a refused request: again, alone, first. A
+	 * stub that failed carries all we know: it goes again as it is. */
+	bool stub = size_refusal(m->err) && m->_private == DLQ_ALONE;
 	ctc_log(CTC_WARN, "DLQ delivery failed, will send again", "error=%s as=%s", rd_kafka_err2name(m->err),
-		stub ? "stub" : m->_private == DLQ_STUB ? "stub" : "whole");
-	if (m->_private == DLQ_STUB && !size_refusal(m->err)) {
-		/* the stub itself failed: it carries all we know, send it again as it is */
-		ctc_dlq_retry *r = retry_new(m->key, m->key_len, m->payload, m->len, h, false, m->err);
-		retry_push(w, r);
-		return;
-	}
+		stub ? "stub" : "whole");
 	retry_push(w, retry_new(m->key, m->key_len, m->payload, m->len, h, stub, m->err));
 }
 

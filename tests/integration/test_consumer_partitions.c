@@ -16,7 +16,16 @@ typedef struct flow {
 	int docs, per_doc;
 	int grow_after; /* events sent before the partitions are added */
 	int grow_to;
+	char (*ids)[40]; /* the event id of update v of document d: ids[(v - 1) * docs + d] */
 } flow;
+
+/* The event_id member of an event made by event_v(). */
+static void id_of(const char *ev, char out[40])
+{
+	const char *p = strstr(ev, "\"event_id\":\"");
+	assert_non_null(p);
+	snprintf(out, 40, "%.36s", p + 12);
+}
 
 /* Emits per_doc updates of each document, a few ms apart, adding partitions part way. */
 static void *emit_flow(void *arg)
@@ -30,6 +39,7 @@ static void *emit_flow(void *arg)
 			snprintf(id, sizeof(id), "p%d", d);
 			snprintf(key, sizeof(key), "grow/%s", id);
 			kmsg m = {key, event_v("grow", id, v), 0};
+			id_of(m.value, f->ids[sent]);
 			send_one(rk, f->topic, &m);
 			free(m.value);
 			rd_kafka_poll(rk, 0);
@@ -53,7 +63,8 @@ static void test_partitions_added_while_flowing(void **state)
 	run r;
 	new_run(&r, "ctdlq-grow", 10000);
 	create_topic(r.topic, 2, 0);
-	flow f = {r.topic, 20, 40, 300, 4};
+	flow f = {r.topic, 20, 40, 300, 4, calloc(20 * 40, 40)};
+	assert_non_null(f.ids);
 	pid_t a = start_daemon(&r), b = start_daemon(&r);
 	pthread_t t;
 	assert_int_equal(pthread_create(&t, NULL, emit_flow, &f), 0);
@@ -66,8 +77,26 @@ static void test_partitions_added_while_flowing(void **state)
 		snprintf(id, sizeof(id), "p%d", d);
 		json_t *h = history_of(&r, "grow", id);
 		assert_chain(h, (size_t)f.per_doc);
+		/* each of its events recorded once, whatever the version it got */
+		for (int v = 1; v <= f.per_doc; v++) {
+			const char *want = f.ids[(v - 1) * f.docs + d];
+			int seen = 0;
+			for (size_t i = 0; i < json_array_size(h); i++) {
+				const char *got = json_string_value(json_object_get(json_array_get(h, i), "_id"));
+				seen += got && !strcmp(got, want);
+			}
+			if (seen != 1)
+				fail_msg("event %s (%s v%d) recorded %d times", want, id, v, seen);
+		}
 		json_decref(h);
 	}
+	/* no valid event refused */
+	ct_test_msg *got;
+	size_t ng = ct_test_consume(bootstrap, r.dlq, 0, 3000, &got);
+	if (ng)
+		fail_msg("%zu valid events in the DLQ, e.g. %s", ng, got[0].headers);
+	ct_test_msgs_free(got, ng);
+	free(f.ids);
 	char cmd[2048];
 	const char *dir = getenv("CT_BINARY_DIR");
 	snprintf(cmd, sizeof(cmd), "%s/cli/changetrail verify --uri '%s' --db '%s' >/dev/null", dir ? dir : ".",
