@@ -135,6 +135,7 @@ static void store_succeeded(ctc_worker *w)
 typedef struct ctc_dlq_retry {
 	struct ctc_dlq_retry *next;
 	bool stub;                 /* send the stub; else the whole message again, alone */
+	bool stub_payload;         /* !stub: the message is itself a stub: it goes again as it is */
 	char *key;                 /* NULL: no key */
 	size_t key_len;
 	char *value;               /* !stub: the whole value */
@@ -316,8 +317,11 @@ void ctc_worker_dlq_report(ctc_worker *w, const rd_kafka_message_t *m)
 	 * stub that failed carries all we know: it goes again as it is. */
 	bool stub = size_refusal(m->err) && m->_private == DLQ_ALONE;
 	ctc_log(CTC_WARN, "DLQ delivery failed, will send again", "error=%s as=%s", rd_kafka_err2name(m->err),
-		stub ? "stub" : "whole");
-	retry_push(w, retry_new(m->key, m->key_len, m->payload, m->len, h, stub, m->err));
+		stub || m->_private == DLQ_STUB ? "stub" : "whole");
+	ctc_dlq_retry *r = retry_new(m->key, m->key_len, m->payload, m->len, h, stub, m->err);
+	if (r)
+		r->stub_payload = m->_private == DLQ_STUB;
+	retry_push(w, r);
 }
 
 void ctc_worker_dlq_free(ctc_worker *w)
@@ -456,13 +460,29 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 	return 0;
 }
 
-/* Waits until every dead letter sent so far is written; 0 or CT_ETIMEDOUT (shutdown deadline). */
-static int drain_dlq(ctc_worker *w)
+/* A DLQ slower than this to take the dead letters pauses consumption until it does. */
+#define DLQ_SLOW_MS 5000
+
+/*
+ * Waits until every dead letter sent so far is written (librdkafka retries
+ * the retriable errors itself, forever with message.timeout.ms 0: a DLQ
+ * that keeps failing so is only slow). Sets *paused once consumption had to
+ * be paused meanwhile. 0 or CT_ETIMEDOUT (shutdown deadline).
+ */
+static int drain_dlq(ctc_worker *w, bool *paused)
 {
+	int64_t waited_ms = 0;
 	while (rd_kafka_outq_len(w->dlq) > 0) {
 		if (atomic_load(w->abort))
 			return CT_ETIMEDOUT;
 		rd_kafka_flush(w->dlq, 200);
+		waited_ms += 200;
+		if (waited_ms >= DLQ_SLOW_MS && !*paused && rd_kafka_outq_len(w->dlq) > 0) {
+			ctc_log(CTC_ERROR, "DLQ not taking dead letters, waiting", "topic=%s waited_ms=%lld",
+				w->cfg->dlq_topic, (long long)waited_ms);
+			set_paused_why(w, true, "dlq");
+			*paused = true;
+		}
 	}
 	return 0;
 }
@@ -481,7 +501,7 @@ static int flush_dlq(ctc_worker *w)
 	bool failing = false;
 	int rc, round = 0;
 	for (;;) {
-		if ((rc = drain_dlq(w)))
+		if ((rc = drain_dlq(w, &failing)))
 			return rc;
 		pthread_mutex_lock(&w->dlq_mu);
 		ctc_dlq_retry *list = w->dlq_retry;
@@ -507,13 +527,14 @@ static int flush_dlq(ctc_worker *w)
 						      RD_KAFKA_V_KEY(r->key, r->key_len),
 						      RD_KAFKA_V_VALUE(r->value, r->len),
 						      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(r->hdrs),
-						      RD_KAFKA_V_OPAQUE(DLQ_ALONE), RD_KAFKA_V_END);
+						      RD_KAFKA_V_OPAQUE(r->stub_payload ? DLQ_STUB : DLQ_ALONE),
+						      RD_KAFKA_V_END);
 				if (!e) {
 					r->hdrs = NULL; /* the producer owns them now */
-					rc = drain_dlq(w); /* alone: its refusal, if any, is its own */
+					rc = drain_dlq(w, &failing); /* alone: its refusal, if any, is its own */
 				} else {
 					r->err = e;
-					r->stub = size_refusal(e);
+					r->stub = size_refusal(e) && !r->stub_payload;
 					if (r->stub)
 						ct_sha256(r->value, r->len, r->sha256);
 					r->next = NULL;
@@ -539,8 +560,9 @@ static int flush_dlq(ctc_worker *w)
 		/* round 1 sends them again (alone), round 2 the stubs of those refused
 		 * alone; past that the DLQ is down or refuses us for another reason */
 		if (again && round >= 2) {
-			if (!failing && round >= 3) {
+			if (round == 3)
 				ctc_log(CTC_ERROR, "DLQ failing, will retry", "topic=%s", w->cfg->dlq_topic);
+			if (!failing && round >= 3) {
 				failing = true;
 				set_paused_why(w, true, "dlq");
 			}

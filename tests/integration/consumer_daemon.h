@@ -196,6 +196,24 @@ static inline void new_run(run *r, const char *name, int idle_ms)
 	fclose(f);
 }
 
+/* Starts the daemon with its stderr (level info) in file `log`. */
+static inline pid_t start_daemon_log(const run *r, const char *log)
+{
+	char bin[1024];
+	const char *dir = getenv("CT_BINARY_DIR");
+	snprintf(bin, sizeof(bin), "%s/consumer/changetrail-consumer", dir ? dir : ".");
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		setenv("CHANGETRAIL_CONSUMER_LOG_LEVEL", "info", 1);
+		if (!freopen(log, "w", stderr))
+			_exit(126);
+		execl(bin, bin, "--config", r->config, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 static inline pid_t start_daemon(const run *r)
 {
 	char bin[1024];

@@ -150,6 +150,99 @@ static void test_small_dlq_topic_stubs(void **state)
 	drop_db(&r);
 }
 
+/* Sets one config of `topic` (AlterConfigs: what is not named goes back to its default). */
+static void alter_topic(const char *topic, const char *name, const char *value)
+{
+	rd_kafka_t *rk = admin_client();
+	rd_kafka_ConfigResource_t *cr = rd_kafka_ConfigResource_new(RD_KAFKA_RESOURCE_TOPIC, topic);
+	assert_int_equal(rd_kafka_ConfigResource_set_config(cr, name, value), 0);
+	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+	rd_kafka_AlterConfigs(rk, &cr, 1, NULL, q);
+	rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+	assert_non_null(ev);
+	assert_int_equal(rd_kafka_event_error(ev), 0);
+	size_t n;
+	const rd_kafka_ConfigResource_t **res =
+		rd_kafka_AlterConfigs_result_resources(rd_kafka_event_AlterConfigs_result(ev), &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(rd_kafka_ConfigResource_error(res[0]), 0);
+	rd_kafka_event_destroy(ev);
+	rd_kafka_ConfigResource_destroy(cr);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_destroy(rk);
+}
+
+/*
+ * A DLQ that refuses a dead letter for a while, for another reason than its
+ * size (a compacted DLQ topic takes no message without a key: INVALID_RECORD,
+ * the stub too): the worker neither exits nor commits, it pauses consumption
+ * (reason=dlq) and retries; once the topic takes it (cleanup.policy back to
+ * delete) it goes on: the dead letter is there and the events behind it are
+ * written. Before, the failed delivery report made the worker exit 1.
+ */
+static void test_dlq_outage_pauses_then_recovers(void **state)
+{
+	run r;
+	char log[300];
+	new_run(&r, "ctdlq-outage", 12000);
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 1, 0);
+	char errstr[512];
+	{
+		rd_kafka_t *rk = admin_client();
+		rd_kafka_NewTopic_t *nt = rd_kafka_NewTopic_new(r.dlq, 1, 1, errstr, sizeof(errstr));
+		assert_int_equal(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact"), 0);
+		rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
+		rd_kafka_CreateTopics(rk, &nt, 1, NULL, q);
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(q, 15000);
+		assert_non_null(ev);
+		size_t n;
+		const rd_kafka_topic_result_t **tr =
+			rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+		assert_int_equal(n, 1);
+		assert_int_equal(rd_kafka_topic_result_error(tr[0]), 0);
+		rd_kafka_event_destroy(ev);
+		rd_kafka_NewTopic_destroy(nt);
+		rd_kafka_queue_destroy(q);
+		rd_kafka_destroy(rk);
+	}
+	kmsg m[3] = {{"o/d", event_v("o", "d", 1), 0}, {NULL, junk(100), 100}, {"o/d", event_v("o", "d", 2), 0}};
+	produce(r.topic, m, 3);
+	pid_t pid = start_daemon_log(&r, log);
+	/* the outage: paused, still running */
+	int64_t end = ct_test_now_us() + 30000000;
+	bool paused = false;
+	while (!paused && ct_test_now_us() < end) {
+		size_t len;
+		char *text = ct_test_read_file(log, &len);
+		paused = text && strstr(text, "msg=\"consumption paused\" reason=dlq");
+		free(text);
+		int status;
+		if (waitpid(pid, &status, WNOHANG) == pid)
+			fail_msg("the consumer exited while the DLQ failed (log %s)", log);
+		usleep(200000);
+	}
+	if (!paused)
+		fail_msg("consumption not paused while the DLQ fails (log %s)", log);
+	sleep(2); /* still running, retrying */
+	int status;
+	assert_int_equal(waitpid(pid, &status, WNOHANG), 0);
+	alter_topic(r.dlq, "cleanup.policy", "delete");
+	assert_int_equal(wait_daemon(pid, 120000), 0);
+	json_t *h = history_of(&r, "o", "d");
+	assert_chain(h, 2);
+	json_decref(h);
+	ct_test_msg *got;
+	size_t ng = ct_test_consume(bootstrap, r.dlq, 1, 20000, &got);
+	assert_int_equal(ng, 1); /* once: the attempts the topic refused left nothing */
+	assert_header(&got[0], "ct-dlq-code", "EPARSE");
+	assert_header(&got[0], "ct-original-offset", "1");
+	ct_test_msgs_free(got, ng);
+	kmsg_free(m, 3);
+	unlink(log);
+	drop_db(&r);
+}
+
 /*
  * Two workers, two partitions: a message keyed other than its event
  * (`other/a` for km/X: another partition, another worker) and one with no key
@@ -224,6 +317,7 @@ int main(void)
 		cmocka_unit_test(test_large_refused_events_default_dlq),
 		cmocka_unit_test(test_small_dlq_topic_stubs),
 		cmocka_unit_test(test_wrong_and_missing_keys_two_workers),
+		cmocka_unit_test(test_dlq_outage_pauses_then_recovers),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
