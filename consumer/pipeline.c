@@ -806,7 +806,10 @@ static int dlq_message_max_bytes(const ctc_config *cfg, rd_kafka_conf_t *pconf, 
 {
 	static const char *const sizes[] = {"message.max.bytes", "max.partition.fetch.bytes",
 					    "fetch.message.max.bytes"};
-	long long want = cfg->max_event_bytes > 0 ? cfg->max_event_bytes : 1 << 20;
+	/* what is refused is what is over max_event_bytes: the broker's default
+	 * (1,048,588) and librdkafka's max.partition.fetch.bytes (1 MiB) still
+	 * let it through, whatever max_event_bytes says */
+	long long want = cfg->max_event_bytes > (1 << 20) ? cfg->max_event_bytes : 1 << 20;
 	char v[32];
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		const char *x = ctc_config_kafka_get(cfg, sizes[i]);

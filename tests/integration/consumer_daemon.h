@@ -175,7 +175,8 @@ typedef struct run {
 	char topic[128], dlq[160], db[96], group[160], config[256];
 } run;
 
-static inline void new_run(run *r, const char *name, int idle_ms)
+/* `extra`: more [consumer] lines ("" for none). */
+static inline void new_run_x(run *r, const char *name, int idle_ms, const char *extra)
 {
 	ct_test_unique_name(r->topic, sizeof(r->topic), name);
 	snprintf(r->dlq, sizeof(r->dlq), "%s.dlq", r->topic);
@@ -191,9 +192,14 @@ static inline void new_run(run *r, const char *name, int idle_ms)
 		   "topic.metadata.refresh.interval.ms = 1000\n"
 		   "[mongodb]\nuri = %s\ndatabase = %s\n"
 		   "[consumer]\ntopic = %s\ndlq_topic = %s\ngroup_id = %s\nbatch_size = 50\nbatch_ms = 50\n"
-		   "exit_on_idle_ms = %d\nshutdown_timeout_ms = 10000\n[http]\nlisten = 127.0.0.1:0\n",
-		bootstrap, mongo_uri, r->db, r->topic, r->dlq, r->group, idle_ms);
+		   "exit_on_idle_ms = %d\nshutdown_timeout_ms = 10000\n%s[http]\nlisten = 127.0.0.1:0\n",
+		bootstrap, mongo_uri, r->db, r->topic, r->dlq, r->group, idle_ms, extra);
 	fclose(f);
+}
+
+static inline void new_run(run *r, const char *name, int idle_ms)
+{
+	new_run_x(r, name, idle_ms, "");
 }
 
 /* Starts the daemon with its stderr (level info) in file `log`. */

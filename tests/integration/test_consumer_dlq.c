@@ -119,6 +119,33 @@ static void test_large_refused_events_default_dlq(void **state)
 	drop_db(&r);
 }
 
+/*
+ * A small max_event_bytes (64 KiB) refuses more, not less: a refused
+ * 500,000-byte event still fits whole in a DLQ topic of the defaults.
+ */
+static void test_small_event_limit_refused_whole(void **state)
+{
+	run r;
+	new_run_x(&r, "ctdlq-limit", 4000, "max_event_bytes = 65536\n");
+	create_topic(r.topic, 1, 0);
+	create_topic(r.dlq, 1, 0);
+	kmsg m[3] = {{"l/d", event_v("l", "d", 1), 0}, {"l/d", junk(500000), 500000}, {"l/d", event_v("l", "d", 2), 0}};
+	produce(r.topic, m, 3);
+	assert_int_equal(wait_daemon(start_daemon(&r), 120000), 0);
+	json_t *h = history_of(&r, "l", "d");
+	assert_chain(h, 2);
+	json_decref(h);
+	ct_test_msg *got;
+	size_t ng = ct_test_consume(bootstrap, r.dlq, 1, 20000, &got);
+	assert_int_equal(ng, 1);
+	assert_null(ct_test_msg_header(&got[0], "ct-dlq-stub"));
+	assert_int_equal(got[0].value_len, 500000);
+	assert_header(&got[0], "ct-dlq-code", "ELIMIT");
+	ct_test_msgs_free(got, ng);
+	kmsg_free(m, 3);
+	drop_db(&r);
+}
+
 /* A DLQ topic with a small max.message.bytes: what does not fit is a stub, the rest whole. */
 static void test_small_dlq_topic_stubs(void **state)
 {
@@ -316,6 +343,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_large_refused_events_default_dlq),
 		cmocka_unit_test(test_small_dlq_topic_stubs),
+		cmocka_unit_test(test_small_event_limit_refused_whole),
 		cmocka_unit_test(test_wrong_and_missing_keys_two_workers),
 		cmocka_unit_test(test_dlq_outage_pauses_then_recovers),
 	};
