@@ -384,7 +384,7 @@ run_scenario broker-outage "Kafka stopped for ${OUTAGE_S}s and restarted while t
   broker_chaos --rate "$RATE" --queue-max "$QUEUE_MAX" --spool "$RESULTS/run-spool-$$.spool" || fails=$((fails + 1))
 run_scenario mongodb-restart "MongoDB server stopped for ${MONGO_DOWN_S}s and restarted at 25% progress" \
   mongo_chaos || fails=$((fails + 1))
-run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
+run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers, valid events keyed other than <collection>/<document_id>: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
   no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
 rm -f "$RESULTS/run-spool-$$.spool"
 
