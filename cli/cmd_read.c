@@ -103,38 +103,73 @@ usage:
 	return CLI_USAGE;
 }
 
-/* Prints records (JSON or text); changes converted when jsonpatch. */
+/* true for the ops whose changes are a relation's, not the document's. */
+static bool is_relation_op(const json_t *rec)
+{
+	const char *op = json_string_value(json_object_get(rec, "op"));
+	return op && (!strcmp(op, "relation_add") || !strcmp(op, "relation_remove"));
+}
+
+/*
+ * Prints records (JSON or text); changes converted when jsonpatch. The
+ * JSON Patch of a record applies to the document `show` returns for the
+ * version before it. A relation is not part of that document (its
+ * dictdiffer changes use a virtual "__relations__" member), so a relation
+ * record's patch is empty and the link is in its "relation" member.
+ */
 static int print_records(const read_args *a, const json_t *recs, bool with_key)
 {
 	bool jp = a->format && !strcmp(a->format, "jsonpatch");
-	if (a->c.json) {
-		json_t *copy = json_deep_copy(recs);
-		size_t i;
-		json_t *r;
-		json_array_foreach(copy, i, r) {
-			json_object_del(r, "kafka");
-			if (jp)
-				json_object_set_new(r, "changes", cli_changes_in(json_object_get(r, "changes"), true));
-		}
-		int rc = cli_print_json(a->c.cmd, copy);
-		json_decref(copy);
-		return rc;
-	}
+	json_t *copy = json_deep_copy(recs);
 	size_t i;
 	json_t *r;
-	json_array_foreach(recs, i, r)
+	int rc = CLI_OK;
+	if (!copy)
+		return CLI_FAILURE;
+	json_array_foreach(copy, i, r) {
+		if (jp && is_relation_op(r) && json_object_set_new(r, "changes", json_array()))
+			rc = CLI_FAILURE;
+		if (!a->c.json)
+			continue;
+		json_object_del(r, "kafka");
+		if (jp)
+			json_object_set_new(r, "changes", cli_changes_in(json_object_get(r, "changes"), true));
+	}
+	if (rc)
+		goto out;
+	if (a->c.json) {
+		rc = cli_print_json(a->c.cmd, copy);
+		goto out;
+	}
+	json_array_foreach(copy, i, r) {
 		cli_print_record(stdout, r, with_key, jp);
-	return fflush(stdout) ? CLI_FAILURE : CLI_OK;
+		if (jp && is_relation_op(r)) {
+			const json_t *rel = json_object_get(r, "relation");
+			const char *name = json_string_value(json_object_get(rel, "name")),
+				   *coll = json_string_value(json_object_get(rel, "collection")),
+				   *id = json_string_value(json_object_get(rel, "document_id"));
+			printf("      relation %s %s %s/%s (not a change of the document)\n", name ? name : "?",
+			       strcmp(json_string_value(json_object_get(r, "op")), "relation_add") ? "-" : "+",
+			       coll ? coll : "?", id ? id : "?");
+		}
+	}
+	rc = fflush(stdout) ? CLI_FAILURE : CLI_OK;
+out:
+	json_decref(copy);
+	return rc;
 }
 
 static const char log_usage[] =
 	"usage: changetrail log COLLECTION ID [--since T] [--until T] [--include-children]\n"
 	"                       [--format dictdiffer|jsonpatch] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
 	"\n"
-	"The history records of a document, newest first: version, time, operation,\n"
-	"label, actor, context and the changes. T is RFC 3339 (2024-05-01T10:00:00Z)\n"
-	"or a duration ago (90s, 15m, 2h, 3d, 1w). --include-children adds the records\n"
-	"of documents whose parent is this one.\n\n" COMMON_HELP;
+	"The history records of a document, newest version first: version, time,\n"
+	"operation, label, actor, context and the changes. T is RFC 3339\n"
+	"(2024-05-01T10:00:00Z) or a duration ago (90s, 15m, 2h, 3d, 1w).\n"
+	"--include-children adds the records of documents whose parent is this one\n"
+	"(interleaved by time, each document's in version order). With --format\n"
+	"jsonpatch, each record's patch applies to `show` of the version before it;\n"
+	"a relation record's patch is empty (relations are not in the document).\n\n" COMMON_HELP;
 
 int cmd_log(int argc, char **argv)
 {

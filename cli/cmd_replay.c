@@ -20,6 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
+extern char **environ;
+
 static const char usage[] =
 	"usage: changetrail replay --from earliest|TIME|OFFSETS (--into DB [--verify] | --no-write)\n"
 	"                          [--topic T] [--idle-ms N] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
@@ -36,6 +38,29 @@ static const char usage[] =
 	"(a null sink, to measure the rebuild). Bad events go to <topic>.replay.dlq.\n"
 	"exit status: 0 ok (identical), 1 differences found, 2 bad usage, 3 failure\n";
 
+/*
+ * The environment of the replaying consumer: ours without the CHANGETRAIL_*
+ * variables. The generated configuration already holds what they set (for
+ * the CLI), and in the consumer they would override it: a
+ * CHANGETRAIL_MONGODB_DATABASE would send the replay into the live database
+ * instead of --into, and CHANGETRAIL_CONSUMER (where the consumer binary is)
+ * is not a setting the consumer knows. A new array of borrowed strings
+ * (free() only the array), NULL when out of memory.
+ */
+static char **replay_environ(void)
+{
+	size_t n = 0, k = 0;
+	while (environ[n])
+		n++;
+	char **env = calloc(n + 1, sizeof(*env));
+	if (!env)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(environ[i], "CHANGETRAIL_", 12))
+			env[k++] = environ[i];
+	return env;
+}
+
 static int64_t mono_us(void)
 {
 	struct timespec ts;
@@ -50,11 +75,11 @@ static int64_t real_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* Path of changetrail-consumer: $CHANGETRAIL_CONSUMER, beside us, in the build tree, else $PATH. */
-static void consumer_path(char *out, size_t size)
+/* Path of changetrail-consumer: $CHANGETRAIL_CONSUMER (as taken by take_consumer_env()), beside us, in
+ * the build tree, else $PATH. */
+static void consumer_path(const char *env, char *out, size_t size)
 {
 	char self[PATH_MAX];
-	const char *env = getenv("CHANGETRAIL_CONSUMER");
 	ssize_t n;
 	if (env && *env) {
 		snprintf(out, size, "%s", env);
@@ -233,6 +258,17 @@ int cmd_replay(int argc, char **argv)
 	ct_history *live = NULL, *rebuilt = NULL;
 	json_t *cmp = NULL;
 	ct_error err;
+	/*
+	 * CHANGETRAIL_CONSUMER names the consumer binary; it is not a setting,
+	 * and the configuration's CHANGETRAIL_<SECTION>_<KEY> reader refuses it:
+	 * taken out of the environment before the configuration is read.
+	 */
+	char consumer_env[PATH_MAX] = "";
+	const char *ce = getenv("CHANGETRAIL_CONSUMER");
+	if (ce) {
+		snprintf(consumer_env, sizeof(consumer_env), "%s", ce);
+		unsetenv("CHANGETRAIL_CONSUMER");
+	}
 
 	for (int i = 1; i < argc; i++) {
 		int r;
@@ -307,7 +343,7 @@ int cmd_replay(int argc, char **argv)
 		total += high->elems[i].offset > start->elems[i].offset ? high->elems[i].offset - start->elems[i].offset : 0;
 	if ((rc = write_config(&c, "/tmp/changetrail-replay-XXXXXX", cfgpath, topic, into, group, idle_ms, no_write)))
 		goto out;
-	consumer_path(bin, sizeof(bin));
+	consumer_path(consumer_env, bin, sizeof(bin));
 	if (no_write)
 		fprintf(stderr, "replay: %s from %s into a null sink (group %s), %lld events\n", topic, from, group,
 			(long long)total);
@@ -316,16 +352,24 @@ int cmd_replay(int argc, char **argv)
 			group, (long long)total);
 	int64_t t0 = mono_us(), last = 0;
 	bool tty = isatty(2);
+	char **child_env = replay_environ();
+	if (!child_env) {
+		rc = CLI_FAILURE;
+		goto out;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
+		free(child_env);
 		rc = CLI_FAILURE;
 		goto out;
 	}
 	if (pid == 0) {
+		environ = child_env; /* execlp passes environ on */
 		execlp(bin, bin, "--config", cfgpath, (char *)NULL);
 		fprintf(stderr, "changetrail replay: cannot run %s: %s\n", bin, strerror(errno));
 		_exit(127);
 	}
+	free(child_env);
 	int status = 0;
 	for (;;) {
 		pid_t w = waitpid(pid, &status, WNOHANG);

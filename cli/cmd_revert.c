@@ -45,7 +45,7 @@ static int64_t now_us(void)
 
 /* Emits `target` as the revert of `cur`; prints the event id. */
 static int emit(cli_common *c, const char *coll, const char *id, const json_t *cur, bool cur_deleted,
-		const json_t *target, const char *actor, char event_id[37], ct_error *err)
+		const json_t *target, const json_t *parent, const char *actor, char event_id[37], ct_error *err)
 {
 	ct_producer *p = NULL;
 	int rc;
@@ -63,6 +63,8 @@ static int emit(cli_common *c, const char *coll, const char *id, const json_t *c
 	ch.before = cur_deleted ? NULL : cur;
 	ch.label = "revert";
 	ch.actor = actor;
+	ch.parent_collection = json_string_value(json_object_get(parent, "collection"));
+	ch.parent_document_id = json_string_value(json_object_get(parent, "document_id"));
 	rc = ct_emit(p, &ch, event_id, err);
 out:
 	if (entered) {
@@ -87,7 +89,8 @@ int cmd_revert(int argc, char **argv)
 	int npos = 0, rc = CLI_USAGE;
 	bool do_emit = false;
 	ct_history *h = NULL;
-	json_t *cur = NULL, *target = NULL, *patch = NULL, *shown = NULL, *out = NULL;
+	json_t *cur = NULL, *target = NULL, *patch = NULL, *shown = NULL, *out = NULL, *log = NULL;
+	const json_t *parent = NULL; /* borrowed from log */
 	ct_error err;
 	int64_t at = CT_HISTORY_NO_TIME, v = 0;
 
@@ -150,17 +153,20 @@ int cmd_revert(int argc, char **argv)
 	}
 	if ((rc = cli_open(&c, &h)))
 		goto out;
-	if (!to && !v) {
+	if ((rc = ct_history_log(h, pos[0], pos[1], NULL, &log, &err) ? cli_fail("revert", &err) : 0))
+		goto out;
+	int64_t parent_v = 0;
+	for (size_t i = 0; i < json_array_size(log); i++) {
+		const json_t *r = json_array_get(log, i), *p = json_object_get(r, "parent");
+		int64_t x = json_integer_value(json_object_get(r, "version"));
 		/* the first state: the oldest version still in the history */
-		json_t *log = NULL;
-		if ((rc = ct_history_log(h, pos[0], pos[1], NULL, &log, &err) ? cli_fail("revert", &err) : 0))
-			goto out;
-		for (size_t i = 0; i < json_array_size(log); i++) {
-			int64_t x = json_integer_value(json_object_get(json_array_get(log, i), "version"));
-			if (!v || x < v)
-				v = x;
+		if (!to && !version && (!v || x < v))
+			v = x;
+		/* a child's revert rolls up into the parent its last change named */
+		if (json_is_object(p) && x > parent_v) {
+			parent_v = x;
+			parent = p;
 		}
-		json_decref(log);
 	}
 	if (ct_history_state(h, pos[0], pos[1], 0, CT_HISTORY_NO_TIME, &cur, &err) ||
 	    ct_history_state(h, pos[0], pos[1], v, at, &target, &err)) {
@@ -192,7 +198,7 @@ int cmd_revert(int argc, char **argv)
 		fprintf(stderr, "changetrail revert: the current state is already the target; nothing emitted\n");
 	} else if (do_emit) {
 		char eid[37] = "";
-		if (emit(&c, pos[0], pos[1], json_object_get(cur, "doc"), cur_deleted, tdoc, actor, eid, &err)) {
+		if (emit(&c, pos[0], pos[1], json_object_get(cur, "doc"), cur_deleted, tdoc, parent, actor, eid, &err)) {
 			rc = cli_fail("revert", &err);
 			goto out;
 		}
@@ -224,6 +230,7 @@ out:
 	json_decref(patch);
 	json_decref(shown);
 	json_decref(out);
+	json_decref(log);
 	ct_history_close(h);
 	cli_common_free(&c);
 	return rc;

@@ -26,6 +26,7 @@ static const struct command {
 	{"prune", cmd_prune, "delete old history, keeping chains verifiable"},
 	{"scan", cmd_scan, "backfill snapshots or detect deletions"},
 	{"replay", cmd_replay, "rebuild history into another database from Kafka"},
+	{"migrate", cmd_migrate, "convert a v1 (text form) database into a new v2 one"},
 };
 
 static void usage(FILE *out)

@@ -26,6 +26,7 @@ static const struct field {
 #define I(sec, k, m, lo, hi) {sec, k, F_INT, offsetof(ctc_config, m), lo, hi}
 	S("mongodb", "uri", mongodb_uri),
 	S("mongodb", "database", mongodb_database),
+	I("mongodb", "history_ttl_days", history_ttl_days, 0, 36500),
 	S("consumer", "topic", topic),
 	S("consumer", "dlq_topic", dlq_topic),
 	S("consumer", "group_id", group_id),
@@ -45,7 +46,13 @@ static const struct field {
 	I("consumer", "max_keys", max_keys, 0, 10000000),
 	I("consumer", "max_string_bytes", max_string_bytes, 0, 64 * 1024 * 1024),
 	I("consumer", "max_array_items", max_array_items, 0, 10000000),
+	I("consumer", "store_stall_ms", store_stall_ms, 100, 3600000),
 	S("http", "listen", http_listen),
+	S("anchor", "topic", anchor_topic),
+	S("anchor", "file", anchor_file),
+	S("anchor", "hmac_key_file", anchor_hmac_key_file),
+	I("anchor", "interval_ms", anchor_interval_ms, 100, 86400000),
+	I("anchor", "max_leaves", anchor_max_leaves, 1, 1000000),
 #undef S
 #undef I
 };
@@ -70,6 +77,9 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	cfg->state_flush_ms = 2000;
 	cfg->state_flush_max_documents = 20000;
 	cfg->shutdown_timeout_ms = 30000;
+	cfg->store_stall_ms = 10000;
+	cfg->anchor_interval_ms = 10000;
+	cfg->anchor_max_leaves = 10000;
 	if (set_str(&cfg->mongodb_uri, "mongodb://127.0.0.1:27017/", err) ||
 	    set_str(&cfg->mongodb_database, "changetrail", err) ||
 	    set_str(&cfg->topic, "changetrail.events", err) ||
@@ -77,7 +87,8 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	    set_str(&cfg->group_id, "changetrail-consumer", err) ||
 	    set_str(&cfg->log_level, "info", err) ||
 	    set_str(&cfg->key_check, "strict", err) ||
-	    set_str(&cfg->http_listen, "127.0.0.1:9464", err)) {
+	    set_str(&cfg->http_listen, "127.0.0.1:9464", err) || set_str(&cfg->anchor_topic, "", err) ||
+	    set_str(&cfg->anchor_file, "", err) || set_str(&cfg->anchor_hmac_key_file, "", err)) {
 		ctc_config_free(cfg);
 		return CT_ENOMEM;
 	}
@@ -164,7 +175,8 @@ static int set_value(ctc_config *cfg, const char *section, const char *key, cons
 		*(int64_t *)slot = v;
 		return 0;
 	}
-	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http"))
+	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http") &&
+	    strcmp(section, "anchor"))
 		return ct_error_set(err, CT_ECONFIG, "%s: unknown section [%s]", where, section);
 	return ct_error_set(err, CT_ECONFIG, "%s: unknown key '%s' in [%s]", where, key, section);
 }
@@ -220,9 +232,9 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			*close = '\0';
 			char *name = trim(s + 1);
 			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
-			    strcmp(name, "consumer") && strcmp(name, "http")) {
+			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor")) {
 				rc = ct_error_set(err, CT_ECONFIG,
-						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http)",
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor)",
 						  where, name);
 				goto out;
 			}
@@ -257,7 +269,7 @@ out:
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 {
 	static const char prefix[] = "CHANGETRAIL_";
-	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http"};
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor"};
 	for (; envp && *envp; envp++) {
 		const char *e = *envp, *eq = strchr(e, '=');
 		char name[256], key[256], where[300];
@@ -329,6 +341,10 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 		if (!colon || colon == cfg->http_listen || !colon[1] || *end || port < 0 || port > 65535)
 			return ct_error_set(err, CT_ECONFIG, "[http] listen must be host:port (port 0..65535)");
 	}
+	if (*cfg->anchor_topic && (!strcmp(cfg->anchor_topic, cfg->topic) || !strcmp(cfg->anchor_topic, cfg->dlq_topic)))
+		return ct_error_set(err, CT_ECONFIG, "[anchor] topic must differ from [consumer] topic and dlq_topic");
+	if (*cfg->anchor_hmac_key_file && !*cfg->anchor_topic && !*cfg->anchor_file)
+		return ct_error_set(err, CT_ECONFIG, "[anchor] hmac_key_file needs [anchor] topic or file");
 	return 0;
 }
 

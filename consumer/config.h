@@ -29,6 +29,7 @@ typedef struct ctc_config {
 	/* [mongodb] */
 	char *mongodb_uri;
 	char *mongodb_database;
+	int64_t history_ttl_days;    /* 0 = off; > 0: TTL index on history.ts (docs/storage.md, Retention) */
 	/* [consumer] */
 	char *topic;
 	char *dlq_topic;
@@ -46,8 +47,15 @@ typedef struct ctc_config {
 	char *key_check;             /* "strict" (default): a message keyed other than <collection>/<document_id> goes to the DLQ; "off" */
 	/* event limits (0 = the parser's default) */
 	int64_t max_event_bytes, max_depth, max_keys, max_string_bytes, max_array_items;
+	int64_t store_stall_ms;      /* a MongoDB write outstanding longer is a stall: /readyz fails */
 	/* [http] */
 	char *http_listen; /* "host:port"; empty = no HTTP server */
+	/* [anchor] (consumer/anchor.h): off while topic and file are both empty */
+	char *anchor_topic;
+	char *anchor_file;
+	char *anchor_hmac_key_file; /* its content is the key, never shown */
+	int64_t anchor_interval_ms;
+	int64_t anchor_max_leaves;  /* leaves per record; more are split into parts */
 } ctc_config;
 
 /* Fills `cfg` with the defaults (allocates; ctc_config_free() it). */

@@ -31,6 +31,9 @@ typedef struct ctc_context_agg {
 typedef struct ctc_contexts {
 	ctc_context_agg *items;
 	size_t n, cap;
+	/* set by the store once these are written: a write retried for its
+	 * states does not apply the upserts ($inc) twice */
+	bool written;
 } ctc_contexts;
 
 void ctc_contexts_init(ctc_contexts *c);

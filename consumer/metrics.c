@@ -6,6 +6,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 static const double size_le[CTC_SIZE_BUCKETS] = {1, 10, 50, 100, 250, 500, 1000, 2000, 5000, 7500, 10000};
 static const double dur_le[CTC_DURATION_BUCKETS] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
@@ -14,6 +15,24 @@ void ctc_metrics_init(ctc_metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	atomic_store(&m->lag, -1);
+}
+
+int64_t ctc_metrics_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void ctc_metrics_store_write(ctc_metrics *m, bool start)
+{
+	atomic_store(&m->store_write_start_us, start ? ctc_metrics_now_us() : 0);
+}
+
+int64_t ctc_metrics_store_write_age_us(ctc_metrics *m, int64_t now_us)
+{
+	int64_t start = atomic_load(&m->store_write_start_us);
+	return start && now_us > start ? now_us - start : 0;
 }
 
 void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us)
@@ -87,5 +106,15 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	scalar(out, "changetrail_cache_bytes", "gauge", "Approximate bytes of the document states held (bound: cache_max_mb).", (long long)atomic_load(&m->cache_bytes));
 	scalar(out, "changetrail_consumer_lag", "gauge", "Messages behind the high watermark, owned partitions.", (long long)atomic_load(&m->lag));
 	scalar(out, "changetrail_assigned_partitions", "gauge", "Partitions owned.", (long long)atomic_load(&m->assigned));
+	put(out, "# HELP changetrail_store_oldest_write_age_seconds Age of the MongoDB write under way (0: none).\n"
+		 "# TYPE changetrail_store_oldest_write_age_seconds gauge\n"
+		 "changetrail_store_oldest_write_age_seconds %.3f\n",
+	    (double)ctc_metrics_store_write_age_us(m, ctc_metrics_now_us()) / 1e6);
+	scalar(out, "changetrail_store_stalls_total", "counter", "MongoDB writes outstanding longer than store_stall_ms.", (long long)atomic_load(&m->store_stalls));
+	scalar(out, "changetrail_anchors_published_total", "counter", "Anchor records published (consumer/anchor.h).", (long long)atomic_load(&m->anchors_published));
+	scalar(out, "changetrail_anchor_errors_total", "counter", "Anchor records not built, written or delivered (retried on Kafka).", (long long)atomic_load(&m->anchor_errors));
+	put(out, "# HELP changetrail_last_anchor_timestamp_seconds Unix time of the last anchor published (0: none).\n"
+		 "# TYPE changetrail_last_anchor_timestamp_seconds gauge\n"
+		 "changetrail_last_anchor_timestamp_seconds %.3f\n", (double)atomic_load(&m->last_anchor_unix_ms) / 1e3);
 	scalar(out, "changetrail_paused", "gauge", "1 while consumption is paused for MongoDB.", (long long)atomic_load(&m->paused));
 }

@@ -6,6 +6,7 @@
 #define CTC_METRICS_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "ct_buf.h"
@@ -25,9 +26,24 @@ typedef struct ctc_metrics {
 	atomic_int assigned;          /* partitions owned */
 	atomic_int store_ok;          /* last MongoDB operation succeeded */
 	atomic_int paused;            /* consumption paused for MongoDB */
+	/* the MongoDB write (batch or state write, retries included) under way:
+	 * when it started (monotonic µs, 0 = none); stalls: writes that stayed
+	 * outstanding past store_stall_ms, counted once each by the loop */
+	atomic_int_fast64_t store_write_start_us;
+	atomic_int_fast64_t store_read_start_us; /* the state load (stage 1) under way, the same way */
+	atomic_uint_fast64_t store_stalls;
+	/* anchors (anchor.h) */
+	atomic_uint_fast64_t anchors_published, anchor_errors;
+	atomic_int_fast64_t last_anchor_unix_ms; /* 0 = none yet */
 } ctc_metrics;
 
 void ctc_metrics_init(ctc_metrics *m);
+/* Monotonic µs, the clock of store_write_start_us. */
+int64_t ctc_metrics_now_us(void);
+/* Marks the start (start = true) or the end of a MongoDB write. */
+void ctc_metrics_store_write(ctc_metrics *m, bool start);
+/* Age of the outstanding MongoDB write at `now_us` (monotonic), 0 when none. */
+int64_t ctc_metrics_store_write_age_us(ctc_metrics *m, int64_t now_us);
 void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us);
 /* Appends the Prometheus text exposition (format 0.0.4) to `out`. */
 void ctc_metrics_render(ctc_metrics *m, ct_buf *out);

@@ -20,6 +20,7 @@
 
 #include "ct_internal.h"
 #include "fetchwake.h"
+#include "anchor.h"
 #include "http.h"
 #include "log.h"
 #include "worker.h"
@@ -46,6 +47,10 @@ struct ctc_pipeline {
 	uv_work_t prep_work, write_work, ping_work;
 	bool ping_inflight;
 	rd_kafka_t *rk, *dlq;
+	rd_kafka_t *anchor_rk;    /* producer of the anchor topic; NULL without one */
+	ctc_anchor *anchor;       /* NULL: anchors off */
+	int64_t stall_counted;    /* store_write_start_us of the last write counted as a stall */
+	int64_t ping_start_us;    /* monotonic, when the ping under way started */
 	rd_kafka_queue_t *queue;
 	ctc_fetchwake *fetchwake; /* NULL when librdkafka has fetch.queue.backoff.ms */
 	long long prefetch_kb;
@@ -602,6 +607,39 @@ static void ping_after_cb(uv_work_t *req, int status)
 		maybe_finish_stop(p);
 }
 
+/*
+ * A MongoDB write, state load (or ping) outstanding past store_stall_ms: the database is
+ * frozen or cut off while the connection stays open, which no error shows
+ * (a write only fails at the socket timeout). Counted once per write.
+ */
+static int64_t stall_age_us(ctc_pipeline *p, int64_t now)
+{
+	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
+	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	if (read && now - read > age)
+		age = now - read;
+	if (p->ping_inflight && p->ping_start_us && now - p->ping_start_us > age)
+		age = now - p->ping_start_us;
+	return age;
+}
+
+static void check_stall(ctc_pipeline *p, int64_t now)
+{
+	int64_t start = atomic_load(&p->metrics.store_write_start_us);
+	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
+	if (read && (!start || read < start)) { /* the older of the two operations under way */
+		start = read;
+		age = now - read;
+	}
+	if (start && age > p->cfg->store_stall_ms * 1000 && p->stall_counted != start) {
+		p->stall_counted = start;
+		atomic_fetch_add(&p->metrics.store_stalls, 1);
+		ctc_log(CTC_WARN, "mongodb write stalled", "age_ms=%lld store_stall_ms=%lld", (long long)(age / 1000),
+			(long long)p->cfg->store_stall_ms);
+	}
+}
+
 static void tick_cb(uv_timer_t *t)
 {
 	ctc_pipeline *p = t->data;
@@ -623,8 +661,11 @@ static void tick_cb(uv_timer_t *t)
 	}
 	if (ticks % 10 == 0)
 		update_lag(p);
+	check_stall(p, now);
+	ctc_anchor_tick(p->anchor, now, false);
 	if (p->ping_store && !p->ping_inflight && (ticks % 50 == 1)) {
 		p->ping_inflight = true;
+		p->ping_start_us = now;
 		p->ping_work.data = p;
 		uv_queue_work(&p->loop, &p->ping_work, ping_work_cb, ping_after_cb);
 	}
@@ -656,9 +697,17 @@ static int http_handler(void *ud, const char *path, ct_buf *body, const char **c
 	if (!strcmp(path, "/readyz")) {
 		bool assigned = atomic_load(&p->metrics.assigned) > 0;
 		bool store = p->cfg->no_write || atomic_load(&p->metrics.store_ok);
+		int64_t age = p->cfg->no_write ? 0 : stall_age_us(p, now_us());
+		bool stalled = age > p->cfg->store_stall_ms * 1000;
+		char line[96];
 		ct_buf_puts(body, assigned ? "assigned=yes" : "assigned=no");
-		ct_buf_puts(body, store ? " mongodb=ok\n" : " mongodb=unreachable\n");
-		return assigned && store && !p->stopping ? 200 : 503;
+		if (stalled) {
+			snprintf(line, sizeof(line), " mongodb=stalled write_age_ms=%lld\n", (long long)(age / 1000));
+			ct_buf_puts(body, line);
+		} else {
+			ct_buf_puts(body, store ? " mongodb=ok\n" : " mongodb=unreachable\n");
+		}
+		return assigned && store && !stalled && !p->stopping ? 200 : 503;
 	}
 	ct_buf_puts(body, "not found\n");
 	return 404;
@@ -719,6 +768,8 @@ static void maybe_finish_stop(ctc_pipeline *p)
 	rd_kafka_consumer_close(p->rk);
 	while (rd_kafka_outq_len(p->dlq) > 0 && !atomic_load(&p->abort))
 		rd_kafka_flush(p->dlq, 100);
+	/* the heads of the last state write, published before leaving */
+	ctc_anchor_close(p->anchor, atomic_load(&p->abort) ? 0 : 5000);
 	uv_timer_stop(&p->deadline_timer);
 	ctc_http_stop(p->http);
 	p->http = NULL;
@@ -916,7 +967,28 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	}
 	pconf = NULL;
 
+	if (ctc_anchor_new(cfg, &p->metrics, &p->anchor, err))
+		goto fail;
+	if (p->anchor && *cfg->anchor_topic) {
+		if (!(pconf = kafka_conf(cfg, false, err)))
+			goto fail;
+		/* its own producer: an anchor that cannot be delivered must never hold up
+		 * the DLQ deliveries a batch waits for (failed ones are produced again) */
+		if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
+		    set(pconf, "message.timeout.ms", "60000", err) || set(pconf, "linger.ms", "5", err))
+			goto fail;
+		rd_kafka_conf_set_dr_msg_cb(pconf, ctc_anchor_dr_cb);
+		rd_kafka_conf_set_opaque(pconf, p->anchor);
+		if (!(p->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
+			ct_error_set(err, CT_EKAFKA, "kafka anchor producer: %s", errstr);
+			goto fail;
+		}
+		pconf = NULL;
+		ctc_anchor_set_producer(p->anchor, p->anchor_rk);
+	}
+
 	p->worker.cfg = cfg;
+	p->worker.anchor = p->anchor;
 	p->worker.consumer = p->rk;
 	p->worker.dlq = p->dlq;
 	p->worker.metrics = &p->metrics;
@@ -1030,6 +1102,9 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	}
 	if (p->dlq)
 		rd_kafka_destroy(p->dlq);
+	if (p->anchor_rk)
+		rd_kafka_destroy(p->anchor_rk);
+	ctc_anchor_free(p->anchor);
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	ctc_store_close(p->worker.store);
 	ctc_store_close(p->worker.read_store);

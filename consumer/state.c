@@ -3,7 +3,7 @@
  */
 #include "state.h"
 
-#include "bson_json.h"
+#include "cts_codec.h"
 #include "changetrail/canonical.h"
 #include "ct_internal.h"
 
@@ -46,8 +46,10 @@ void ctc_state_free(ctc_doc_state *st)
 	free(st->document_id);
 	json_decref(st->doc);
 	free(st->last_topic);
-	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
+	for (unsigned i = 0; i < CTC_RECENT_IDS; i++) {
 		free(st->recent_ids[i]);
+		free(st->recent_sha256[i]);
+	}
 	free(st);
 }
 
@@ -74,6 +76,8 @@ int ctc_state_remember_id(ctc_doc_state *st, const char *event_id, ct_error *err
 	}
 	free(st->recent_ids[slot]);
 	st->recent_ids[slot] = copy;
+	free(st->recent_sha256[slot]);
+	st->recent_sha256[slot] = NULL;
 	return 0;
 }
 
@@ -101,25 +105,41 @@ int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition
 	return 0;
 }
 
-/* BSON_APPEND_UTF8, or null when `v` is NULL or empty (no hash before version 1, no ts). */
+/* BSON_APPEND_UTF8, or null when `v` is NULL or empty (no hash before version 1). */
 static bool utf8_or_null(bson_t *b, const char *key, const char *v)
 {
 	return v && *v ? BSON_APPEND_UTF8(b, key, v) : BSON_APPEND_NULL(b, key);
 }
 
+/* {id, sha256} of ring slot `slot` under `key`. */
+static bool append_event(bson_t *b, const char *key, const ctc_doc_state *st, unsigned slot)
+{
+	bson_t e;
+	return BSON_APPEND_DOCUMENT_BEGIN(b, key, &e) && BSON_APPEND_UTF8(&e, "id", st->recent_ids[slot]) &&
+	       utf8_or_null(&e, "sha256", st->recent_sha256[slot]) && bson_append_document_end(b, &e);
+}
+
 int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err)
 {
-	bson_t b = BSON_INITIALIZER, lo, ids;
-	char *text = NULL;
+	bson_t b = BSON_INITIALIZER, lo, ring;
 	int rc = 0;
 	bool ok;
 
-	if (st->doc && (rc = ct_canonical_dump(st->doc, &text, NULL, err)))
-		goto out;
 	ok = BSON_APPEND_UTF8(&b, "_id", st->key) && BSON_APPEND_UTF8(&b, "collection", st->collection) &&
 	     BSON_APPEND_UTF8(&b, "document_id", st->document_id) && BSON_APPEND_INT64(&b, "version", st->version) &&
-	     BSON_APPEND_BOOL(&b, "deleted", st->deleted) && utf8_or_null(&b, "hash", st->hash) &&
-	     (text ? BSON_APPEND_UTF8(&b, "doc", text) : BSON_APPEND_NULL(&b, "doc"));
+	     BSON_APPEND_BOOL(&b, "deleted", st->deleted) && utf8_or_null(&b, "hash", st->hash);
+	if (ok && st->doc) {
+		if ((rc = cts_bson_append_json(&b, "doc", st->doc, err)))
+			goto out;
+	} else if (ok) {
+		ok = BSON_APPEND_NULL(&b, "doc");
+	}
+	if (ok && st->last_ts[0]) {
+		if ((rc = cts_append_time(&b, "ts", "ts_us", st->last_ts, err)))
+			goto out;
+	} else if (ok) {
+		ok = BSON_APPEND_NULL(&b, "ts");
+	}
 	if (ok && st->last_topic) {
 		ok = BSON_APPEND_DOCUMENT_BEGIN(&b, "last_offset", &lo) && BSON_APPEND_UTF8(&lo, "topic", st->last_topic) &&
 		     BSON_APPEND_INT64(&lo, "partition", st->last_partition) &&
@@ -127,20 +147,22 @@ int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err)
 	} else if (ok) {
 		ok = BSON_APPEND_NULL(&b, "last_offset");
 	}
+	if (ok && st->nrecent)
+		ok = append_event(&b, "last_event", st, (st->recent_head + st->nrecent - 1) % CTC_RECENT_IDS);
+	else if (ok)
+		ok = BSON_APPEND_NULL(&b, "last_event");
 	if (ok)
-		ok = BSON_APPEND_ARRAY_BEGIN(&b, "recent_event_ids", &ids);
+		ok = BSON_APPEND_ARRAY_BEGIN(&b, "recent_events", &ring);
 	for (unsigned i = 0; ok && i < st->nrecent; i++) {
 		char buf[16];
 		const char *k;
 		bson_uint32_to_string(i, &k, buf, sizeof(buf));
-		ok = BSON_APPEND_UTF8(&ids, k, st->recent_ids[(st->recent_head + i) % CTC_RECENT_IDS]);
+		ok = append_event(&ring, k, st, (st->recent_head + i) % CTC_RECENT_IDS);
 	}
-	ok = ok && bson_append_array_end(&b, &ids) && utf8_or_null(&b, "ts", st->last_ts) &&
-	     ct_buf_put(out, bson_get_data(&b), b.len) == 0;
+	ok = ok && bson_append_array_end(&b, &ring) && ct_buf_put(out, bson_get_data(&b), b.len) == 0;
 	if (!ok)
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 out:
-	free(text);
 	bson_destroy(&b);
 	return rc;
 }
@@ -155,7 +177,7 @@ int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err)
 	if (!rc && !bson_init_static(&doc, (const uint8_t *)buf.data, buf.len))
 		rc = ct_error_set(err, CT_EINTERNAL, "state BSON malformed");
 	if (!rc)
-		rc = ctc_bson_to_json(&doc, out, err);
+		rc = cts_state_from_bson(&doc, out, err);
 	ct_buf_free(&buf);
 	return rc;
 }
@@ -190,14 +212,17 @@ int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err
 	const char *ts = get_str(stored, "ts");
 	if (ts && strlen(ts) < sizeof(st->last_ts))
 		strcpy(st->last_ts, ts);
-	const char *text = get_str(stored, "doc");
-	if (text) {
+	json_t *doc = json_object_get(stored, "doc");
+	if (json_is_string(doc)) { /* v1: canonical text */
 		json_error_t jerr;
-		st->doc = json_loads(text, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
+		st->doc = json_loadb(json_string_value(doc), json_string_length(doc),
+				     JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
 		if (!st->doc) {
 			rc = ct_error_set(err, CT_EINVAL, "state %s: doc is not JSON: %s", st->key, jerr.text);
 			goto out;
 		}
+	} else if (doc && !json_is_null(doc)) {
+		st->doc = json_incref(doc);
 	}
 	json_t *lo = json_object_get(stored, "last_offset");
 	if (json_is_object(lo) && get_str(lo, "topic") &&
@@ -205,11 +230,25 @@ int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err
 				       (int32_t)json_integer_value(json_object_get(lo, "partition")),
 				       json_integer_value(json_object_get(lo, "offset")), err)))
 		goto out;
-	json_t *ids = json_object_get(stored, "recent_event_ids");
+	json_t *ids = json_object_get(stored, "recent_event_ids"); /* v1 */
 	for (size_t i = 0; i < json_array_size(ids); i++) {
 		const char *e = json_string_value(json_array_get(ids, i));
 		if (e && (rc = ctc_state_remember_id(st, e, err)))
 			goto out;
+	}
+	json_t *ring = json_object_get(stored, "recent_events");
+	for (size_t i = 0; i < json_array_size(ring); i++) {
+		const json_t *e = json_array_get(ring, i);
+		const char *eid = get_str(e, "id"), *sha = get_str(e, "sha256");
+		if (!eid)
+			continue;
+		if ((rc = ctc_state_remember_id(st, eid, err)))
+			goto out;
+		unsigned slot = (st->recent_head + st->nrecent - 1) % CTC_RECENT_IDS;
+		if (sha && !(st->recent_sha256[slot] = strdup(sha))) {
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto out;
+		}
 	}
 	*out = st;
 	st = NULL;
@@ -291,7 +330,7 @@ size_t ctc_state_approx_bytes(const ctc_doc_state *st)
 		n += strlen(st->last_topic) + 1;
 	for (unsigned i = 0; i < CTC_RECENT_IDS; i++)
 		if (st->recent_ids[i])
-			n += strlen(st->recent_ids[i]) + 16; /* allocator rounding */
+			n += strlen(st->recent_ids[i]) + 16 + (st->recent_sha256[i] ? 80 : 0); /* allocator rounding */
 	if (st->doc) {
 		/* measured once per document, not at every look of the cache */
 		if (st->sized_doc != st->doc) {

@@ -29,6 +29,8 @@ typedef struct ctc_doc_state {
 	int32_t last_partition;
 	int64_t last_offset;
 	char *recent_ids[CTC_RECENT_IDS]; /* ring, oldest first from recent_head */
+	char *recent_sha256[CTC_RECENT_IDS]; /* beside each id: lowercase hex SHA-256 of its raw
+	                       Kafka message value; NULL = unknown (stored as null) */
 	unsigned nrecent, recent_head;
 	char last_ts[40];   /* ts of the last history record */
 	bool dirty;         /* changed since it was last taken for a write to `state` (not stored) */
@@ -73,16 +75,17 @@ int ctc_state_set_offset(ctc_doc_state *st, const char *topic, int32_t partition
 			 ct_error *err);
 
 /*
- * Stored form, appended to `out` as one BSON document (after what is
- * there): {_id, collection, document_id, version, deleted, hash, doc
- * (canonical JSON text or null), last_offset {topic, partition, offset},
- * recent_event_ids [...], ts}. What the writer sends to `state`. CT_ENOMEM,
- * or ct_canonical_dump()'s errors for the document.
+ * Stored form v2 (cts_codec.h), appended to `out` as one BSON document
+ * (after what is there): {_id, collection, document_id, version, deleted,
+ * hash, doc (BSON document or null), ts (date) + ts_us, last_offset
+ * {topic, partition, offset}, last_event {id, sha256}, recent_events
+ * [{id, sha256}]}. What the writer sends to `state`. CT_ENOMEM, CT_ELIMIT,
+ * CT_EINVAL (a key with a NUL byte, a ts that is not canonical).
  */
 int ctc_state_append_bson(const ctc_doc_state *st, ct_buf *out, ct_error *err);
-/* The same stored form as a JSON object (*out owned by the caller), read from that BSON. */
+/* The same stored form in its JSON form (cts_state_from_bson()), *out owned by the caller. */
 int ctc_state_to_json(const ctc_doc_state *st, json_t **out, ct_error *err);
-/* Inverse of ctc_state_to_json(); CT_EINVAL naming the field when malformed. */
+/* Inverse of ctc_state_to_json(); also takes v1's recent_event_ids. CT_EINVAL naming the field when malformed. */
 int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err);
 
 #endif

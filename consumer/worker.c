@@ -28,6 +28,7 @@ void ctc_batch_free(ctc_batch *b)
 	ct_buf_free(&b->history);
 	ct_buf_free(&b->states);
 	ctc_contexts_free(&b->ctxs);
+	ctc_anchor_heads_free(&b->heads);
 	free(b);
 }
 
@@ -373,7 +374,7 @@ static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int
 /* Finds or loads the states of every key of the batch; one query for all misses. */
 static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *err)
 {
-	const char **missing = calloc(b->n ? b->n : 1, sizeof(*missing));
+	ctc_doc_ref *missing = calloc(b->n ? b->n : 1, sizeof(*missing));
 	int32_t *miss_part = calloc(b->n ? b->n : 1, sizeof(*miss_part));
 	char **keys = calloc(b->n ? b->n : 1, sizeof(*keys));
 	size_t nmiss = 0;
@@ -401,18 +402,22 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			goto out;
 		}
 		miss_part[nmiss] = b->msgs[i]->partition;
-		missing[nmiss++] = st->key;
+		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id, ct_event_id(evs[i])};
 	}
 	if (nmiss == 0 || !w->read_store)
 		goto out;
 	int64_t delay = 100;
+	atomic_store(&w->metrics->store_read_start_us, ctc_metrics_now_us()); /* the stall check's too */
 	for (;;) {
 		if (!(rc = ctc_store_load_states(w->read_store, missing, nmiss, &found, err)))
 			break;
 		store_failed(w, "load state", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			atomic_store(&w->metrics->store_read_start_us, 0);
 			goto out;
+		}
 	}
+	atomic_store(&w->metrics->store_read_start_us, 0);
 	store_succeeded(w);
 	for (size_t i = 0; i < json_array_size(found); i++) {
 		ctc_doc_state *loaded;
@@ -428,6 +433,12 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 		*slot = *loaded;
 		*loaded = tmp;
 		ctc_state_free(loaded);
+		/* rolled forward from history: newer than `state`, so it is written
+		 * even when every event of the batch turns out a redelivery */
+		if (json_is_true(json_object_get(json_array_get(found, i), "rolled_forward")) && !slot->dirty) {
+			slot->dirty = true;
+			w->ndirty++;
+		}
 	}
 out:
 	for (size_t i = 0; keys && i < b->n; i++)
@@ -446,16 +457,25 @@ static int write_batch(ctc_worker *w, ctc_write_set *ws, size_t *dups, ct_error 
 	*dups = 0;
 	if (!w->store)
 		return 0;
+	/* outstanding until written, retries included: the loop's stall check (store_stall_ms) */
+	ctc_metrics_store_write(w->metrics, true);
 	for (;;) {
 		int rc = 0;
-		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, err)))
+		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
 			w->indexes_done = true;
 		if (!rc && !(rc = ctc_store_write(w->store, ws, dups, err)))
 			break;
+		/* records that collide with other stored records: retrying cannot
+		 * help, the batch fails with what was found (ws->conflicts) */
+		if (rc == CT_ECONFLICT)
+			return rc;
 		store_failed(w, "write batch", err);
-		if (!backoff(w, &delay))
+		if (!backoff(w, &delay)) {
+			ctc_metrics_store_write(w->metrics, false);
 			return CT_ETIMEDOUT;
+		}
 	}
+	ctc_metrics_store_write(w->metrics, false);
 	store_succeeded(w);
 	return 0;
 }
@@ -615,6 +635,16 @@ static int collect_dirty(ctc_doc_state *st, void *ud)
 	return rc;
 }
 
+/* The head of a dirty state, for the anchor published once its write is done. */
+static int collect_head(ctc_doc_state *st, void *ud)
+{
+	ctc_batch *b = ud;
+	ct_error err;
+	if (st->version < 1)
+		return 0;
+	return ctc_anchor_heads_add(&b->heads, st->collection, st->document_id, st->version, st->hash, &err);
+}
+
 static int mark_taken(ctc_doc_state *st, void *ud)
 {
 	st->dirty = false;
@@ -634,6 +664,8 @@ static int take_unwritten(ctc_worker *w, ctc_batch *b)
 	/* with no_write (no store) the states are only marked clean: their
 	 * stored form would be built for nobody */
 	if (w->store && ctc_cache_foreach_dirty(w->cache, collect_dirty, b))
+		return CT_ENOMEM;
+	if (w->store && w->anchor && ctc_cache_foreach_dirty(w->cache, collect_head, b))
 		return CT_ENOMEM;
 	b->take = ++w->takes;
 	ctc_cache_foreach_dirty(w->cache, mark_taken, &b->take);
@@ -813,7 +845,7 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 	 * another thread, records cost more to free than to build. */
 	if (w->store) {
 		bson_t doc = BSON_INITIALIZER;
-		rc = ctc_history_to_bson(rec, &doc, &err);
+		rc = cts_history_to_bson(rec, &doc, &err);
 		if (!rc && ct_buf_put(&b->history, bson_get_data(&doc), doc.len))
 			rc = ct_error_set(&err, CT_ENOMEM, "out of memory");
 		bson_destroy(&doc);
@@ -940,7 +972,23 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 
 	b->ok = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
-	if (write_batch(w, &ws, &dups, &err))
+	int wrc = write_batch(w, &ws, &dups, &err);
+	if (wrc == CT_ECONFLICT) {
+		char q[512];
+		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
+			ws.conflicts.n, ctc_log_q(err.message, q, sizeof(q)));
+		for (size_t i = 0; i < ws.conflicts.n && i < 10; i++) {
+			const ctc_conflict *c = &ws.conflicts.items[i];
+			char *stored = c->stored ? json_dumps(c->stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
+			ctc_log(CTC_ERROR, "history conflict record", "batch=%llu index=%zu kind=%s id=%s stored=%s",
+				(unsigned long long)b->seq, c->index,
+				c->kind == CTS_CONFLICT_ID_REUSED ? "id_reused" : "version_taken",
+				ctc_log_q(c->id, q, sizeof(q)), stored ? stored : "null");
+			free(stored);
+		}
+	}
+	ctc_conflicts_free(&ws.conflicts);
+	if (wrc)
 		return;
 	/* Redelivered events whose state was not written yet: rebuilt, found in
 	 * `history` already. They count as duplicates, not as persisted. */
@@ -959,6 +1007,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 		atomic_store(&w->written_take, b->take);
 		atomic_fetch_add(&w->metrics->state_writes, 1);
 		atomic_fetch_add(&w->metrics->states_written, b->nstates);
+		ctc_anchor_add(w->anchor, &b->heads); /* only what MongoDB holds now */
 	}
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);

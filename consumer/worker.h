@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "anchor.h"
 #include "cache.h"
 #include "ct_buf.h"
 #include "contexts.h"
@@ -48,6 +49,7 @@ typedef struct ctc_batch {
 	size_t nstates;            /* how many documents `states` holds */
 	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */
+	ctc_anchor_heads heads;    /* when flush and anchoring: the heads of `states`, anchored once written */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
 } ctc_batch;
@@ -71,6 +73,7 @@ typedef struct ctc_worker {
 	uint64_t takes;           /* state writes taken so far (stage 1) */
 	atomic_uint_fast64_t written_take; /* the last of them written (stage 2, read by stage 1) */
 	ctc_contexts ctxs;        /* context updates gathered since the last state write */
+	ctc_anchor *anchor;       /* NULL: no anchors */
 } ctc_worker;
 
 /*

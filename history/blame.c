@@ -139,10 +139,27 @@ int ct_history_blame(ct_history *h, const char *collection, const char *document
 		rc = ct_error_set(err, rc, "document too deep or out of memory");
 		goto out;
 	}
+	/*
+	 * A deleted document is shown as it was before the delete, and the
+	 * delete removed every field: its fields are credited to who set them,
+	 * so the search starts below the delete (and what follows it only
+	 * touches relations or nothing).
+	 */
+	size_t below = nrec;
+	if (json_is_true(json_object_get(state, "deleted")))
+		for (size_t r = nrec; r-- > 0;) {
+			const char *op = cth_str(json_array_get(records, r), "op");
+			if (!strcmp(op, "delete")) {
+				below = r;
+				break;
+			}
+			if (!cth_op_keeps_doc(op))
+				break; /* a checkpoint of the deleted state: it holds the credit */
+		}
 	for (size_t i = 0; i < json_array_size(res); i++) {
 		json_t *l = json_array_get(res, i);
 		const json_t *path = json_object_get(l, "path"), *by = NULL;
-		for (size_t r = json_array_size(records); !by && r-- > 0;) {
+		for (size_t r = below; !by && r-- > 0;) {
 			const json_t *rec = json_array_get(records, r);
 			if (!strcmp(cth_str(rec, "op"), "checkpoint") || touches(rec, path))
 				by = rec;

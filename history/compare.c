@@ -5,7 +5,7 @@
  */
 #include "history_internal.h"
 
-#include "bson_json.h"
+#include "cts_codec.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -24,7 +24,9 @@ static int read_all(mongoc_collection_t *coll, const char *skip, json_t **out, c
 		json_t *j = NULL;
 		if (json_object_size(byid) >= CT_HISTORY_MAX_RECORDS)
 			rc = ct_error_set(err, CT_ELIMIT, "more than %d documents", CT_HISTORY_MAX_RECORDS);
-		else if (!(rc = ctc_bson_to_json(doc, &j, err))) {
+		/* through the storage codec: the JSON form, dates as text */
+		else if (!(rc = !strcmp(skip, "kafka") ? cts_history_from_bson(doc, &j, err)
+							: cts_state_from_bson(doc, &j, err))) {
 			json_object_del(j, skip);
 			if (json_object_set_new(byid, cth_str(j, "_id"), j))
 				rc = ct_error_set(err, CT_ENOMEM, "out of memory");

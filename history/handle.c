@@ -1,42 +1,43 @@
 /*
  * handle.c - the ct_history handle and the bounded reads every query is
- * built on. FerretDB on SQLite indexes only _id, so filters stay simple and
- * sorting happens here, in C.
+ * built on: stored documents (v2 native or v1 text form) become their JSON
+ * form through the storage codec (storage/cts_codec.h); sorting happens
+ * here, in C, because one document's records order by version and
+ * different documents' by time.
  */
 #include "history_internal.h"
 
-#include "bson_json.h"
-#include "state.h"
-#include "store.h"
+#include "cts_codec.h"
+#include "cts_mongo.h"
+#include "cts_names.h"
 
 #include "changetrail/canonical.h"
 #include "changetrail/event.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void log_handler(mongoc_log_level_t level, const char *domain, const char *message, void *data)
+/* The storage module's log handler (it drops the endSessions noise), printing as libmongoc does. */
+static void log_sink(bool error, const char *domain, const char *message)
 {
-	/* FerretDB has no endSessions: libmongoc warns on every client destroy. */
-	if (strstr(message, "endSessions") || level > MONGOC_LOG_LEVEL_WARNING)
-		return;
-	mongoc_log_default_handler(level, domain, message, data);
+	mongoc_log_default_handler(error ? MONGOC_LOG_LEVEL_ERROR : MONGOC_LOG_LEVEL_WARNING, domain, message, NULL);
 }
 
 void ct_history_global_init(void)
 {
-	mongoc_init();
-	mongoc_log_set_handler(log_handler, NULL);
+	cts_global_init(log_sink);
 }
 
 void ct_history_global_cleanup(void)
 {
-	mongoc_cleanup();
+	cts_global_cleanup();
 }
 
+/* The one error mapper: credentials in a message are redacted. */
 int cth_mongo_error(ct_error *err, const char *what, const bson_error_t *e)
 {
-	return ct_error_set(err, CT_EMONGO, "%s: %s (code %u)", what, e->message, e->code);
+	return cts_mongo_error(err, what, e);
 }
 
 int ct_history_open(const char *uri_str, const char *database, ct_history **out, ct_error *err)
@@ -53,15 +54,16 @@ int ct_history_open(const char *uri_str, const char *database, ct_history **out,
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 		goto out;
 	}
-	if (!(h->client = ctc_mongo_client_new(uri_str, "changetrail", 0, err))) {
+	if (!(h->client = cts_client_new(uri_str, "changetrail", 0, err))) {
 		rc = err ? err->code : CT_ECONFIG;
 		goto out;
 	}
 	h->db = mongoc_client_get_database(h->client, database);
-	h->history = mongoc_database_get_collection(h->db, "history");
-	h->state = mongoc_database_get_collection(h->db, "state");
-	h->contexts = mongoc_database_get_collection(h->db, "contexts");
-	h->context_parts = mongoc_database_get_collection(h->db, "context_parts");
+	h->history = mongoc_database_get_collection(h->db, CTS_COLL_HISTORY);
+	h->state = mongoc_database_get_collection(h->db, CTS_COLL_STATE);
+	h->contexts = mongoc_database_get_collection(h->db, CTS_COLL_CONTEXTS);
+	/* v1 databases only: contexts written in parts (read until migrated) */
+	h->context_parts = mongoc_database_get_collection(h->db, CTS_COLL_V1_CONTEXT_PARTS);
 out:
 	if (rc)
 		ct_history_close(h);
@@ -93,21 +95,6 @@ int ct_history_ping(ct_history *h, ct_error *err)
 	return ok ? 0 : cth_mongo_error(err, "ping", &e);
 }
 
-/* Replaces obj[key], a canonical JSON text, by its parsed value. */
-static int parse_text_field(json_t *obj, const char *key, ct_error *err)
-{
-	json_t *v = json_object_get(obj, key);
-	json_error_t jerr;
-	if (!json_is_string(v))
-		return 0;
-	json_t *p = json_loadb(json_string_value(v), json_string_length(v),
-			       JSON_REJECT_DUPLICATES | JSON_DECODE_ANY | JSON_ALLOW_NUL, &jerr);
-	if (!p)
-		return ct_error_set(err, CT_ECONFLICT, "stored field '%s' of '%s' is not JSON: %s", key,
-				    cth_str(obj, "_id"), jerr.text);
-	return json_object_set_new(obj, key, p) ? ct_error_set(err, CT_ENOMEM, "out of memory") : 0;
-}
-
 int cth_find(ct_history *h, mongoc_collection_t *coll, const bson_t *filter, bool as_history,
 	     json_t **out, ct_error *err)
 {
@@ -127,12 +114,11 @@ int cth_find(ct_history *h, mongoc_collection_t *coll, const bson_t *filter, boo
 			rc = ct_error_set(err, CT_ELIMIT, "more than %d documents match", CT_HISTORY_MAX_RECORDS);
 			goto out;
 		}
-		rc = as_history ? ctc_history_from_bson(doc, &j, err) : ctc_bson_to_json(doc, &j, err);
-		if (!rc && as_history)
-			rc = parse_text_field(j, "doc", err);
-		if (!rc && !as_history && !(rc = parse_text_field(j, "doc", err)) &&
-		    !(rc = parse_text_field(j, "metadata", err)))
-			rc = parse_text_field(j, "metadata_seen", err);
+		bson_iter_t ctx_it;
+		/* the JSON form through the storage codec (v2 native or v1 text alike) */
+		rc = as_history ? cts_history_from_bson(doc, &j, err)
+		     : bson_iter_init_find(&ctx_it, doc, "first_ts") ? cts_context_from_bson(doc, &j, err)
+								     : cts_state_from_bson(doc, &j, err);
 		if (rc) {
 			json_decref(j);
 			goto out;
@@ -209,21 +195,73 @@ static int cmp_newest(const void *a, const void *b)
 	return strcmp(cth_str(ra, "_id"), cth_str(rb, "_id"));
 }
 
+/* Group key of a record: its document. */
+static int cmp_doc(const json_t *a, const json_t *b)
+{
+	int c = strcmp(cth_str(a, "collection"), cth_str(b, "collection"));
+	return c ? c : strcmp(cth_str(a, "document_id"), cth_str(b, "document_id"));
+}
+
+/* A slot of the time-ordered list: the record there and its position. */
+typedef struct slot {
+	const json_t *rec;
+	size_t pos;
+} slot;
+
+/* Slots grouped by document, each group in list order. */
+static int cmp_slot(const void *a, const void *b)
+{
+	const slot *x = a, *y = b;
+	int c = cmp_doc(x->rec, y->rec);
+	return c ? c : (x->pos > y->pos) - (x->pos < y->pos);
+}
+
+/* Records grouped by document, each group newest version first. */
+static int cmp_doc_version_desc(const void *a, const void *b)
+{
+	int c = cmp_doc(*(json_t *const *)a, *(json_t *const *)b);
+	return c ? c : -cmp_version(a, b);
+}
+
 int cth_sort(json_t *arr, bool by_version, ct_error *err)
 {
 	size_t n = json_array_size(arr);
-	json_t **v;
+	json_t **v = NULL, **byv = NULL;
+	slot *slots = NULL;
 	if (n < 2)
 		return 0;
-	if (!(v = malloc(n * sizeof(*v))))
+	if (!(v = malloc(n * sizeof(*v))) || (!by_version && (!(byv = malloc(n * sizeof(*byv))) ||
+							     !(slots = malloc(n * sizeof(*slots)))))) {
+		free(v);
+		free(byv);
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
 	for (size_t i = 0; i < n; i++)
 		v[i] = json_incref(json_array_get(arr, i));
 	qsort(v, n, sizeof(*v), by_version ? cmp_version : cmp_newest);
+	if (!by_version) {
+		/*
+		 * Producers' clocks disagree: a document's v2 can carry an earlier ts
+		 * than its v1. Documents interleave by time, but the records of one
+		 * document are always listed in version order: the slots a document
+		 * holds in the time order are refilled with its records, newest
+		 * version first.
+		 */
+		for (size_t i = 0; i < n; i++) {
+			slots[i] = (slot){v[i], i};
+			byv[i] = v[i];
+		}
+		qsort(slots, n, sizeof(*slots), cmp_slot);
+		qsort(byv, n, sizeof(*byv), cmp_doc_version_desc);
+		for (size_t k = 0; k < n; k++)
+			v[slots[k].pos] = byv[k];
+	}
 	json_array_clear(arr);
 	for (size_t i = 0; i < n; i++)
 		json_array_append_new(arr, v[i]); /* cannot fail: the array had room */
 	free(v);
+	free(byv);
+	free(slots);
 	return 0;
 }
 
@@ -241,8 +279,10 @@ int ct_history_stored_state(ct_history *h, const char *collection, const char *d
 	*out = NULL;
 	if (!h || !collection || !document_id)
 		return ct_error_set(err, CT_EINVAL, "ct_history_stored_state: NULL argument");
-	if (!(key = ctc_state_key(collection, document_id)))
+	size_t lc = strlen(collection), ld = strlen(document_id);
+	if (!(key = malloc(lc + ld + 2)))
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	snprintf(key, lc + ld + 2, "%s/%s", collection, document_id); /* the state's _id */
 	bson_t *f = BCON_NEW("_id", BCON_UTF8(key));
 	rc = cth_find(h, h->state, f, false, &arr, err);
 	bson_destroy(f);

@@ -54,6 +54,13 @@ int cth_hash_ok(const json_t *rec, ct_error *err);
 int cth_rebuild(const json_t *records, const json_t *state, int64_t version, json_t **out,
 		ct_error *err);
 
+/*
+ * A context as one object: its document (ctxs: an array of 0 or 1) with its
+ * v1 parts (context_parts documents of it) folded in, in last_ts order
+ * (docs/storage.md). *merged is NULL when there is neither.
+ */
+int cth_merge_context(const json_t *ctxs, const json_t *parts, json_t **merged, ct_error *err);
+
 /* Canonical RFC 3339 text of µs into out[32]; CT_EINVAL out of range. */
 int cth_ts_text(int64_t us, char out[32], ct_error *err);
 

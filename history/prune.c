@@ -8,7 +8,7 @@
 #include "history_internal.h"
 
 #include "changetrail/canonical.h"
-#include "store.h"
+#include "cts_codec.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -17,26 +17,23 @@
 static int checkpoint_bson(const json_t *rec, const json_t *st, const char *cutoff, int64_t from,
 			   bson_t *out, ct_error *err)
 {
-	char *doc = NULL;
 	json_t *ck = NULL;
 	int rc;
-	if ((rc = ct_canonical_dump(json_object_get(st, "doc"), &doc, NULL, err)))
-		return rc;
+	json_t *doc = json_object_get(st, "doc");
 	json_t *parent = json_object_get(rec, "parent"), *ph = json_object_get(rec, "prev_hash");
-	ck = json_pack("{s:s, s:s, s:s, s:I, s:s, s:n, s:s, s:n, s:n, s:n, s:n, s:O, s:n, s:[], s:s, s:b,"
+	ck = json_pack("{s:s, s:s, s:s, s:I, s:s, s:n, s:s, s:n, s:n, s:n, s:n, s:O, s:n, s:[], s:O, s:b,"
 		       " s:O, s:s, s:s, s:I}",
 		       "_id", cth_str(rec, "_id"), "collection", cth_str(rec, "collection"), "document_id",
 		       cth_str(rec, "document_id"), "version", (json_int_t)cth_int(rec, "version"), "op",
 		       "checkpoint", "label", "ts", cth_str(rec, "ts"), "actor", "context_id", "source", "seq",
-		       "parent", parent ? parent : json_null(), "relation", "changes", "doc", doc, "deleted",
+		       "parent", parent ? parent : json_null(), "relation", "changes", "doc", doc ? doc : json_null(), "deleted",
 		       json_is_true(json_object_get(st, "deleted")), "prev_hash", ph ? ph : json_null(), "hash",
 		       cth_str(rec, "hash"), "pruned_before", cutoff, "pruned_from_version", (json_int_t)from);
 	if (!ck)
 		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
 	else
-		rc = ctc_history_to_bson(ck, out, err);
+		rc = cts_history_to_bson(ck, out, err);
 	json_decref(ck);
-	free(doc);
 	return rc;
 }
 
@@ -118,9 +115,20 @@ int ct_history_prune(ct_history *h, int64_t cutoff_us, const char *collection, b
 		return rc;
 	if (collection)
 		BSON_APPEND_UTF8(&f, "collection", collection);
-	BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &lt);
+	/* stored form v2: exact µs in ts_us; a v1 record: ts as text */
+	bson_t or, br;
+	BSON_APPEND_ARRAY_BEGIN(&f, "$or", &or);
+	BSON_APPEND_DOCUMENT_BEGIN(&or, "0", &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&br, "ts_us", &lt);
+	BSON_APPEND_INT64(&lt, "$lt", cutoff_us);
+	bson_append_document_end(&br, &lt);
+	bson_append_document_end(&or, &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&or, "1", &br);
+	BSON_APPEND_DOCUMENT_BEGIN(&br, "ts", &lt);
 	BSON_APPEND_UTF8(&lt, "$lt", cutoff);
-	bson_append_document_end(&f, &lt);
+	bson_append_document_end(&br, &lt);
+	bson_append_document_end(&or, &br);
+	bson_append_array_end(&f, &or);
 	if ((rc = cth_find(h, h->history, &f, true, &old, err)))
 		goto out;
 	res = json_pack("{s:I, s:I, s:[], s:[], s:s, s:b}", "documents", (json_int_t)0, "records_deleted",

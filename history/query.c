@@ -97,7 +97,7 @@ static int part_cmp(const void *a, const void *b)
  * parent_id, metadata_seen (and metadata, from a complete part) the latest
  * one given. `*merged` is NULL when there is neither.
  */
-static int merge_context(json_t *ctxs, json_t *parts, json_t **merged, ct_error *err)
+int cth_merge_context(const json_t *ctxs, const json_t *parts, json_t **merged, ct_error *err)
 {
 	size_t n = json_array_size(parts);
 	json_t **sorted = n ? calloc(n, sizeof(*sorted)) : NULL;
@@ -173,7 +173,7 @@ int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_e
 	f = BCON_NEW("context_id", BCON_UTF8(context_id));
 	rc = cth_find(h, h->context_parts, f, false, &parts, err);
 	bson_destroy(f);
-	if (rc || (rc = merge_context(ctxs, parts, &merged, err)))
+	if (rc || (rc = cth_merge_context(ctxs, parts, &merged, err)))
 		goto out;
 	f = BCON_NEW("context_id", BCON_UTF8(context_id));
 	rc = cth_find(h, h->history, f, true, &recs, err);

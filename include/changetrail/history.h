@@ -8,10 +8,12 @@
  * it is the static library `ct_history`, used by the changetrail CLI and the
  * tests.
  *
- * Records are returned as JSON objects in the stored form of docs/storage.md
- * with "changes" parsed back to JSON (an array of [action, path, data]); a
- * checkpoint record (op "checkpoint", written by ct_history_prune) has
- * "changes": [] and "doc" parsed back to the document. States are objects
+ * Records are returned as JSON objects in the "JSON form" of
+ * docs/storage.md, the one their hash is made over, whatever the stored form
+ * (v2 native BSON or v1 text; storage/cts_codec.h converts): "changes" in
+ * dictdiffer form (an array of [action, path, data]), "ts" the canonical RFC
+ * 3339 µs text; a checkpoint record (op "checkpoint", written by
+ * ct_history_prune) has "changes": [] and "doc" the document. States are objects
  * {"collection", "document_id", "version", "ts", "deleted", "hash", "doc"}
  * where "doc" is the document (the last one before the delete when
  * "deleted" is true).
@@ -83,9 +85,12 @@ typedef struct ct_history_query {
 } ct_history_query;
 
 /**
- * The records of one document, newest first (by ts, then version). *out is
- * an array, empty when nothing matches the filter; CT_ENOTFOUND when the
- * document has no record and no state at all.
+ * The records of one document, newest first: by version (producers' clocks
+ * may disagree, so ts does not order one document's records). With
+ * include_children, the records of several documents interleave by ts,
+ * each document's in version order. *out is an array, empty when nothing
+ * matches the filter; CT_ENOTFOUND when the document has no record and no
+ * state at all.
  */
 int ct_history_log(ct_history *h, const char *collection, const char *document_id,
 		   const ct_history_query *q, json_t **out, ct_error *err);
@@ -108,7 +113,9 @@ int ct_history_state(ct_history *h, const char *collection, const char *document
  * arrays), the last record whose changes touched it or one of its
  * ancestors: an array of {"path": [components], "value", "version", "ts",
  * "actor", "op", "context_id", "record_id"} in document order. A leaf last
- * changed before a checkpoint is attributed to the checkpoint.
+ * changed before a checkpoint is attributed to the checkpoint. A deleted
+ * document is blamed as it was before the delete (what ct_history_state()
+ * shows): each leaf is credited to the record that set it, not the delete.
  */
 int ct_history_blame(ct_history *h, const char *collection, const char *document_id, json_t **out,
 		     ct_error *err);
@@ -124,7 +131,7 @@ int ct_history_blame(ct_history *h, const char *collection, const char *document
  */
 int ct_history_context(ct_history *h, const char *context_id, json_t **out, ct_error *err);
 
-/** Records made by `actor` with ts >= since (NO_TIME: all), newest first. */
+/** Records made by `actor` with ts >= since (NO_TIME: all), newest first (ordered as ct_history_log()). */
 int ct_history_actor(ct_history *h, const char *actor, int64_t since_us, json_t **out, ct_error *err);
 
 /**
@@ -148,6 +155,23 @@ int ct_history_verify(ct_history *h, const char *collection, const char *documen
 		      ct_error *err);
 
 /**
+ * Checks MongoDB against anchored chain heads (`changetrail verify
+ * --anchors`; the caller reads and authenticates the anchor records):
+ * `heads` is an array of {"collection", "document_id", "version", "hash"}
+ * (any order, repeats allowed). Per document: each anchored version is in
+ * history ("anchored_missing", unless pruned before a checkpoint) with the
+ * anchored hash ("anchored_mismatch"); the document still exists
+ * ("anchored_document_gone": no history and no state); its state is not
+ * behind the newest anchored version ("anchored_state_behind",
+ * "anchored_state_missing"); and its chain verifies as ct_history_verify()
+ * checks it (those problems included). *out: {"documents": N, "anchored":
+ * N, "pruned": N, "problems": [{"collection", "document_id", "version",
+ * "problem", "detail"}...]}. Problems are data: 0 when everything was
+ * read. CT_EINVAL for a malformed head. Three queries per document.
+ */
+int ct_history_check_anchored(ct_history *h, const json_t *heads, json_t **out, ct_error *err);
+
+/**
  * Retention: for every document (of `collection` when not NULL) whose
  * records have ts < cutoff, the prefix 1..N of its chain, N being the
  * newest such version, is replaced by one checkpoint record: record N is
@@ -168,6 +192,42 @@ int ct_history_prune(ct_history *h, int64_t cutoff_us, const char *collection, b
  * [{"collection": "history"|"state", "_id", "problem", "detail"}...]}.
  */
 int ct_history_compare(ct_history *a, ct_history *b, json_t **out, ct_error *err);
+
+/** Progress of ct_history_migrate(): `done` of `total` documents of `phase` ("history", "state",
+ * "state_journal", "contexts"), called at the start of each phase and after each batch. */
+typedef void (*ct_history_progress_fn)(void *arg, const char *phase, int64_t done, int64_t total);
+
+/** Options of ct_history_migrate(). Zero-initialise. */
+typedef struct ct_history_migrate_opts {
+	int batch;                       /**< documents per write, 1..10000 (0: 1000) */
+	int64_t max_records;             /**< stop after reading this many source documents (0: no limit); a
+					      rerun continues */
+	ct_history_progress_fn progress; /**< NULL: none */
+	void *progress_arg;
+} ct_history_migrate_opts;
+
+/**
+ * Upgrade: copies database `from` (stored form v1: user JSON as text, times
+ * as text, state_journal, context_parts; a v2 database is copied the same)
+ * into database `into` in stored form v2 (docs/storage.md), without
+ * re-hashing: history records, checkpoints, states (plus the states of a
+ * state-journal swap cut short, only where newer), contexts with their v1
+ * parts merged in. The indexes of `into` are created first. Each phase goes
+ * in _id order and keeps its last _id done in `into`.changetrail_migrate
+ * after every batch: an interrupted run, run again, continues; a finished
+ * one finds nothing new (a record already in `into` is compared by hash; a
+ * different one there is CT_ECONFLICT). Migrate a database no consumer
+ * writes to. A record whose hash does not match is copied as it is, counted
+ * and listed (verify reports it on both). *out: {"from", "into", "complete"
+ * (false when max_records stopped it), "resumed", "history": {"read",
+ * "written", "present", "hash_mismatches", "hash_mismatch_ids"}, "state":
+ * {"read", "written", "not_newer"}, "state_journal": {...the same},
+ * "contexts": {"read", "written", "parts_merged"}}.
+ * Errors: CT_EINVAL (same database, bad options, a malformed stored
+ * document, naming it), CT_ECONFLICT, CT_EMONGO, CT_ENOMEM.
+ */
+int ct_history_migrate(ct_history *from, ct_history *into, const ct_history_migrate_opts *opts, json_t **out,
+		       ct_error *err);
 
 /**
  * The stored state of a document (docs/storage.md form, "doc" parsed), or

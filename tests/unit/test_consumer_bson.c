@@ -1,8 +1,8 @@
 /*
  * test_consumer_bson.c - jansson <-> BSON conversion built by hand: awkward
  * keys ("", ".", "$x", "~", unicode), int64 extremes, reals, nesting, and
- * the stored form of history records ("changes" as canonical text), and
- * which insert errors pass for redeliveries.
+ * and the stored form of history records ("changes" native; the codec's
+ * own tests are in test_storage_codec.c).
  */
 #include "testutil.h"
 
@@ -94,52 +94,23 @@ static void test_unsupported_bson_type(void **state)
 	bson_destroy(&b);
 }
 
-static void test_history_changes_as_text(void **state)
+/* Stored form v2: "changes" native (documents with an array path), not text. */
+static void test_history_changes_native(void **state)
 {
 	json_t *rec = load("{\"_id\": \"e1\", \"changes\": [[\"add\", \"\", [[\"$x\", {\"a.b\": [1]}]]]], \"version\": 1}");
 	bson_t b = BSON_INITIALIZER;
 	assert_int_equal(ctc_history_to_bson(rec, &b, NULL), 0);
-	bson_iter_t it;
+	bson_iter_t it, item, f;
 	assert_true(bson_iter_init_find(&it, &b, "changes"));
-	assert_true(BSON_ITER_HOLDS_UTF8(&it));
-	assert_string_equal(bson_iter_utf8(&it, NULL), "[[\"add\",\"\",[[\"$x\",{\"a.b\":[1]}]]]]");
+	assert_true(BSON_ITER_HOLDS_ARRAY(&it));
+	assert_true(bson_iter_recurse(&it, &item) && bson_iter_next(&item) && BSON_ITER_HOLDS_DOCUMENT(&item));
+	assert_true(bson_iter_recurse(&item, &f) && bson_iter_find(&f, "path") && BSON_ITER_HOLDS_ARRAY(&f));
 	json_t *back;
 	assert_int_equal(ctc_history_from_bson(&b, &back, NULL), 0);
 	assert_true(json_equal(back, rec));
 	json_decref(back);
 	json_decref(rec);
 	bson_destroy(&b);
-}
-
-/* A bulk reply with one write error {code, errmsg}. */
-static bson_t *reply_with(int code, const char *errmsg)
-{
-	return BCON_NEW("nInserted", BCON_INT32(1), "writeErrors", "[", "{", "index", BCON_INT32(1), "code",
-			BCON_INT32(code), "errmsg", BCON_UTF8(errmsg), "}", "]");
-}
-
-/* Only _id duplicates pass for redeliveries: a version given twice (the
- * doc_version index, named by MongoDB) is an error, never a duplicate. */
-static void test_redelivery_duplicates(void **state)
-{
-	size_t n = 0;
-	bson_t *r = reply_with(11000, "E11000 duplicate key error collection: ct.history index: _id_ dup key: { _id: \"e1\" }");
-	assert_true(ctc_store_reply_only_duplicates(r, &n));
-	assert_int_equal(n, 1);
-	bson_destroy(r);
-	r = reply_with(11000, "E11000 duplicate key error collection: ct.history index: doc_version dup key: { collection: \"a\" }");
-	assert_false(ctc_store_reply_only_duplicates(r, NULL));
-	bson_destroy(r);
-	/* FerretDB 1.24 names no index: taken for an _id duplicate */
-	r = reply_with(11000, "E11000 duplicate key error collection: ct.history");
-	assert_true(ctc_store_reply_only_duplicates(r, NULL));
-	bson_destroy(r);
-	r = reply_with(2, "bad value");
-	assert_false(ctc_store_reply_only_duplicates(r, NULL));
-	bson_destroy(r);
-	r = BCON_NEW("nInserted", BCON_INT32(2));
-	assert_false(ctc_store_reply_only_duplicates(r, NULL)); /* no error at all: not a duplicate reply */
-	bson_destroy(r);
 }
 
 int main(void)
@@ -149,8 +120,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_depth_bound),
 		cmocka_unit_test(test_unsupported_bson_type),
-		cmocka_unit_test(test_history_changes_as_text),
-		cmocka_unit_test(test_redelivery_duplicates),
+		cmocka_unit_test(test_history_changes_native),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

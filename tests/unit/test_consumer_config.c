@@ -38,6 +38,7 @@ static void test_defaults(void **state)
 	assert_int_equal(c.state_flush_ms, 2000);
 	assert_int_equal(c.state_flush_max_documents, 20000);
 	assert_int_equal(c.shutdown_timeout_ms, 30000);
+	assert_int_equal(c.history_ttl_days, 0); /* no TTL unless asked */
 	ct_error err;
 	/* bootstrap.servers is required */
 	assert_int_equal(ctc_config_validate(&c, &err), CT_ECONFIG);
@@ -50,7 +51,7 @@ static void test_file_and_env(void **state)
 	ctc_config c;
 	ct_error err;
 	write_file("# comment\n[kafka]\nbootstrap.servers = 127.0.0.1:1\nsasl.password = hunter2\n"
-		   "\n[mongodb]\nuri = mongodb://u:p%40ss@h:1/?authSource=x\ndatabase=hist\n"
+		   "\n[mongodb]\nuri = mongodb://u:p%40ss@h:1/?authSource=x\ndatabase=hist\nhistory_ttl_days = 365\n"
 		   "[consumer]\nbatch_size = 10\n ; another\n[http]\nlisten = 0.0.0.0:0\n");
 	assert_int_equal(ctc_config_init(&c, NULL), 0);
 	assert_int_equal(ctc_config_load_file(&c, path, &err), 0);
@@ -61,6 +62,7 @@ static void test_file_and_env(void **state)
 	assert_int_equal(c.batch_size, 10);
 	assert_int_equal(c.batch_ms, 5);
 	assert_string_equal(c.mongodb_database, "other");
+	assert_int_equal(c.history_ttl_days, 365);
 	assert_string_equal(c.http_listen, "0.0.0.0:0");
 	assert_int_equal(ctc_config_validate(&c, &err), 0);
 
@@ -95,6 +97,37 @@ static void expect_error(const char *text, const char *needle)
 	unlink(path);
 }
 
+/* [anchor] and store_stall_ms: defaults (anchors off), file, environment, checks */
+static void test_anchor_and_stall_keys(void **state)
+{
+	ctc_config c;
+	ct_error err;
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_string_equal(c.anchor_topic, "");
+	assert_string_equal(c.anchor_file, "");
+	assert_int_equal(c.anchor_interval_ms, 10000);
+	assert_int_equal(c.store_stall_ms, 10000);
+	ctc_config_free(&c);
+	write_file("[kafka]\nbootstrap.servers = h:1\n[consumer]\nstore_stall_ms = 2500\n"
+		   "[anchor]\ntopic = changetrail.anchors\nfile = /var/lib/a.jsonl\nhmac_key_file = /etc/k\n");
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_int_equal(ctc_config_load_file(&c, path, &err), 0);
+	char *env[] = {"CHANGETRAIL_ANCHOR_INTERVAL_MS=500", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, env, &err), 0);
+	assert_int_equal(ctc_config_validate(&c, &err), 0);
+	assert_int_equal(c.store_stall_ms, 2500);
+	assert_int_equal(c.anchor_interval_ms, 500);
+	assert_string_equal(c.anchor_topic, "changetrail.anchors");
+	assert_string_equal(c.anchor_file, "/var/lib/a.jsonl");
+	assert_string_equal(c.anchor_hmac_key_file, "/etc/k");
+	ctc_config_free(&c);
+	unlink(path);
+	expect_error("[kafka]\nbootstrap.servers = h:1\n[anchor]\ntopic = changetrail.events\n",
+		     "[anchor] topic must differ");
+	expect_error("[kafka]\nbootstrap.servers = h:1\n[anchor]\nhmac_key_file = /k\n", "needs [anchor] topic or file");
+	expect_error("[consumer]\nstore_stall_ms = 5\n", "store_stall_ms must be an integer in 100..");
+}
+
 static void test_errors_name_file_and_line(void **state)
 {
 	char where[300];
@@ -104,6 +137,7 @@ static void test_errors_name_file_and_line(void **state)
 	expect_error("[consumer]\nstate_flush_ms = -1\n", ":2: [consumer] state_flush_ms must be an integer in 0..600000");
 	expect_error("[consumer]\nstate_flush_max_documents = 0\n", "state_flush_max_documents");
 	expect_error("[consumer]\ncache_max_mb = 0\n", ":2: [consumer] cache_max_mb must be an integer in 1..1048576");
+	expect_error("[mongodb]\nhistory_ttl_days = -1\n", ":2: [mongodb] history_ttl_days must be an integer in 0..36500");
 	expect_error("[nope]\n", ":1: unknown section [nope]");
 	expect_error("[consumer]\ncolour = blue\n", ":2: unknown key 'colour' in [consumer]");
 	expect_error("x = 1\n", ":1: key outside of any [section]");
@@ -165,6 +199,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_key_check),
+		cmocka_unit_test(test_anchor_and_stall_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

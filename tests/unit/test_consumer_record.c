@@ -49,7 +49,7 @@ static void assert_bson_is_stored_form(const ctc_doc_state *st)
 	bson_t want = BSON_INITIALIZER;
 	ct_buf got = {0};
 	assert_int_equal(ctc_state_to_json(st, &stored, NULL), 0);
-	assert_int_equal(ctc_json_to_bson(stored, &want, NULL), 0);
+	assert_int_equal(cts_state_to_bson(stored, &want, NULL), 0);
 	assert_int_equal(ct_buf_put(&got, "x", 1), 0); /* appended after what is there */
 	assert_int_equal(ctc_state_append_bson(st, &got, NULL), 0);
 	assert_int_equal(got.len, 1 + want.len);
@@ -289,7 +289,10 @@ static void test_redelivery_and_stored_state(void **state)
 	json_t *stored;
 	assert_int_equal(ctc_state_to_json(st, &stored, NULL), 0);
 	assert_string_equal(json_string_value(json_object_get(stored, "_id")), "orders/o1");
-	assert_string_equal(json_string_value(json_object_get(stored, "doc")), "{\"$x\":{\"a.b\":\"\"}}");
+	/* stored form v2: the document as a document, keys as they are */
+	json_t *want_doc = J("{\"$x\": {\"a.b\": \"\"}}");
+	assert_true(json_equal(json_object_get(stored, "doc"), want_doc));
+	json_decref(want_doc);
 	assert_int_equal(ctc_state_from_json(stored, &back, NULL), 0);
 	assert_int_equal(back->version, 3);
 	assert_string_equal(back->hash, st->hash);
