@@ -142,7 +142,8 @@ done
 step "fuzz targets (${FUZZ_SECONDS}s each)"
 CC=clang cmake -S . -B build/fuzz -G Ninja -DCT_FUZZ=ON -DCT_BUILD_TESTS=ON -DCT_BUILD_BENCH=OFF \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_FLAGS='-fsanitize=fuzzer-no-link,address,undefined' >/dev/null
-ninja -C build/fuzz $(cd build/fuzz && ninja -t targets all | grep -oE '^fuzz_[a-z_]+' | sort -u) >/dev/null
+ninja -C build/fuzz $(cd build/fuzz && ninja -t targets all | grep -oE '^fuzz_[a-z_]+' | sort -u) >build/fuzz/build.log 2>&1 ||
+  { grep -E -A5 'error|FAILED' build/fuzz/build.log | head -n 40; echo "fuzz: build failed (build/fuzz/build.log)"; exit 1; }
 nfuzz=0
 for f in build/fuzz/tests/fuzz_*; do
   [ -x "$f" ] || continue
