@@ -41,6 +41,7 @@ static const struct field {
 	I("consumer", "exit_on_idle_ms", exit_on_idle_ms, 0, 86400000),
 	{"consumer", "no_write", F_BOOL, offsetof(ctc_config, no_write), 0, 0},
 	S("consumer", "log_level", log_level),
+	S("consumer", "key_check", key_check),
 	I("consumer", "max_event_bytes", max_event_bytes, 0, 64 * 1024 * 1024),
 	I("consumer", "max_depth", max_depth, 0, 512),
 	I("consumer", "max_keys", max_keys, 0, 10000000),
@@ -86,6 +87,7 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	    set_str(&cfg->dlq_topic, "changetrail.events.dlq", err) ||
 	    set_str(&cfg->group_id, "changetrail-consumer", err) ||
 	    set_str(&cfg->log_level, "info", err) ||
+	    set_str(&cfg->key_check, "strict", err) ||
 	    set_str(&cfg->http_listen, "127.0.0.1:9464", err) || set_str(&cfg->anchor_topic, "", err) ||
 	    set_str(&cfg->anchor_file, "", err) || set_str(&cfg->anchor_hmac_key_file, "", err)) {
 		ctc_config_free(cfg);
@@ -329,6 +331,8 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 				    "[mongodb] database must be 1..63 characters without /\\. \"$");
 	if (!*cfg->topic || !*cfg->dlq_topic || !*cfg->group_id)
 		return ct_error_set(err, CT_ECONFIG, "[consumer] topic, dlq_topic and group_id must not be empty");
+	if (strcmp(cfg->key_check, "strict") && strcmp(cfg->key_check, "off"))
+		return ct_error_set(err, CT_ECONFIG, "[consumer] key_check must be strict or off");
 	if (!strcmp(cfg->topic, cfg->dlq_topic))
 		return ct_error_set(err, CT_ECONFIG, "[consumer] dlq_topic must differ from topic");
 	if (ctc_log_level_parse(cfg->log_level) < 0)

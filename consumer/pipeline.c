@@ -600,13 +600,12 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 		fac, ctc_log_q(buf, q, sizeof(q)));
 }
 
+/* Failed dead letters go again, whole or as stubs, before the batch is committed (worker.c). */
 static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
-	ctc_worker *w = opaque;
-	if (m->err) {
-		atomic_fetch_add(&w->dlq_failed, 1);
-		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", rd_kafka_err2str(m->err));
-	}
+	(void)rk;
+	if (m->err)
+		ctc_worker_dlq_report(opaque, m);
 }
 
 static bool pending_full(const ctc_pipeline *p)
@@ -997,6 +996,34 @@ static int set(rd_kafka_conf_t *conf, const char *k, const char *v, ct_error *er
 	return 0;
 }
 
+/*
+ * The DLQ producer's message.max.bytes: room for the largest message the
+ * consumer may be handed and refuse (an event over max_event_bytes, up to
+ * the fetch sizes) plus our headers. librdkafka's default (1,000,000) is
+ * below the 1 MiB event limit: a refused 1 MiB event could never be written.
+ * What the broker or the topic still refuses goes as a stub (worker.c).
+ */
+static int dlq_message_max_bytes(const ctc_config *cfg, rd_kafka_conf_t *pconf, ct_error *err)
+{
+	static const char *const sizes[] = {"message.max.bytes", "max.partition.fetch.bytes",
+					    "fetch.message.max.bytes"};
+	/* what is refused is what is over max_event_bytes: the broker's default
+	 * (1,048,588) and librdkafka's max.partition.fetch.bytes (1 MiB) still
+	 * let it through, whatever max_event_bytes says */
+	long long want = cfg->max_event_bytes > (1 << 20) ? cfg->max_event_bytes : 1 << 20;
+	char v[32];
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		const char *x = ctc_config_kafka_get(cfg, sizes[i]);
+		if (x && atoll(x) > want)
+			want = atoll(x);
+	}
+	want += 64 * 1024; /* our ct-dlq-* headers with a reason, the key, the record overhead */
+	if (want > 1000000000LL) /* librdkafka's bound */
+		want = 1000000000LL;
+	snprintf(v, sizeof(v), "%lld", want);
+	return set(pconf, "message.max.bytes", v, err);
+}
+
 ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 {
 	char errstr[512];
@@ -1012,6 +1039,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	pthread_cond_init(&p->cv, NULL);
 	pthread_mutex_init(&p->worker.pause_mu, NULL);
 	pthread_mutex_init(&p->worker.refused_mu, NULL);
+	pthread_mutex_init(&p->worker.dlq_mu, NULL);
 	ctc_metrics_init(&p->metrics);
 	p->last_flush_us = now_us();
 	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
@@ -1079,7 +1107,8 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	/* a DLQ message must not be dropped: retry until delivered (the batch waits) */
 	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
-	    set(pconf, "message.timeout.ms", "0", err) || set(pconf, "linger.ms", "5", err))
+	    set(pconf, "message.timeout.ms", "0", err) || set(pconf, "linger.ms", "5", err) ||
+	    dlq_message_max_bytes(cfg, pconf, err))
 		goto fail;
 	rd_kafka_conf_set_dr_msg_cb(pconf, dlq_dr_cb);
 	rd_kafka_conf_set_opaque(pconf, &p->worker);
@@ -1275,5 +1304,7 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->worker.pause_mu);
 	pthread_mutex_destroy(&p->worker.refused_mu);
+	ctc_worker_dlq_free(&p->worker);
+	pthread_mutex_destroy(&p->worker.dlq_mu);
 	free(p);
 }

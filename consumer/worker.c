@@ -7,6 +7,7 @@
  */
 #include "worker.h"
 
+#include "changetrail/canonical.h"
 #include "changetrail/event.h"
 #include "contexts.h"
 #include "ct_internal.h"
@@ -34,8 +35,9 @@ void ctc_batch_free(ctc_batch *b)
 	free(b);
 }
 
-/* DLQ code of an event id reused with other content (a consumer verdict, not a parse error). */
-#define CTC_DLQ_REUSED (-1000)
+/* Our own DLQ codes, beside the parser's CT_E* codes. */
+#define CTC_DLQ_REUSED (-1000) /* an event id reused with other content (a consumer verdict) */
+#define CTC_DLQ_EKEY 10001     /* the message key is not <collection>/<document_id> of its event */
 
 static const char *code_name(int code)
 {
@@ -45,12 +47,13 @@ static const char *code_name(int code)
 	case CT_ESCHEMA: return "ESCHEMA";
 	case CT_ELIMIT: return "ELIMIT";
 	case CT_EINVAL: return "EINVAL";
+	case CTC_DLQ_EKEY: return "EKEY";
 	default: return "EINTERNAL";
 	}
 }
 
-/* Pauses (pause = true) or resumes the partitions we own, for MongoDB outages. */
-static void set_paused(ctc_worker *w, bool pause)
+/* Pauses (pause = true) or resumes the partitions we own, for MongoDB (or DLQ) outages. */
+static void set_paused_why(ctc_worker *w, bool pause, const char *why)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	pthread_mutex_lock(&w->pause_mu);
@@ -69,7 +72,12 @@ static void set_paused(ctc_worker *w, bool pause)
 	pthread_mutex_unlock(&w->pause_mu);
 	atomic_store(&w->metrics->paused, pause ? 1 : 0);
 	ctc_log(pause ? CTC_WARN : CTC_INFO, pause ? "consumption paused" : "consumption resumed",
-		"reason=mongodb");
+		"reason=%s", why);
+}
+
+static void set_paused(ctc_worker *w, bool pause)
+{
+	set_paused_why(w, pause, "mongodb");
 }
 
 /*
@@ -107,11 +115,237 @@ static void store_succeeded(ctc_worker *w)
 	set_paused(w, false);
 }
 
-/* Sends message i of the batch to the DLQ (asynchronously; flushed before commit). */
+/*
+ * ---- dead letters ----
+ * Every refused message ends in the DLQ, whole or, when it cannot fit there
+ * (the producer's message.max.bytes, or the broker's or the topic's
+ * max.message.bytes), as a bounded stub: the same headers plus ct-dlq-stub=1
+ * and a JSON value naming the reason, the key (escaped, truncated), the size
+ * and SHA-256 of the original value and where it came from. A dead letter
+ * is never dropped: failures come back through the delivery report
+ * (ctc_worker_dlq_report) and go again in flush_dlq() before the batch's
+ * offsets may be committed.
+ */
+
+/* The message opaque of a dead letter: how it was sent. */
+#define DLQ_FIRST ((void *)0)   /* first attempt, maybe batched with others */
+#define DLQ_ALONE ((void *)1)   /* again, alone: a size refusal now is its own */
+#define DLQ_STUB ((void *)2)    /* the stub of one that did not fit */
+
+/* Whole dead letters below this may only have shared a refused request: they go again alone first. */
+#define DLQ_SMALL_BYTES (64 * 1024)
+/* Bounds of what a stub repeats of the original. */
+#define DLQ_STUB_KEY_MAX 256
+#define DLQ_STUB_REASON_MAX 1024
+
+typedef struct ctc_dlq_retry {
+	struct ctc_dlq_retry *next;
+	bool stub;                 /* send the stub; else the whole message again, alone */
+	bool stub_payload;         /* !stub: the message is itself a stub: it goes again as it is */
+	char *key;                 /* NULL: no key */
+	size_t key_len;
+	char *value;               /* !stub: the whole value */
+	size_t len;                /* the original value's size */
+	uint8_t sha256[32];        /* stub: of the original value */
+	rd_kafka_headers_t *hdrs;  /* owned */
+	rd_kafka_resp_err_t err;   /* why it failed (logged) */
+} ctc_dlq_retry;
+
+/* Refusals that say this message cannot be written as it is: no use retrying it whole. */
+static bool size_refusal(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE || e == RD_KAFKA_RESP_ERR_RECORD_LIST_TOO_LARGE ||
+	       e == RD_KAFKA_RESP_ERR_INVALID_RECORD || e == RD_KAFKA_RESP_ERR_INVALID_MSG_SIZE ||
+	       e == RD_KAFKA_RESP_ERR_INVALID_MSG;
+}
+
+static void retry_free(ctc_dlq_retry *r)
+{
+	if (!r)
+		return;
+	free(r->key);
+	free(r->value);
+	if (r->hdrs)
+		rd_kafka_headers_destroy(r->hdrs);
+	free(r);
+}
+
+/* JSON string body of `s` (escaped, at most `max` input bytes; bytes >= 0x80 as \u00XX). */
+static void json_escape(ct_buf *b, const char *s, size_t n, size_t max)
+{
+	static const char hex[] = "0123456789abcdef";
+	for (size_t i = 0; i < n && i < max; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\') {
+			char e[2] = {'\\', (char)c};
+			ct_buf_put(b, e, 2);
+		} else if (c < 0x20 || c >= 0x7f) {
+			char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			ct_buf_put(b, e, 6);
+		} else {
+			ct_buf_put(b, (const char *)&c, 1);
+		}
+	}
+}
+
+static void json_member(ct_buf *b, const char *name, const char *s, size_t n, size_t max, bool first)
+{
+	if (!first)
+		ct_buf_put(b, ",", 1);
+	ct_buf_put(b, "\"", 1);
+	ct_buf_put(b, name, strlen(name));
+	ct_buf_put(b, "\":\"", 3);
+	json_escape(b, s, n, max);
+	ct_buf_put(b, "\"", 1);
+}
+
+/* The value of header `name` (NUL-terminated into out), or "" when absent. */
+static const char *header_str(rd_kafka_headers_t *h, const char *name, char *out, size_t size)
+{
+	const void *v;
+	size_t n;
+	out[0] = '\0';
+	if (h && rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v) {
+		n = n < size - 1 ? n : size - 1;
+		memcpy(out, v, n);
+		out[n] = '\0';
+	}
+	return out;
+}
+
+/*
+ * Produces the stub of a dead letter that does not fit (its headers `h` are
+ * the producer's on success, still the caller's on failure). The value is bounded: a few hundred bytes plus the
+ * truncated key and reason.
+ */
+static rd_kafka_resp_err_t send_stub(ctc_worker *w, rd_kafka_headers_t *h, const char *key, size_t key_len,
+				     size_t size, const uint8_t sha[32], rd_kafka_resp_err_t why)
+{
+	char reason[DLQ_STUB_REASON_MAX + 1], code[32], topic[256], part[16], off[24], num[64], hexd[65], q[600];
+	ct_buf b = {0};
+	rd_kafka_resp_err_t e;
+	header_str(h, "ct-dlq-reason", reason, sizeof(reason));
+	header_str(h, "ct-dlq-code", code, sizeof(code));
+	header_str(h, "ct-original-topic", topic, sizeof(topic));
+	header_str(h, "ct-original-partition", part, sizeof(part));
+	header_str(h, "ct-original-offset", off, sizeof(off));
+	for (int i = 0; i < 32; i++)
+		snprintf(hexd + 2 * i, 3, "%02x", sha[i]);
+	ct_buf_put(&b, "{", 1);
+	json_member(&b, "reason", reason, strlen(reason), DLQ_STUB_REASON_MAX, true);
+	json_member(&b, "code", code, strlen(code), sizeof(code), false);
+	if (key) {
+		json_member(&b, "key", key, key_len, DLQ_STUB_KEY_MAX, false);
+		snprintf(num, sizeof(num), ",\"key_bytes\":%zu", key_len);
+		ct_buf_put(&b, num, strlen(num));
+	} else {
+		ct_buf_put(&b, ",\"key\":null", 11);
+	}
+	snprintf(num, sizeof(num), ",\"size\":%zu", size);
+	ct_buf_put(&b, num, strlen(num));
+	json_member(&b, "sha256", hexd, 64, 64, false);
+	json_member(&b, "topic", topic, strlen(topic), sizeof(topic), false);
+	snprintf(num, sizeof(num), ",\"partition\":%lld,\"offset\":%lld}", atoll(part), atoll(off));
+	if (ct_buf_put(&b, num, strlen(num))) {
+		ct_buf_free(&b);
+		return RD_KAFKA_RESP_ERR__FAIL;
+	}
+	rd_kafka_header_remove(h, "ct-dlq-stub");
+	rd_kafka_header_add(h, "ct-dlq-stub", -1, "1", 1);
+	for (;;) {
+		e = rd_kafka_producev(w->dlq, RD_KAFKA_V_TOPIC(w->cfg->dlq_topic),
+				      RD_KAFKA_V_KEY(key, key ? (key_len < DLQ_STUB_KEY_MAX ? key_len : DLQ_STUB_KEY_MAX) : 0),
+				      RD_KAFKA_V_VALUE(b.data, b.len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				      RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_OPAQUE(DLQ_STUB), RD_KAFKA_V_END);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || atomic_load(w->abort))
+			break;
+		rd_kafka_poll(w->dlq, 100);
+	}
+	if (!e)
+		ctc_log(CTC_WARN, "dead letter too large, stub sent instead", "topic=%s partition=%s offset=%s size=%zu why=%s",
+		ctc_log_q(topic, q, sizeof(q)), part, off, size, rd_kafka_err2name(why));
+	ct_buf_free(&b);
+	return e;
+}
+
+/* Queues a dead letter to go again; NULL-safe on allocation failure (counted, the batch then fails). */
+static void retry_push(ctc_worker *w, ctc_dlq_retry *r)
+{
+	if (!r) {
+		atomic_fetch_add(&w->dlq_failed, 1);
+		return;
+	}
+	pthread_mutex_lock(&w->dlq_mu);
+	r->next = w->dlq_retry;
+	w->dlq_retry = r;
+	pthread_mutex_unlock(&w->dlq_mu);
+}
+
+/* A retry entry for the dead letter (key, value, headers copied); whole = keep the value. */
+static ctc_dlq_retry *retry_new(const void *key, size_t key_len, const void *value, size_t len,
+				const rd_kafka_headers_t *h, bool stub, rd_kafka_resp_err_t err)
+{
+	ctc_dlq_retry *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->stub = stub;
+	r->err = err;
+	r->len = len;
+	r->key_len = key_len;
+	if (key && !(r->key = malloc(key_len ? key_len : 1)))
+		goto fail;
+	if (key)
+		memcpy(r->key, key, key_len);
+	if (stub) {
+		ct_sha256(value ? value : "", value ? len : 0, r->sha256);
+	} else {
+		if (!(r->value = malloc(len ? len : 1)))
+			goto fail;
+		if (len)
+			memcpy(r->value, value, len);
+	}
+	if (!(r->hdrs = h ? rd_kafka_headers_copy(h) : rd_kafka_headers_new(6)))
+		goto fail;
+	return r;
+fail:
+	retry_free(r);
+	return NULL;
+}
+
+void ctc_worker_dlq_report(ctc_worker *w, const rd_kafka_message_t *m)
+{
+	rd_kafka_headers_t *h = NULL;
+	if (!m->err)
+		return;
+	rd_kafka_message_headers(m, &h);
+	/* a size refusal of one sent alone is its own: stub; sent with others
+	 * it may only have shared a refused request: again, alone, first. A
+	 * stub that failed carries all we know: it goes again as it is. */
+	bool stub = size_refusal(m->err) && m->_private == DLQ_ALONE;
+	ctc_log(CTC_WARN, "DLQ delivery failed, will send again", "error=%s as=%s", rd_kafka_err2name(m->err),
+		stub || m->_private == DLQ_STUB ? "stub" : "whole");
+	ctc_dlq_retry *r = retry_new(m->key, m->key_len, m->payload, m->len, h, stub, m->err);
+	if (r)
+		r->stub_payload = m->_private == DLQ_STUB;
+	retry_push(w, r);
+}
+
+void ctc_worker_dlq_free(ctc_worker *w)
+{
+	ctc_dlq_retry *r = w->dlq_retry;
+	while (r) {
+		ctc_dlq_retry *next = r->next;
+		retry_free(r);
+		r = next;
+	}
+	w->dlq_retry = NULL;
+}
+
+/* Sends message m of a batch to the DLQ (asynchronously; flushed before commit). */
 static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int code, const char *reason)
 {
 	char part[16], off[24], q[600];
-	rd_kafka_headers_t *h = rd_kafka_headers_new(5);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(6);
 	const char *topic = rd_kafka_topic_name(m->rkt);
 	snprintf(part, sizeof(part), "%d", (int)m->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
@@ -126,14 +360,15 @@ static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int
 				      RD_KAFKA_V_KEY(m->key, m->key_len),
 				      RD_KAFKA_V_VALUE(m->payload, m->len),
 				      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h),
-				      RD_KAFKA_V_END);
+				      RD_KAFKA_V_OPAQUE(DLQ_FIRST), RD_KAFKA_V_END);
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL || atomic_load(w->abort))
 			break;
 		rd_kafka_poll(w->dlq, 100); /* bounded producer queue: wait for room */
 	}
 	if (e) {
+		/* larger than our producer takes: its stub; else it goes again from stage 2 */
+		retry_push(w, retry_new(m->key, m->key_len, m->payload, m->len, h, size_refusal(e), e));
 		rd_kafka_headers_destroy(h);
-		atomic_fetch_add(&w->dlq_failed, 1);
 	}
 	b->dlq++;
 	atomic_fetch_add(&w->metrics->dlq, 1);
@@ -258,13 +493,118 @@ static int write_batch(ctc_worker *w, ctc_batch *b, ctc_write_set *ws, size_t *d
 	return 0;
 }
 
-static int flush_dlq(ctc_worker *w)
+/* A DLQ slower than this to take the dead letters pauses consumption until it does. */
+#define DLQ_SLOW_MS 5000
+
+/*
+ * Waits until every dead letter sent so far is written (librdkafka retries
+ * the retriable errors itself, forever with message.timeout.ms 0: a DLQ
+ * that keeps failing so is only slow). Sets *paused once consumption had to
+ * be paused meanwhile. 0 or CT_ETIMEDOUT (shutdown deadline).
+ */
+static int drain_dlq(ctc_worker *w, bool *paused)
 {
+	int64_t waited_ms = 0;
 	while (rd_kafka_outq_len(w->dlq) > 0) {
 		if (atomic_load(w->abort))
 			return CT_ETIMEDOUT;
 		rd_kafka_flush(w->dlq, 200);
+		waited_ms += 200;
+		if (waited_ms >= DLQ_SLOW_MS && !*paused && rd_kafka_outq_len(w->dlq) > 0) {
+			ctc_log(CTC_ERROR, "DLQ not taking dead letters, waiting", "topic=%s waited_ms=%lld",
+				w->cfg->dlq_topic, (long long)waited_ms);
+			set_paused_why(w, true, "dlq");
+			*paused = true;
+		}
 	}
+	return 0;
+}
+
+/*
+ * Waits for every dead letter, sending again the ones that failed: stubs
+ * for what does not fit, the others whole and one at a time (so a size
+ * refusal is then the message's own). While the DLQ keeps failing for other
+ * reasons consumption is paused and the sends retried with backoff, like
+ * MongoDB outages. 0, CT_ETIMEDOUT at the shutdown deadline, CT_EKAFKA when
+ * a dead letter could not even be kept in memory.
+ */
+static int flush_dlq(ctc_worker *w)
+{
+	int64_t delay = 100;
+	bool failing = false;
+	int rc, round = 0;
+	for (;;) {
+		if ((rc = drain_dlq(w, &failing)))
+			return rc;
+		pthread_mutex_lock(&w->dlq_mu);
+		ctc_dlq_retry *list = w->dlq_retry;
+		w->dlq_retry = NULL;
+		pthread_mutex_unlock(&w->dlq_mu);
+		if (!list)
+			break;
+		round++;
+		while (list) {
+			ctc_dlq_retry *r = list;
+			list = r->next;
+			rd_kafka_resp_err_t e;
+			if (r->stub) {
+				if (!(e = send_stub(w, r->hdrs, r->key, r->key_len, r->len, r->sha256, r->err))) {
+					r->hdrs = NULL; /* the producer owns them now */
+				} else { /* refused before it left: keep it to send again */
+					r->next = NULL;
+					retry_push(w, r);
+					r = NULL;
+				}
+			} else {
+				e = rd_kafka_producev(w->dlq, RD_KAFKA_V_TOPIC(w->cfg->dlq_topic),
+						      RD_KAFKA_V_KEY(r->key, r->key_len),
+						      RD_KAFKA_V_VALUE(r->value, r->len),
+						      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(r->hdrs),
+						      RD_KAFKA_V_OPAQUE(r->stub_payload ? DLQ_STUB : DLQ_ALONE),
+						      RD_KAFKA_V_END);
+				if (!e) {
+					r->hdrs = NULL; /* the producer owns them now */
+					rc = drain_dlq(w, &failing); /* alone: its refusal, if any, is its own */
+				} else {
+					r->err = e;
+					r->stub = size_refusal(e) && !r->stub_payload;
+					if (r->stub)
+						ct_sha256(r->value, r->len, r->sha256);
+					r->next = NULL;
+					retry_push(w, r);
+					r = NULL;
+				}
+			}
+			retry_free(r);
+			if (rc) {
+				while (list) {
+					ctc_dlq_retry *n = list->next;
+					retry_push(w, list);
+					list = n;
+				}
+				return rc;
+			}
+		}
+		if (atomic_load(&w->dlq_failed))
+			return CT_EKAFKA;
+		pthread_mutex_lock(&w->dlq_mu);
+		bool again = w->dlq_retry != NULL;
+		pthread_mutex_unlock(&w->dlq_mu);
+		/* round 1 sends them again (alone), round 2 the stubs of those refused
+		 * alone; past that the DLQ is down or refuses us for another reason */
+		if (again && round >= 2) {
+			if (round == 3)
+				ctc_log(CTC_ERROR, "DLQ failing, will retry", "topic=%s", w->cfg->dlq_topic);
+			if (!failing && round >= 3) {
+				failing = true;
+				set_paused_why(w, true, "dlq");
+			}
+			if (!backoff(w, &delay))
+				return CT_ETIMEDOUT;
+		}
+	}
+	if (failing)
+		set_paused_why(w, false, "dlq");
 	return atomic_load(&w->dlq_failed) ? CT_EKAFKA : 0;
 }
 
@@ -380,6 +720,49 @@ out:
 	return rc;
 }
 
+/* Appends at most `max` bytes of `s` to out (NUL-terminated), control and non-ASCII bytes as \xHH. */
+static void quote_bytes(char *out, size_t size, const char *s, size_t n, size_t max)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n && i < max && o + 5 < size; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c < 0x20 || c >= 0x7f || c == '\\' || c == '\'')
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", c);
+		else
+			out[o++] = (char)c;
+	}
+	if (n > max && o + 4 < size)
+		o += (size_t)snprintf(out + o, size - o, "...");
+	out[o] = '\0';
+}
+
+/*
+ * true (err says why) when the message key is not "<collection>/<document_id>"
+ * of its event: the key decides the partition, and only one partition may
+ * carry a document's events, else two workers record it at once. The whole
+ * key is compared: either part may hold '/'.
+ */
+static bool key_mismatch(const rd_kafka_message_t *m, const ct_event *ev, ct_error *err)
+{
+	const char *coll = ct_event_collection(ev) ? ct_event_collection(ev) : "";
+	const char *id = ct_event_document_id(ev) ? ct_event_document_id(ev) : "";
+	size_t cl = strlen(coll), dl = strlen(id);
+	char k[300], c[300], d[300];
+	const char *key = m->key;
+	if (key && m->key_len == cl + 1 + dl && !memcmp(key, coll, cl) && key[cl] == '/' &&
+	    !memcmp(key + cl + 1, id, dl))
+		return false;
+	quote_bytes(c, sizeof(c), coll, cl, 64);
+	quote_bytes(d, sizeof(d), id, dl, 64);
+	if (!key) {
+		ct_error_set(err, CT_EINVAL, "message has no key (event %s/%s)", c, d);
+		return true;
+	}
+	quote_bytes(k, sizeof(k), key, m->key_len, 64);
+	ct_error_set(err, CT_EINVAL, "key '%s' does not match event %s/%s", k, c, d);
+	return true;
+}
+
 /*
  * Parses message i of `b`: a bad one goes to the DLQ, a context marker only
  * touches the contexts; *out is the event when it makes a record, else NULL.
@@ -397,6 +780,12 @@ static void parse_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_limits *li
 		return;
 	}
 	ct_op op = ct_event_op(ev);
+	if (op != CT_OP_CONTEXT_BEGIN && op != CT_OP_CONTEXT_END && strcmp(w->cfg->key_check, "off") &&
+	    key_mismatch(m, ev, &err)) {
+		ct_event_free(ev);
+		to_dlq(w, b, m, CTC_DLQ_EKEY, err.message);
+		return;
+	}
 	if (op == CT_OP_CONTEXT_BEGIN || op == CT_OP_CONTEXT_END) {
 		rc = ctc_contexts_add_marker(&w->ctxs, op == CT_OP_CONTEXT_END,
 					     ct_event_context_id(ev) ? ct_event_context_id(ev) : ct_event_document_id(ev),

@@ -78,6 +78,8 @@ typedef struct ctc_worker {
 	ctc_metrics *metrics;
 	atomic_int *abort;        /* set when the shutdown deadline passed: stop retrying */
 	atomic_int dlq_failed;    /* delivery reports that failed */
+	pthread_mutex_t dlq_mu;   /* guards dlq_retry: delivery reports run on any thread that polls */
+	struct ctc_dlq_retry *dlq_retry; /* dead letters to send again (stub or whole), see worker.c */
 	bool indexes_done;
 	bool paused;              /* guarded by pause_mu (both stages may pause) */
 	pthread_mutex_t pause_mu;
@@ -151,6 +153,18 @@ bool ctc_worker_has_unwritten(const ctc_worker *w);
  * rule as the stages.
  */
 int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_ms);
+
+/*
+ * The DLQ producer's delivery report: a dead letter the broker refused for
+ * its size is queued to go again as a stub (or whole, alone, when it may
+ * only have shared a refused request); any other failure queues it whole.
+ * Stage 2 sends them again before the batch's offsets may be committed
+ * (consumption paused while the DLQ keeps failing). Any thread.
+ */
+void ctc_worker_dlq_report(ctc_worker *w, const rd_kafka_message_t *m);
+
+/* Frees the dead letters still queued to go again (at teardown). */
+void ctc_worker_dlq_free(ctc_worker *w);
 
 /* Forgets every cached state, dirty ones included, and the gathered context updates (after a failure). */
 void ctc_worker_drop_cache(ctc_worker *w);

@@ -400,7 +400,7 @@ run_scenario mongodb-restart "MongoDB server stopped for ${MONGO_DOWN_S}s and re
   mongo_chaos || fails=$((fails + 1))
 run_scenario stalled-worker "a worker frozen by SIGSTOP for ${STALL_S}s (past session.timeout.ms 6 s) at 20% progress while the others take over, then resumed with its unwritten batches and states" \
   stall_chaos || fails=$((fails + 1))
-run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
+run_scenario poison "$POISON hand-made messages mixed into the stream (truncated JSON, wrong types, missing fields, oversized, 10k-deep nesting, invalid UTF-8, duplicate keys, huge numbers, valid events keyed other than <collection>/<document_id>: to the DLQ; '\$'/'.' keys and keys colliding under usual escaping: persisted)" \
   no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
 rm -f "$RESULTS/run-spool-$$.spool"
 

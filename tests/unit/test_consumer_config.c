@@ -159,6 +159,24 @@ static void test_errors_name_file_and_line(void **state)
 	ctc_config_free(&c);
 }
 
+/* [consumer] key_check: strict by default, off allowed, anything else refused naming the key. */
+static void test_key_check(void **state)
+{
+	ctc_config c;
+	ct_error err;
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_string_equal(c.key_check, "strict");
+	char *env[] = {"CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:1", "CHANGETRAIL_CONSUMER_KEY_CHECK=off", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, env, &err), 0);
+	assert_string_equal(c.key_check, "off");
+	assert_int_equal(ctc_config_validate(&c, &err), 0);
+	char *bad[] = {"CHANGETRAIL_CONSUMER_KEY_CHECK=loose", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, bad, &err), 0);
+	assert_int_equal(ctc_config_validate(&c, &err), CT_ECONFIG);
+	assert_non_null(strstr(err.message, "key_check"));
+	ctc_config_free(&c);
+}
+
 static void test_redaction(void **state)
 {
 	char out[256];
@@ -180,6 +198,7 @@ int main(void)
 		cmocka_unit_test(test_file_and_env),
 		cmocka_unit_test(test_errors_name_file_and_line),
 		cmocka_unit_test(test_redaction),
+		cmocka_unit_test(test_key_check),
 		cmocka_unit_test(test_anchor_and_stall_keys),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
