@@ -71,7 +71,7 @@ need_servers() { # a machine without the servers' toolchains skips, unless serve
   if [ "${CT_TEST_REQUIRE_SERVERS:-0}" = 1 ]; then echo "reliability: $*" >&2; exit 1; fi
   echo "SKIP: reliability: $*" >&2; exit 77
 }
-command -v java >/dev/null && command -v go >/dev/null || need_servers "java and go are needed for the local servers"
+command -v javac >/dev/null && command -v mvn >/dev/null || need_servers "a JDK and Maven are needed for the local servers"
 command -v jq >/dev/null || need_servers "jq is needed"
 
 # ---- binaries ----
