@@ -26,9 +26,17 @@ typedef struct ctc_store ctc_store;
 
 /* How a history record collided with a stored one that is not its redelivery. */
 typedef enum cts_conflict_kind {
-	CTS_CONFLICT_ID_REUSED = 1,    /* its _id (event id) is stored for another record */
-	CTS_CONFLICT_VERSION_TAKEN = 2 /* (collection, document_id, version) is stored under another _id */
+	CTS_CONFLICT_ID_REUSED = 1,     /* its _id (event id) is stored for another record */
+	CTS_CONFLICT_VERSION_TAKEN = 2, /* (collection, document_id, version) is stored under another _id */
+	/* the same event (same _id, same document, same sha256 of the message
+	 * value in kafka.sha256) is stored at another version: it was recorded
+	 * already, by a worker that saw it in another order (events of one
+	 * document on two partitions, e.g. after partitions were added) */
+	CTS_CONFLICT_SAME_EVENT = 3
 } cts_conflict_kind;
+
+/* "id_reused", "version_taken", "same_event": the name logs and errors use. */
+const char *cts_conflict_kind_name(cts_conflict_kind k);
 
 typedef struct ctc_conflict {
 	size_t index;           /* the record's position in the write set's history (JSON ones first) */

@@ -18,9 +18,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* What identifies a record: its _id and (collection, document_id, version, hash). */
+/* What identifies a record: its _id and (collection, document_id, version,
+ * hash); sha256 (kafka.sha256) identifies the event it was made of. */
 typedef struct rec_key {
-	const char *id, *collection, *document_id, *hash;
+	const char *id, *collection, *document_id, *hash, *sha256;
 	int64_t version;
 } rec_key;
 
@@ -43,6 +44,11 @@ static void key_of(const bson_t *d, rec_key *k)
 	k->document_id = utf8_of(d, "document_id");
 	k->hash = utf8_of(d, "hash");
 	k->version = int_of(d, "version");
+	bson_iter_t it, sha;
+	k->sha256 = bson_iter_init(&it, d) && bson_iter_find_descendant(&it, "kafka.sha256", &sha) &&
+			    BSON_ITER_HOLDS_UTF8(&sha)
+		? bson_iter_utf8(&sha, NULL)
+		: NULL;
 }
 
 static bool same_str(const char *a, const char *b)
@@ -104,7 +110,7 @@ static json_t *summary(const bson_t *d)
 static bson_t *projection(void)
 {
 	return BCON_NEW("projection", "{", "collection", BCON_INT32(1), "document_id", BCON_INT32(1), "version",
-			BCON_INT32(1), "hash", BCON_INT32(1), "}");
+			BCON_INT32(1), "hash", BCON_INT32(1), "kafka.sha256", BCON_INT32(1), "}");
 }
 
 static int add_conflict(ctc_conflicts *c, size_t index, cts_conflict_kind kind, const char *id, json_t *stored,
@@ -174,6 +180,10 @@ static int classify(ctc_store *s, const bson_t *recs, size_t n_recs, const size_
 			    same_str(ours.document_id, theirs.document_id) && ours.version == theirs.version &&
 			    same_str(ours.hash, theirs.hash))
 				redelivered++;
+			else if (same_str(ours.collection, theirs.collection) &&
+				 same_str(ours.document_id, theirs.document_id) && same_str(ours.sha256, theirs.sha256))
+				/* the same message's event, recorded at another version: not a reuse */
+				rc = add_conflict(conflicts, pos[i], CTS_CONFLICT_SAME_EVENT, ours.id, summary(stored[i]), err);
 			else
 				rc = add_conflict(conflicts, pos[i], CTS_CONFLICT_ID_REUSED, ours.id, summary(stored[i]), err);
 			continue;
@@ -213,9 +223,13 @@ out:
 	return rc;
 }
 
-static const char *kind_name(cts_conflict_kind k)
+const char *cts_conflict_kind_name(cts_conflict_kind k)
 {
-	return k == CTS_CONFLICT_ID_REUSED ? "id_reused" : "version_taken";
+	switch (k) {
+	case CTS_CONFLICT_ID_REUSED: return "id_reused";
+	case CTS_CONFLICT_SAME_EVENT: return "same_event";
+	default: return "version_taken";
+	}
 }
 
 int ctc_store_write_history(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *err)
@@ -283,7 +297,7 @@ int ctc_store_write_history(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_e
 		rc = ct_error_set(err, CT_ECONFLICT,
 				  "history: %zu record(s) collide with stored records that are not their redelivery; "
 				  "first: _id %s (%s), stored _id %s version %lld",
-				  ws->conflicts.n, c->id, kind_name(c->kind),
+				  ws->conflicts.n, c->id, cts_conflict_kind_name(c->kind),
 				  c->stored && json_string_value(json_object_get(c->stored, "_id"))
 					  ? json_string_value(json_object_get(c->stored, "_id"))
 					  : "?",

@@ -1146,6 +1146,17 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 				 st ? (long long)json_integer_value(json_object_get(st, "version")) : -1LL);
 			to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
 			refuse(w, m);
+		} else if (x->kind == CTS_CONFLICT_SAME_EVENT) {
+			/* recorded already (same id, same document, same message
+			 * value): the one skip that is proven; the document's
+			 * other records are derived again around it */
+			ctc_log(CTC_WARN, "event recorded already at another version: skipped", "topic=%s partition=%d "
+				"offset=%lld collection=%s document_id=%s stored_version=%lld", rd_kafka_topic_name(m->rkt),
+				(int)m->partition, (long long)m->offset,
+				v[x->index].collection ? v[x->index].collection : "?",
+				v[x->index].document_id ? v[x->index].document_id : "?",
+				x->stored ? (long long)json_integer_value(json_object_get(x->stored, "version")) : -1LL);
+			refuse(w, m);
 		} else {
 			/* another writer, a mis-keyed event or a stale state: never a
 			 * duplicate; the document is derived again from MongoDB */
@@ -1206,7 +1217,7 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 			char *stored = c->stored ? json_dumps(c->stored, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
 			ctc_log(CTC_ERROR, "history conflict record", "batch=%llu index=%zu kind=%s id=%s stored=%s",
 				(unsigned long long)b->seq, c->index,
-				c->kind == CTS_CONFLICT_ID_REUSED ? "id_reused" : "version_taken",
+				cts_conflict_kind_name(c->kind),
 				ctc_log_q(c->id, q, sizeof(q)), stored ? stored : "null");
 			free(stored);
 		}

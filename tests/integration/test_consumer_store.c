@@ -276,6 +276,61 @@ static void test_guarded_upsert_never_moves_back(void **state)
 	ctc_store_close(s);
 }
 
+/* Sets the record's kafka.sha256: the digest of the message value it was made of. */
+static void set_sha(json_t *rec, const char *sha)
+{
+	assert_int_equal(json_object_set_new(json_object_get(rec, "kafka"), "sha256", json_string(sha)), 0);
+}
+
+/*
+ * The same event (same id, document and message value) recorded by another
+ * worker at another version (events of one document on two partitions, as
+ * after partitions are added): its own conflict kind, which the consumer
+ * skips as recorded — not an event id reused with other content, which
+ * goes to the DLQ. A different value under the same id stays a reuse.
+ */
+static void test_same_event_at_another_version_is_not_a_reuse(void **state)
+{
+	char db[64];
+	ct_error err;
+	size_t dup = 99;
+	ctc_store *s = open_fresh(db, sizeof(db));
+	ctc_doc_state *w1 = ctc_state_new("orders", "o1", NULL), *w2 = ctc_state_new("orders", "o1", NULL);
+	json_t *first = json_array(), *second = json_array();
+	/* worker 1 recorded e21 as version 1 (it saw it first) */
+	apply(w1, first, "e21", "insert", "{\"qty\": 21}", 21);
+	set_sha(json_array_get(first, 0), "aaaa");
+	assert_int_equal(write_set(s, first, NULL, &dup, NULL, &err), 0);
+	/* worker 2 has e1 as version 1 and e21 as version 2 */
+	apply(w2, second, "e1", "insert", "{\"qty\": 1}", 1);
+	apply(w2, second, "e21", "update", "{\"qty\": 21}", 21);
+	set_sha(json_array_get(second, 1), "aaaa");
+	json_t *only21 = json_pack("[O]", json_array_get(second, 1));
+	ctc_write_set ws;
+	assert_int_equal(write_set(s, only21, NULL, &dup, &ws, &err), CT_ECONFLICT);
+	assert_int_equal(dup, 0);
+	assert_int_equal(ws.conflicts.n, 1);
+	assert_int_equal(ws.conflicts.items[0].kind, CTS_CONFLICT_SAME_EVENT);
+	assert_string_equal(cts_conflict_kind_name(ws.conflicts.items[0].kind), "same_event");
+	assert_int_equal(json_integer_value(json_object_get(ws.conflicts.items[0].stored, "version")), 1);
+	ctc_conflicts_free(&ws.conflicts);
+	/* the same id with another message value: a reuse */
+	set_sha(json_array_get(second, 1), "bbbb");
+	assert_int_equal(write_set(s, only21, NULL, &dup, &ws, &err), CT_ECONFLICT);
+	assert_int_equal(ws.conflicts.n, 1);
+	assert_int_equal(ws.conflicts.items[0].kind, CTS_CONFLICT_ID_REUSED);
+	ctc_conflicts_free(&ws.conflicts);
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(count(db, "history", &empty), 1);
+	drop_database(db);
+	json_decref(only21);
+	json_decref(first);
+	json_decref(second);
+	ctc_state_free(w1);
+	ctc_state_free(w2);
+	ctc_store_close(s);
+}
+
 static void test_redelivered_batch_is_a_noop(void **state)
 {
 	char db[64];
@@ -512,6 +567,7 @@ int main(void)
 		cmocka_unit_test(test_guarded_upsert_never_moves_back),
 		cmocka_unit_test(test_redelivered_batch_is_a_noop),
 		cmocka_unit_test(test_reused_id_and_taken_version_are_conflicts),
+		cmocka_unit_test(test_same_event_at_another_version_is_not_a_reuse),
 		cmocka_unit_test(test_state_behind_history_is_rolled_forward),
 		cmocka_unit_test(test_context_over_writes_is_one_document),
 		cmocka_unit_test(test_ttl_option),
