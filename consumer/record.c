@@ -269,13 +269,14 @@ int ctc_record_apply(ctc_doc_state *st, const ctc_event_in *ev, json_t **record,
 		*record = NULL;
 	*result = CTC_RECORD_EMPTY;
 	const char *seen_sha = NULL;
-	if (ctc_state_find_id(st, ev->event_id, &seen_sha) >= 0) {
-		/* an unknown content on either side (a v1 state, a state rolled
-		 * forward from history) cannot tell: taken as the redelivery */
-		*result = !seen_sha || !ev->sha256 || !strcmp(seen_sha, ev->sha256) ? CTC_RECORD_DUPLICATE
-										       : CTC_RECORD_REUSED;
+	if (ctc_state_find_id(st, ev->event_id, &seen_sha) >= 0 && seen_sha && ev->sha256) {
+		*result = !strcmp(seen_sha, ev->sha256) ? CTC_RECORD_DUPLICATE : CTC_RECORD_REUSED;
 		return 0;
 	}
+	/* An id remembered without its content (a v1 state, a record without
+	 * kafka.sha256) proves nothing: the event is derived as new and its
+	 * history insert, whose _id is the event id, meets the stored record;
+	 * the store then tells the same event (skipped) from a reuse (DLQ). */
 	if (ctc_state_seen_offset(st, ev->topic, ev->partition, ev->offset) && ev->offsets != CTC_OFFSETS_WENT_BACK) {
 		*result = ev->offsets == CTC_OFFSETS_SAME_LOG ? CTC_RECORD_DUPLICATE : CTC_RECORD_UNPROVEN;
 		return 0;

@@ -48,7 +48,8 @@ typedef struct ctc_event_in {
 	int32_t partition;
 	int64_t offset;
 	/* identity of the content: lowercase hex SHA-256 of the raw message
-	 * value; NULL = unknown (then a remembered id is taken as a redelivery) */
+	 * value; NULL = unknown (then a remembered id proves nothing: the event
+	 * is derived as new and its history insert meets the stored record) */
 	const char *sha256;
 	ctc_offsets offsets; /* for this event's (topic, partition) against the state */
 } ctc_event_in;
@@ -59,7 +60,8 @@ typedef enum ctc_record_result {
 	                         an offset at or before last_offset in the same log (proven) */
 	CTC_RECORD_EMPTY,     /* nothing changed: no record; the event is remembered (the state
 	                         moved on: ring, last_offset) */
-	CTC_RECORD_REUSED,    /* its id is remembered with other content: refused, state unchanged */
+	CTC_RECORD_REUSED,    /* its id is remembered with other content: refused, state unchanged
+	                         (an id remembered without content is no verdict: derived as new) */
 	CTC_RECORD_UNPROVEN,  /* offset at or before last_offset, id not remembered, ev->offsets
 	                         UNPROVEN: state unchanged; prove and call again */
 } ctc_record_result;
