@@ -1303,6 +1303,8 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
 	pthread_mutex_destroy(&p->worker.pause_mu);
+	for (unsigned i = 0; i < p->worker.nrederive; i++)
+		free(p->worker.rederive[i]);
 	pthread_mutex_destroy(&p->worker.refused_mu);
 	ctc_worker_dlq_free(&p->worker);
 	pthread_mutex_destroy(&p->worker.dlq_mu);

@@ -342,11 +342,41 @@ void ctc_worker_dlq_free(ctc_worker *w)
 }
 
 /* Sends message m of a batch to the DLQ (asynchronously; flushed before commit). */
+static bool refused(ctc_worker *w, const rd_kafka_message_t *m, const char *sha)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	bool found = false;
+	pthread_mutex_lock(&w->refused_mu);
+	for (unsigned i = 0; i < w->nrefused && !found; i++)
+		found = w->refused[i].partition == m->partition && w->refused[i].offset == m->offset &&
+			!strcmp(w->refused[i].sha256, sha) && !strcmp(w->refused[i].topic, topic);
+	pthread_mutex_unlock(&w->refused_mu);
+	return found;
+}
+
+static void refuse(ctc_worker *w, const rd_kafka_message_t *m, const char *sha)
+{
+	ctc_refused r = {.partition = m->partition, .offset = m->offset};
+	snprintf(r.topic, sizeof(r.topic), "%s", rd_kafka_topic_name(m->rkt));
+	snprintf(r.sha256, sizeof(r.sha256), "%s", sha);
+	pthread_mutex_lock(&w->refused_mu);
+	w->refused[w->refused_next] = r;
+	w->refused_next = (w->refused_next + 1) % CTC_REFUSED_MAX;
+	if (w->nrefused < CTC_REFUSED_MAX)
+		w->nrefused++;
+	pthread_mutex_unlock(&w->refused_mu);
+}
+
 static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int code, const char *reason)
 {
-	char part[16], off[24], q[600];
-	rd_kafka_headers_t *h = rd_kafka_headers_new(6);
+	char part[16], off[24], q[600], sha[65];
 	const char *topic = rd_kafka_topic_name(m->rkt);
+	/* sent already, before a rewind or a fencing: the same verdict again */
+	ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
+	if (refused(w, m, sha))
+		return;
+	refuse(w, m, sha);
+	rd_kafka_headers_t *h = rd_kafka_headers_new(6);
 	snprintf(part, sizeof(part), "%d", (int)m->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
 	rd_kafka_header_add(h, "ct-dlq-reason", -1, reason, (ssize_t)strlen(reason));
@@ -374,6 +404,46 @@ static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int
 	atomic_fetch_add(&w->metrics->dlq, 1);
 	ctc_log(CTC_WARN, "event to DLQ", "topic=%s partition=%d offset=%lld code=%s reason=%s", topic,
 		(int)m->partition, (long long)m->offset, code_name(code), ctc_log_q(reason, q, sizeof(q)));
+}
+
+/* Whether the document's next version was taken by another writer (worker.h: rederive). */
+static bool taken_by_another(ctc_worker *w, const char *key)
+{
+	bool found;
+	pthread_mutex_lock(&w->refused_mu);
+	found = w->rederive_all;
+	for (unsigned i = 0; i < w->nrederive && !found; i++)
+		found = !strcmp(w->rederive[i], key);
+	pthread_mutex_unlock(&w->refused_mu);
+	return found;
+}
+
+static void mark_version_taken(ctc_worker *w, const char *collection, const char *document_id)
+{
+	char *key = ctc_state_key(collection ? collection : "", document_id ? document_id : "");
+	pthread_mutex_lock(&w->refused_mu);
+	bool found = false;
+	for (unsigned i = 0; key && i < w->nrederive && !found; i++)
+		found = !strcmp(w->rederive[i], key);
+	if (!found && key && w->nrederive < CTC_REDERIVE_MAX) {
+		w->rederive[w->nrederive++] = key;
+		key = NULL;
+	} else if (!found) {
+		w->rederive_all = true;
+	}
+	pthread_mutex_unlock(&w->refused_mu);
+	free(key);
+}
+
+/* After a batch's states were loaded: the documents taken by another writer are rolled forward now. */
+static void forget_taken(ctc_worker *w)
+{
+	pthread_mutex_lock(&w->refused_mu);
+	for (unsigned i = 0; i < w->nrederive; i++)
+		free(w->rederive[i]);
+	w->nrederive = 0;
+	w->rederive_all = false;
+	pthread_mutex_unlock(&w->refused_mu);
 }
 
 /* Finds or loads the states of every key of the batch; one query for all misses. */
@@ -407,7 +477,8 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			goto out;
 		}
 		miss_part[nmiss] = b->msgs[i]->partition;
-		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id, ct_event_id(evs[i])};
+		missing[nmiss++] = (ctc_doc_ref){st->key, st->collection, st->document_id,
+						 taken_by_another(w, st->key) ? NULL : ct_event_id(evs[i])};
 	}
 	if (nmiss == 0 || !w->read_store)
 		goto out;
@@ -424,6 +495,7 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 	}
 	atomic_store(&w->metrics->store_read_start_us, 0);
 	store_succeeded(w);
+	forget_taken(w);
 	for (size_t i = 0; i < json_array_size(found); i++) {
 		ctc_doc_state *loaded;
 		if ((rc = ctc_state_from_json(json_array_get(found, i), &loaded, err)))
@@ -831,29 +903,6 @@ bool ctc_worker_fenced(ctc_worker *w, const ctc_batch *b)
 	return false;
 }
 
-static bool refused(ctc_worker *w, const rd_kafka_message_t *m, const char *sha)
-{
-	bool found = false;
-	pthread_mutex_lock(&w->refused_mu);
-	for (unsigned i = 0; i < w->nrefused && !found; i++)
-		found = w->refused[i].partition == m->partition && w->refused[i].offset == m->offset &&
-			!strcmp(w->refused[i].sha256, sha);
-	pthread_mutex_unlock(&w->refused_mu);
-	return found;
-}
-
-static void refuse(ctc_worker *w, const rd_kafka_message_t *m)
-{
-	ctc_refused r = {.partition = m->partition, .offset = m->offset};
-	ctc_sha256_hex(m->payload ? m->payload : "", m->len, r.sha256);
-	pthread_mutex_lock(&w->refused_mu);
-	w->refused[w->refused_next] = r;
-	w->refused_next = (w->refused_next + 1) % CTC_REFUSED_MAX;
-	if (w->nrefused < CTC_REFUSED_MAX)
-		w->nrefused++;
-	pthread_mutex_unlock(&w->refused_mu);
-}
-
 /*
  * Which log the event's offset belongs to, against the state: asked of
  * Kafka (offsets.h) once per generation and state offset. No prover (no
@@ -894,7 +943,7 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 
 	ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
 	if (refused(w, m, sha))
-		return 0; /* sent to the DLQ already (a reused id found by the history insert) */
+		return 0; /* in the DLQ already, or found recorded at another version */
 	ctc_event_in in = {
 		.event_id = ct_event_id(ev), .ts = ct_event_ts(ev), .source = ct_event_source(ev),
 		.collection = ct_event_collection(ev), .document_id = ct_event_document_id(ev),
@@ -931,7 +980,6 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 			 "event id reused with other content: %s is remembered by %s with another sha256", in.event_id,
 			 st->key);
 		to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
-		refuse(w, m); /* derived again after a rewind: not sent twice */
 		return 0;
 	}
 	if (res == CTC_RECORD_DUPLICATE) {
@@ -1145,7 +1193,6 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 				 st ? json_string_value(json_object_get(st, "document_id")) : "?",
 				 st ? (long long)json_integer_value(json_object_get(st, "version")) : -1LL);
 			to_dlq(w, b, m, CTC_DLQ_REUSED, reason);
-			refuse(w, m);
 		} else if (x->kind == CTS_CONFLICT_SAME_EVENT) {
 			/* recorded already (same id, same document, same message
 			 * value): the one skip that is proven; the document's
@@ -1156,7 +1203,9 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 				v[x->index].collection ? v[x->index].collection : "?",
 				v[x->index].document_id ? v[x->index].document_id : "?",
 				x->stored ? (long long)json_integer_value(json_object_get(x->stored, "version")) : -1LL);
-			refuse(w, m);
+			char sha[65];
+			ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
+			refuse(w, m, sha);
 		} else {
 			/* another writer, a mis-keyed event or a stale state: never a
 			 * duplicate; the document is derived again from MongoDB */
@@ -1164,6 +1213,7 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 				"collection=%s document_id=%s version=%lld", rd_kafka_topic_name(m->rkt), (int)m->partition,
 				(long long)m->offset, v[x->index].collection ? v[x->index].collection : "?",
 				v[x->index].document_id ? v[x->index].document_id : "?", (long long)v[x->index].version);
+			mark_version_taken(w, v[x->index].collection, v[x->index].document_id);
 		}
 	}
 	/* inserted on top of a record that was not: their prev_hash names nothing stored */
@@ -1173,7 +1223,18 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 	if (nback && w->store) {
 		int64_t delay = 100;
 		size_t deleted = 0;
-		while ((rc = ctc_store_take_back(w->store, back, nback, &deleted, err))) {
+		for (;;) {
+			/* Fenced: the partition's new owner may have met these very
+			 * records as its redeliveries and moved its state past them;
+			 * taking them back now would cut its chain. They stay, and
+			 * the new owner meets them as conflicts of its own. */
+			if (ctc_worker_fenced(w, b)) {
+				b->fenced = true;
+				rc = 0;
+				goto out;
+			}
+			if (!(rc = ctc_store_take_back(w->store, back, nback, &deleted, err)))
+				break;
 			store_failed(w, "take back records", err);
 			if (!backoff(w, &delay))
 				goto out;
@@ -1234,11 +1295,12 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 	if (wrc)
 		return;
 	/* Redelivered events whose state was not written yet: rebuilt, found in
-	 * `history` already. They count as duplicates, not as persisted. */
-	if (dups <= b->persisted) {
-		b->persisted -= dups;
-		b->duplicate += dups;
-	}
+	 * `history` already. They count as duplicates, not as persisted (every
+	 * one was a record of this batch: dups <= persisted). */
+	if (dups > b->persisted)
+		dups = b->persisted;
+	b->persisted -= dups;
+	b->duplicate += dups;
 	b->history_ms = ws.history_ms;
 	b->contexts_ms = ws.contexts_ms;
 	b->state_ms = ws.state_ms;

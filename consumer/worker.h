@@ -60,9 +60,16 @@ typedef struct ctc_batch {
 	size_t nrec, rec_cap;
 } ctc_batch;
 
-/* Messages refused for a reused event id, remembered so that deriving again does not send them twice. */
-#define CTC_REFUSED_MAX 256
+/*
+ * Messages sent to the DLQ (or found recorded already at another version),
+ * remembered by where they came from and their content, so that a batch
+ * derived again (a conflict's rewind, a fenced batch consumed again) does
+ * not send them twice. Kafka topic names are at most 249 bytes.
+ */
+#define CTC_REFUSED_MAX 512
+#define CTC_REDERIVE_MAX 64
 typedef struct ctc_refused {
+	char topic[250];
 	int32_t partition;
 	int64_t offset;
 	char sha256[65];
@@ -103,6 +110,13 @@ typedef struct ctc_worker {
 	pthread_mutex_t refused_mu;        /* stage 2 adds, stage 1 reads */
 	ctc_refused refused[CTC_REFUSED_MAX];
 	unsigned nrefused, refused_next;
+	/* Documents whose next version another writer took (stage 2 adds,
+	 * under refused_mu): their next load rolls forward from the version
+	 * after the stored state, not from the batch's event id, which is not
+	 * in history. Full: every load of the next batch does so. */
+	char *rederive[CTC_REDERIVE_MAX];
+	unsigned nrederive;
+	bool rederive_all;
 	ctc_anchor *anchor;       /* NULL: no anchors */
 } ctc_worker;
 
