@@ -20,6 +20,7 @@ Errors of the C library are raised as ChangetrailError(code, message).
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import ctypes
 import ctypes.util
 import datetime
@@ -28,7 +29,8 @@ import json
 import os
 import threading
 import uuid
-from typing import Any, Callable, Iterator, Mapping, Optional, Tuple, Union
+from ._version import ABI_VERSION, __version__
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
 __all__ = [
     "ChangetrailError",
@@ -36,6 +38,12 @@ __all__ = [
     "Delivery",
     "context",
     "current_context_id",
+    "current_context",
+    "current_metadata",
+    "use_context",
+    "set_default_producer",
+    "get_default_producer",
+    "__version__",
     "library_version",
     "OP_INSERT", "OP_UPDATE", "OP_DELETE", "OP_SNAPSHOT", "OP_EVENT",
     "OP_RELATION_ADD", "OP_RELATION_REMOVE",
@@ -186,11 +194,14 @@ def _load():
             "ct_context_current": (P, []),
             "ct_context_unref": (None, [P]),
             "ct_context_id": (S, [P]),
+            "ct_context_ref": (P, [P]),
+            "ct_context_attach": (I, [P, E]),
         }
         for name, (res, args) in sigs.items():
             fn = getattr(lib, name)
             fn.restype = res
             fn.argtypes = args
+        _check_abi(lib)
         _lib = lib
         return lib
 
@@ -324,11 +335,12 @@ class Producer:
     def emit(self, op: int, collection: str, document_id: Any, after: Document = None, *,
              before: Document = None, label: Optional[str] = None, actor: Optional[str] = None,
              parent: Optional[Tuple[str, Any]] = None, relation: Optional[Tuple[str, str, Any]] = None,
-             seq: int = 0) -> Optional[str]:
+             seq: int = 0, context: Optional["_Ctx"] = None) -> Optional[str]:
         """Emits one change (ct_emit). Documents are dicts (serialised with json)
         or JSON text. parent = (collection, document_id); relation = (name,
         collection, document_id). Returns the event id, or None when an update
-        changed no tracked field (nothing was sent)."""
+        changed no tracked field (nothing was sent). `context`: the context
+        to emit in (default: the one open here, see changetrail.context)."""
         c = _CtChange()
         c.op = op
         c.collection = _b(collection)
@@ -343,9 +355,16 @@ class Producer:
         if relation is not None:
             c.relation_name, c.relation_collection, c.relation_document_id = (_b(x) for x in relation)
         c.seq = seq
+        ctx = _current.get() if context is None else context
+        h = ctx.acquire() if ctx is not None and ctx.producer is self else None
+        c.context = h
         out = ctypes.create_string_buffer(37)
         err = _CtError()
-        _check(self._lib.ct_emit(self._handle(), ctypes.byref(c), out, ctypes.byref(err)), err)
+        try:
+            _check(self._lib.ct_emit(self._handle(), ctypes.byref(c), out, ctypes.byref(err)), err)
+        finally:
+            if h is not None:
+                ctx.release(h)
         return out.value.decode() or None
 
     def emit_insert(self, collection: str, document_id: Any, document: Document, **kw) -> Optional[str]:
@@ -379,37 +398,240 @@ class Producer:
                          relation=(name, related_collection, related_id), **kw)
 
     # ------------------------------------------------------------ context
-    def context(self, **metadata: Any) -> "contextlib.AbstractContextManager[str]":
+    def context(self, **metadata: Any) -> "context":
         """Same as changetrail.context(self, **metadata)."""
         return context(self, **metadata)
 
 
+# ------------------------------------------------------------ contexts
+#
+# A context is held by a contextvars.ContextVar, so it follows the code, not
+# the thread: every asyncio task (which copies the context it was created in)
+# and every thread sees its own. Underneath it is a ct_context handle (one
+# reference held by the `with` block); events carry it explicitly in
+# ct_change.context, so the C library's per-thread stack is never left open
+# across Python code. Nested contexts merge their metadata into the root's
+# (ct_context_enter on the root, attached for the moment of the call) and keep
+# the root's id.
+
+_current: "contextvars.ContextVar[Optional[_Ctx]]" = contextvars.ContextVar("changetrail_context", default=None)
+
+
+class _Ctx:
+    """An open root context: its producer, its ct_context handle, its id and
+    the metadata accumulated so far (a copy of what the C library holds)."""
+
+    def __init__(self, producer: "Producer", handle: int, metadata: Dict[str, Any]):
+        self.producer = producer
+        self._handle = handle
+        self._lock = threading.Lock()
+        self.id = producer._lib.ct_context_id(handle).decode()
+        self.metadata = dict(metadata)
+
+    def acquire(self) -> Optional[int]:
+        """A new reference to the handle (None once the context has ended);
+        give it back with release()."""
+        with self._lock:
+            if self._handle is None or self.producer.closed:
+                return None
+            return self.producer._lib.ct_context_ref(self._handle)
+
+    def release(self, handle: Optional[int]) -> None:
+        if handle is not None and not self.producer.closed:
+            self.producer._lib.ct_context_unref(handle)
+
+    def merge(self, metadata: Dict[str, Any]) -> None:
+        """Merges metadata into the root (ct_context_enter nested on it)."""
+        if not metadata:
+            return
+        lib, p = self.producer._lib, self.producer
+        h = self.acquire()
+        if h is None:
+            raise ChangetrailError(-1, "context has ended")
+        err = _CtError()
+        try:
+            _check(lib.ct_context_attach(h, ctypes.byref(err)), err)
+            try:
+                _check(lib.ct_context_enter(p._handle(), _b(_dumps(metadata, p)), ctypes.byref(err)), err)
+                lib.ct_context_exit(p._handle(), ctypes.byref(_CtError()))
+            finally:
+                lib.ct_context_exit(p._handle(), ctypes.byref(_CtError()))
+        finally:
+            self.release(h)
+        self.metadata.update(metadata)
+
+    def close(self) -> None:
+        with self._lock:
+            h, self._handle = self._handle, None
+        self.release(h)
+
+    def pin(self) -> Optional["_Ctx"]:
+        """A second holder of this context, with its own reference: the
+        changeset stays open (no context_end) until it is closed too. For
+        events emitted later in this context (on a transaction's commit)."""
+        h = self.acquire()
+        if h is None:
+            return None
+        c = _Ctx.__new__(_Ctx)
+        c.producer, c._handle, c._lock, c.id, c.metadata = self.producer, h, threading.Lock(), self.id, dict(
+            self.metadata)
+        return c
+
+
+def _dumps(metadata: Mapping[str, Any], producer: "Producer") -> str:
+    return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"), default=producer._json_default)
+
+
+def _open_root(producer: "Producer", metadata: Dict[str, Any]) -> _Ctx:
+    lib, err = producer._lib, _CtError()
+    _check(lib.ct_context_enter(producer._handle(), _b(_dumps(metadata, producer)), ctypes.byref(err)), err)
+    h = lib.ct_context_current()
+    lib.ct_context_exit(producer._handle(), ctypes.byref(_CtError()))  # the reference from current() holds it
+    return _Ctx(producer, h, metadata)
+
+
+_default_producer: Optional["Producer"] = None
+_default_factory: Optional[Callable[[], "Producer"]] = None
+
+
+def set_default_producer(producer: Optional["Producer"]) -> None:
+    """The producer changetrail.context() and the integrations use when none is given."""
+    global _default_producer
+    _default_producer = producer
+
+
+def get_default_producer() -> "Producer":
+    """The default producer: the one set with set_default_producer(), else the
+    integration's (changetrail.django makes it from settings)."""
+    if _default_producer is not None and not _default_producer.closed:
+        return _default_producer
+    if _default_factory is not None:
+        return _default_factory()
+    raise ChangetrailError(-14, "no producer: call changetrail.set_default_producer() "
+                           "(or configure settings.CHANGETRAIL with changetrail.django)")
+
+
+def current_context() -> Optional[_Ctx]:
+    """The context open here (this task / thread), or None."""
+    return _current.get()
+
+
 def current_context_id() -> Optional[str]:
-    """Id of the innermost context open on this thread (the root's id), or None."""
+    """Id of the context open here (the root's id), or None. Falls back to
+    the C library's per-thread context (ct_context_enter called directly)."""
+    ctx = _current.get()
+    if ctx is not None:
+        return ctx.id
     lib = _load()
-    ctx = lib.ct_context_current()
-    if not ctx:
+    h = lib.ct_context_current()
+    if not h:
         return None
     try:
-        return lib.ct_context_id(ctx).decode()
+        return lib.ct_context_id(h).decode()
     finally:
-        lib.ct_context_unref(ctx)
+        lib.ct_context_unref(h)
+
+
+def current_metadata() -> Dict[str, Any]:
+    """The accumulated metadata of the context open here ({} when none)."""
+    ctx = _current.get()
+    return dict(ctx.metadata) if ctx is not None else {}
+
+
+class context:
+    """A changeset: every event emitted inside carries its id and metadata,
+    and a `user` or `actor` key becomes the events' actor.
+
+        with changetrail.context(user="alice", url="/orders/7") as cid: ...
+        async with changetrail.context(job="import"): ...
+        @changetrail.context(job="nightly")          # each call its own context
+        def nightly(): ...
+
+    The producer is optional (default: get_default_producer()); the old form
+    context(producer, **metadata) still works. Inside an open context it
+    nests: the metadata merges into the root's and the id stays the root's.
+    The context is a contextvars value: asyncio tasks and threads started
+    with a copy of the context (asyncio.create_task, contextvars.copy_context,
+    asgiref's sync_to_async) see it; others see their own."""
+
+    def __init__(self, producer: Optional["Producer"] = None, /, **metadata: Any):
+        self._producer = producer
+        self._metadata = metadata
+        self._stack: list = []
+
+    def __enter__(self) -> str:
+        outer = _current.get()
+        if outer is not None and outer.acquire_ok():
+            outer.merge(self._metadata)
+            self._stack.append((_current.set(outer), None))
+            return outer.id
+        p = self._producer if self._producer is not None else get_default_producer()
+        ctx = _open_root(p, self._metadata)
+        self._stack.append((_current.set(ctx), ctx))
+        return ctx.id
+
+    def __exit__(self, *exc) -> None:
+        token, ctx = self._stack.pop()
+        _current.reset(token)
+        if ctx is not None:
+            ctx.close()
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc) -> None:
+        self.__exit__(*exc)
+
+    def __call__(self, fn: Callable) -> Callable:
+        import functools
+        import inspect
+        producer, metadata = self._producer, self._metadata
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def awrapper(*a, **kw):
+                async with context(producer, **metadata):
+                    return await fn(*a, **kw)
+            return awrapper
+
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            with context(producer, **metadata):
+                return fn(*a, **kw)
+        return wrapper
+
+
+def _acquire_ok(self: _Ctx) -> bool:
+    with self._lock:
+        return self._handle is not None and not self.producer.closed
+
+
+_Ctx.acquire_ok = _acquire_ok  # type: ignore[attr-defined]
 
 
 @contextlib.contextmanager
-def context(producer: Producer, **metadata: Any) -> Iterator[str]:
-    """Opens a context on this thread for the `with` block (ct_context_enter /
-    ct_context_exit); yields its id. Nested contexts merge their metadata into
-    the root's and keep the root's id. A `user` or `actor` key becomes the
-    actor of the events emitted inside."""
-    lib = producer._lib
-    err = _CtError()
-    md = json.dumps(metadata, ensure_ascii=False, separators=(",", ":"), default=producer._json_default)
-    _check(lib.ct_context_enter(producer._handle(), md.encode("utf-8"), ctypes.byref(err)), err)
+def use_context(ctx: Optional[_Ctx]) -> Iterator[Optional[str]]:
+    """Makes `ctx` (from current_context() elsewhere: another thread, a
+    callback run later) the context here for the block."""
+    token = _current.set(ctx)
     try:
-        yield current_context_id()
+        yield ctx.id if ctx is not None else None
     finally:
-        err2 = _CtError()
-        rc = lib.ct_context_exit(producer._handle(), ctypes.byref(err2))
-        if rc < 0 and not producer.closed:
-            _check(rc, err2)
+        _current.reset(token)
+
+
+# ------------------------------------------------------------ ABI check
+
+def _check_abi(lib) -> None:
+    """The binding mirrors the C structs of one ABI: the library's major
+    version (and, before 1.0, its minor) must be the binding's."""
+    have = lib.ct_version().decode()
+    try:
+        h = tuple(int(x) for x in have.split(".")[:2])
+        w = tuple(int(x) for x in ABI_VERSION.split(".")[:2])
+    except ValueError:
+        raise ChangetrailError(-14, f"libchangetrail reports version {have!r}, not MAJOR.MINOR.PATCH") from None
+    if h[0] != w[0] or (w[0] == 0 and h[1] != w[1]):
+        raise ChangetrailError(
+            -14, f"libchangetrail {have} (loaded from {getattr(lib, '_name', '?')}) does not match the ABI "
+            f"this binding was written for ({ABI_VERSION}): install the changetrail wheel built with "
+            f"its library, or point CHANGETRAIL_LIB at a libchangetrail {'.'.join(map(str, w))}.x")

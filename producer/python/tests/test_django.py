@@ -1,6 +1,6 @@
 """changetrail.django: model signals (save, delete, many-to-many in both
 directions and clear) and the request middleware, with an in-memory SQLite
-database and the tiny app tests/ctapp, against the real broker."""
+database (conftest.py) and the tiny app tests/ctapp, against the real broker."""
 import datetime
 import decimal
 
@@ -8,31 +8,12 @@ import pytest
 
 django = pytest.importorskip("django")
 
-from django.conf import settings  # noqa: E402
-
-if not settings.configured:
-    settings.configure(
-        INSTALLED_APPS=["ctapp"],
-        DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
-        USE_TZ=True, SECRET_KEY="test-only", ALLOWED_HOSTS=["testserver"],
-        DEFAULT_AUTO_FIELD="django.db.models.AutoField")
-    django.setup()
-
-from django.db import connection  # noqa: E402
 from django.http import HttpResponse  # noqa: E402
 from django.test import RequestFactory  # noqa: E402
 
 import changetrail.django as ctd  # noqa: E402
 from changetrail import Producer  # noqa: E402
 from ctapp.models import Article, Tag  # noqa: E402
-
-
-@pytest.fixture(scope="module", autouse=True)
-def tables():
-    with connection.schema_editor() as se:
-        se.create_model(Tag)
-        se.create_model(Article)
-    yield
 
 
 @pytest.fixture
