@@ -7,6 +7,7 @@
 
 #include "changetrail/canonical.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -172,6 +173,51 @@ int ct_context_enter(ct_producer *p, const char *metadata_json, ct_error *err)
 out:
 	json_decref(m);
 	return rc;
+}
+
+/* A context id as the event contract has it: 8-4-4-4-12 lowercase hex. */
+static bool is_uuid_text(const char *s)
+{
+	if (!s || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++) {
+		bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+		if (dash ? s[i] != '-' : !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return false;
+	}
+	return true;
+}
+
+int ct_context_join(ct_producer *p, const char *context_id, const char *metadata_json, ct_error *err)
+{
+	json_t *m = NULL;
+	ct_context *ctx = NULL;
+
+	if (!p || !is_uuid_text(context_id))
+		return ct_error_set(err, CT_EINVAL, "context join: %s", p ? "the id is not a lowercase UUID"
+									   : "NULL producer");
+	if (depth >= CT_CONTEXT_MAX_NESTING)
+		return ct_error_set(err, CT_ELIMIT, "context: nested deeper than %d", CT_CONTEXT_MAX_NESTING);
+	if (!(m = parse_metadata(metadata_json, err)))
+		return err ? err->code : CT_EPARSE;
+	if (!(ctx = calloc(1, sizeof(*ctx)))) {
+		json_decref(m);
+		return ct_error_set(err, CT_ENOMEM, "context: out of memory");
+	}
+	atomic_init(&ctx->refs, 1);
+	pthread_mutex_init(&ctx->lock, NULL);
+	ctx->producer = p;
+	ctx->metadata = m;
+	memcpy(ctx->id, context_id, sizeof(ctx->id));
+	/* begun stays 0: no begin marker now and no end marker at the last
+	 * release; the changeset is the one that began elsewhere. */
+	if (refresh(ctx)) {
+		ct_context_unref(ctx);
+		return ct_error_set(err, CT_ENOMEM, "context: out of memory");
+	}
+	stack[depth] = ctx;
+	depth++;
+	return CT_OK;
 }
 
 int ct_context_attach(ct_context *ctx, ct_error *err)

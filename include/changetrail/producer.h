@@ -241,6 +241,18 @@ CT_EXTERN ct_context *ct_context_current(void);
 CT_EXTERN int ct_context_attach(ct_context *ctx, ct_error *err);
 
 /**
+ * Continues on this thread a context that began elsewhere (another process:
+ * a task queue's worker, a service called with the id): opens a root context
+ * with the given id (a lowercase UUID, 36 characters) and `metadata_json` (a
+ * JSON object or NULL), without context_begin or context_end markers, so
+ * the changeset keeps the begin and end of the place that opened it. Nested
+ * enters merge into it as usual; pair with ct_context_exit(). Errors:
+ * CT_EINVAL (not a lowercase UUID), CT_EPARSE, CT_ELIMIT, CT_ENOMEM.
+ */
+CT_EXTERN int ct_context_join(ct_producer *p, const char *context_id, const char *metadata_json,
+			      ct_error *err);
+
+/**
  * Reference counting of a context; both accept NULL. Thread-safe. The last
  * unref of a context emits its context_end marker (see ct_context_exit()).
  */

@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import uuid
+import weakref
 from ._version import ABI_VERSION, __version__
 from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Tuple, Union
 
@@ -41,6 +42,8 @@ __all__ = [
     "current_context",
     "current_metadata",
     "use_context",
+    "join_context",
+    "live_context",
     "set_default_producer",
     "get_default_producer",
     "__version__",
@@ -196,9 +199,13 @@ def _load():
             "ct_context_id": (S, [P]),
             "ct_context_ref": (P, [P]),
             "ct_context_attach": (I, [P, E]),
+            "ct_context_join": (I, [P, S, S, E]),
         }
         for name, (res, args) in sigs.items():
-            fn = getattr(lib, name)
+            fn = getattr(lib, name, None)
+            if fn is None:
+                raise ChangetrailError(-14, f"libchangetrail ({path}) has no {name}: an older library "
+                                       f"than this binding ({ABI_VERSION}); install the matching one")
             fn.restype = res
             fn.argtypes = args
         _check_abi(lib)
@@ -482,12 +489,65 @@ def _dumps(metadata: Mapping[str, Any], producer: "Producer") -> str:
     return json.dumps(dict(metadata), ensure_ascii=False, separators=(",", ":"), default=producer._json_default)
 
 
-def _open_root(producer: "Producer", metadata: Dict[str, Any]) -> _Ctx:
+_live: "weakref.WeakValueDictionary[str, _Ctx]" = weakref.WeakValueDictionary()
+
+
+def _open_root(producer: "Producer", metadata: Dict[str, Any], join: Optional[str] = None) -> _Ctx:
     lib, err = producer._lib, _CtError()
-    _check(lib.ct_context_enter(producer._handle(), _b(_dumps(metadata, producer)), ctypes.byref(err)), err)
+    md = _b(_dumps(metadata, producer))
+    if join is None:
+        _check(lib.ct_context_enter(producer._handle(), md, ctypes.byref(err)), err)
+    else:
+        _check(lib.ct_context_join(producer._handle(), _b(join), md, ctypes.byref(err)), err)
     h = lib.ct_context_current()
     lib.ct_context_exit(producer._handle(), ctypes.byref(_CtError()))  # the reference from current() holds it
-    return _Ctx(producer, h, metadata)
+    ctx = _Ctx(producer, h, metadata)
+    if join is None:
+        _live[ctx.id] = ctx
+    return ctx
+
+
+def live_context(context_id: str) -> Optional[_Ctx]:
+    """The context with this id if it is open in this process, else None."""
+    ctx = _live.get(context_id)
+    return ctx if ctx is not None and ctx.acquire_ok() else None
+
+
+class join_context(object):
+    """Continues a context that began elsewhere (its id from a task's headers,
+    a request from another service): events inside carry `context_id`, with
+    `metadata`; no begin/end markers are sent (ct_context_join), the changeset
+    keeps those of the place that opened it. Inside an open context it nests
+    like changetrail.context. Context manager (sync and async) and decorator."""
+
+    def __init__(self, context_id: str, producer: Optional["Producer"] = None, /, **metadata: Any):
+        self._id = context_id
+        self._producer = producer
+        self._metadata = metadata
+        self._stack: list = []
+
+    def __enter__(self) -> str:
+        outer = _current.get()
+        if outer is not None and outer.acquire_ok():
+            outer.merge(self._metadata)
+            self._stack.append((_current.set(outer), None))
+            return outer.id
+        p = self._producer if self._producer is not None else get_default_producer()
+        ctx = _open_root(p, self._metadata, join=self._id)
+        self._stack.append((_current.set(ctx), ctx))
+        return ctx.id
+
+    def __exit__(self, *exc) -> None:
+        token, ctx = self._stack.pop()
+        _current.reset(token)
+        if ctx is not None:
+            ctx.close()
+
+    async def __aenter__(self) -> str:
+        return self.__enter__()
+
+    async def __aexit__(self, *exc) -> None:
+        self.__exit__(*exc)
 
 
 _default_producer: Optional["Producer"] = None
