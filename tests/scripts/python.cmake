@@ -20,3 +20,14 @@ if(NOT CT_SANITIZE)
   set_tests_properties(python_binding PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 600
     ENVIRONMENT "CHANGETRAIL_LIB=$<TARGET_FILE:changetrail>;CT_CONSUMER_BIN=$<TARGET_FILE:changetrail-consumer>;PYTHONPATH=${PROJECT_SOURCE_DIR}/producer/python;PYTHONDONTWRITEBYTECODE=1${_ct_shot}")
 endif()
+# python_wheel: `pip wheel producer/python` with its build backend
+# (scikit-build-core from tests/requirements.txt, no build isolation: no
+# network), the wheel carries libchangetrail and imports in a fresh venv with
+# no environment variable (producer/python/tests/test_packaging.py).
+if(NOT CT_SANITIZE)
+  add_test(NAME python_wheel
+    COMMAND ${CT_PYTHON} -m pytest -q -p no:cacheprovider -rs
+      ${PROJECT_SOURCE_DIR}/producer/python/tests/test_packaging.py)
+  set_tests_properties(python_wheel PROPERTIES LABELS integration TIMEOUT 900
+    ENVIRONMENT "CT_TEST_WHEEL=1;CHANGETRAIL_LIB=$<TARGET_FILE:changetrail>;PYTHONPATH=${PROJECT_SOURCE_DIR}/producer/python;PYTHONDONTWRITEBYTECODE=1")
+endif()

@@ -12,8 +12,10 @@ delivery, spool). See docs/producer.md for the semantics.
         with changetrail.context(p, user="alice", url="/orders/7"):
             p.emit_update("orders", "7", {"qty": 3}, before={"qty": 2})
 
-The library is found through the environment variable CHANGETRAIL_LIB (a
-path to libchangetrail.so), else ctypes.util.find_library("changetrail").
+The library is the one the wheel carries (changetrail/_lib), unless the
+environment variable CHANGETRAIL_LIB names another (a path to
+libchangetrail.so); without either, ctypes.util.find_library("changetrail").
+At load the library's version must match the ABI this binding mirrors.
 Errors of the C library are raised as ChangetrailError(code, message).
 """
 
@@ -162,6 +164,9 @@ def _find_library() -> str:
     path = os.environ.get("CHANGETRAIL_LIB")
     if path:
         return path
+    bundled = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_lib", "libchangetrail.so.0")
+    if os.path.exists(bundled):  # the wheel's own
+        return bundled
     found = ctypes.util.find_library("changetrail")
     if found:
         return found
