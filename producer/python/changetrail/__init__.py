@@ -255,7 +255,7 @@ Document = Union[Mapping[str, Any], str, bytes, None]
 
 class Producer:
     """One libchangetrail producer (ct_producer). Thread-safe, like the C one;
-    contexts are per thread.
+    contexts follow the code (contextvars: per asyncio task and thread).
 
     config: keys and values of ct_producer_config_set ("source",
       "kafka.bootstrap.servers", "track.<collection>.exclude", ...); values
