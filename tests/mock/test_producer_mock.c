@@ -2,7 +2,7 @@
  * test_producer_mock.c - the producer against librdkafka's in-process mock
  * cluster: every event arrives keyed "<collection>/<document_id>" with the
  * schema header and a body the consumer's parser accepts; contexts nest and
- * cross threads; tracked fields and empty updates; and the faults: brokers
+ * cross threads, and continue by id elsewhere (ct_context_join); tracked fields and empty updates; and the faults: brokers
  * down then back (nothing lost, per-key order kept), the spool taking over a
  * full queue and replaying in order, the spool surviving a restart.
  */
@@ -406,6 +406,50 @@ static void test_contexts_nest_and_cross_threads(void **state)
 	ct_test_msgs_free(m, n);
 }
 
+/* A context continued by id elsewhere (ct_context_join): its id and
+ * metadata on the events, nested metadata merged, no markers of its own. */
+static void test_context_join_keeps_the_id_without_markers(void **state)
+{
+	char topic[128];
+	ct_error err;
+	const char *id = "0190c6a4-0000-7000-8000-00000000c0de";
+	new_topic(topic, sizeof(topic));
+	ct_producer *p = new_producer(topic, NULL);
+
+	assert_int_equal(ct_context_join(p, "0190C6A4-0000-7000-8000-00000000C0DE", NULL, &err), CT_EINVAL);
+	assert_int_equal(ct_context_join(p, "0190c6a4-0000-7000-8000-00000000c0d", NULL, &err), CT_EINVAL);
+	assert_int_equal(ct_context_join(p, NULL, NULL, &err), CT_EINVAL);
+	assert_int_equal(ct_context_join(p, id, "[1]", &err), CT_EPARSE);
+	assert_int_equal(ct_context_join(p, id, "{\"user\":\"alice\"}", &err), CT_OK);
+	assert_int_equal(ct_context_enter(p, "{\"task\":\"reindex\"}", &err), CT_OK);
+	assert_int_equal(ct_emit_insert(p, "tasks", "1", "{\"done\":true}", &err), CT_OK);
+	assert_int_equal(ct_context_exit(p, &err), CT_OK);
+	assert_int_equal(ct_context_exit(p, &err), CT_OK);
+	assert_int_equal(ct_context_exit(p, &err), CT_EINVAL); /* nothing open */
+	assert_int_equal(ct_emit_insert(p, "tasks", "2", "{}", &err), CT_OK);
+	assert_int_equal(ct_producer_flush(p, 20000, &err), CT_OK);
+	ct_producer_destroy(p, 5000);
+
+	ct_test_msg *m;
+	size_t n = ct_test_consume(bootstraps, topic, 2, 30000, &m);
+	assert_int_equal(n, 2); /* the two events, no begin or end marker */
+	ct_event **ev = parse_all(m, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ct_event_op(ev[i]), CT_OP_INSERT);
+		if (!strcmp(ct_event_document_id(ev[i]), "1")) {
+			ASSERT_STR(ct_event_context_id(ev[i]), id, m[i].value);
+			const json_t *md = ct_event_context_metadata(ev[i]);
+			ASSERT_STR(json_string_value(json_object_get(md, "user")), "alice", m[i].value);
+			ASSERT_STR(json_string_value(json_object_get(md, "task")), "reindex", m[i].value);
+			ASSERT_STR(ct_event_actor(ev[i]), "alice", m[i].value);
+		} else {
+			assert_null(ct_event_context_id(ev[i]));
+		}
+	}
+	free_events(ev, n);
+	ct_test_msgs_free(m, n);
+}
+
 /* Checks that per document, seq values arrive strictly increasing and all. */
 static void assert_all_in_order(ct_test_msg *m, size_t n, int docs, int per_doc)
 {
@@ -563,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_bad_changes_are_refused_with_the_field_named),
 		cmocka_unit_test(test_tracked_fields_and_empty_updates),
 		cmocka_unit_test(test_contexts_nest_and_cross_threads),
+		cmocka_unit_test(test_context_join_keeps_the_id_without_markers),
 		cmocka_unit_test(test_brokers_down_then_back_nothing_lost),
 		cmocka_unit_test(test_spool_takes_over_a_full_queue_and_survives_restart),
 		cmocka_unit_test(test_queue_full_policies),
