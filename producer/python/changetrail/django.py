@@ -26,6 +26,8 @@ What is recorded:
   paths of the model's managers: QuerySet.update(), bulk_create(),
   bulk_update() (track() installs a QuerySet that reads the affected rows).
   Raw SQL, QuerySet._raw_delete() and writes by other programs are not seen.
+- save() reads the row back first (one SELECT by primary key) for `before`:
+  an update that changes no tracked field sends nothing.
 - Every event is emitted when the transaction commits (transaction.on_commit):
   nothing for a rolled-back transaction or savepoint. The document is taken
   at the time of the change (the row read back before the save for `before`,
@@ -70,7 +72,6 @@ class TrackOptions:
 
 
 _tracked: Dict[Any, TrackOptions] = {}
-_connected: Dict[Any, Optional[Producer]] = {}  # through models of m2m fields
 
 
 def get_producer() -> Producer:
@@ -168,7 +169,7 @@ def serialize(instance) -> Dict[str, Any]:
 
 def _p(model) -> Producer:
     opts = _tracked.get(model)
-    p = opts.producer if opts is not None else _connected.get(model)
+    p = opts.producer if opts is not None else None
     return p if p is not None else get_producer()
 
 
@@ -244,15 +245,20 @@ def _m2m_field(through, model):
 
 
 def _on_m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwargs):
+    # connected for every sender: the link belongs to the model that declares the field
+    owner = model if reverse else type(instance)
+    if owner not in _tracked:
+        return
+    field = _m2m_field(sender, owner)
+    if field is None:
+        return
     # pk_set is None for clear: collect the linked ids before they are gone.
     if action == "pre_clear":
         if reverse:
-            field = _m2m_field(sender, model)
             ids = set(model._default_manager.using(using).filter(**{field.name: instance.pk})
-                      .values_list("pk", flat=True)) if field else set()
+                      .values_list("pk", flat=True))
         else:
-            field = _m2m_field(sender, type(instance))
-            ids = set(getattr(instance, field.name).values_list("pk", flat=True)) if field else set()
+            ids = set(getattr(instance, field.name).values_list("pk", flat=True))
         instance._changetrail_cleared = ids
         return
     if action == "post_clear":
@@ -263,11 +269,6 @@ def _on_m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwar
         kind = action[5:]
     else:
         return
-    owner = model if reverse else type(instance)
-    field = _m2m_field(sender, owner)
-    if field is None:
-        return
-    p = _p(owner) if owner in _tracked else (_connected.get(sender) or get_producer())
     method = "relation_add" if kind == "add" else "relation_remove"
     emits = []
     for pk in sorted(pk_set or (), key=str):
@@ -276,7 +277,7 @@ def _on_m2m(sender, instance, action, reverse, model, pk_set, using=None, **kwar
                                    instance.pk), {}))
         else:
             emits.append((method, (collection_of(owner), instance.pk, field.name, collection_of(model), pk), {}))
-    _later(p, emits, using)
+    _later(_p(owner), emits, using)
 
 
 # ------------------------------------------------------------- bulk paths
@@ -377,12 +378,8 @@ def track(model=None, producer: Optional[Producer] = None, *, include: Optional[
     post_save.connect(_on_save, sender=model, dispatch_uid=uid, weak=False)
     pre_delete.connect(_on_pre_delete, sender=model, dispatch_uid=uid, weak=False)
     post_delete.connect(_on_delete, sender=model, dispatch_uid=uid, weak=False)
-    for f in model._meta.many_to_many:
-        through = f.remote_field.through
-        if isinstance(through, str):  # not resolved yet (decorator at class creation): lazily
-            continue
-        _connected[through] = producer
-        m2m_changed.connect(_on_m2m, sender=through, dispatch_uid=f"{uid}.{f.name}", weak=False)
+    # one receiver for every through model (those of a class being decorated may not exist yet)
+    m2m_changed.connect(_on_m2m, dispatch_uid="changetrail:m2m", weak=False)
     _install_queryset(model)
     if history_attr and not hasattr(model, history_attr):
         setattr(model, history_attr, HistoryDescriptor())
@@ -390,7 +387,7 @@ def track(model=None, producer: Optional[Producer] = None, *, include: Optional[
 
 
 def untrack(model) -> None:
-    from django.db.models.signals import m2m_changed, post_delete, post_save, pre_delete, pre_save
+    from django.db.models.signals import post_delete, post_save, pre_delete, pre_save
 
     if isinstance(model, str):
         from django.apps import apps
@@ -400,11 +397,6 @@ def untrack(model) -> None:
     post_save.disconnect(sender=model, dispatch_uid=uid)
     pre_delete.disconnect(sender=model, dispatch_uid=uid)
     post_delete.disconnect(sender=model, dispatch_uid=uid)
-    for f in model._meta.many_to_many:
-        through = f.remote_field.through
-        if not isinstance(through, str):
-            m2m_changed.disconnect(sender=through, dispatch_uid=f"{uid}.{f.name}")
-            _connected.pop(through, None)
     _uninstall_queryset(model)
     opts = _tracked.pop(model, None)
     if opts is not None and opts.history_attr and isinstance(model.__dict__.get(opts.history_attr),
@@ -414,8 +406,7 @@ def untrack(model) -> None:
 
 def track_models(models: Optional[Iterable] = None, producer: Optional[Producer] = None) -> None:
     """track() every model of `models`, default settings.CHANGETRAIL["MODELS"]
-    (also the models decorated with @track, whose many-to-many fields are
-    connected here once Django has resolved them)."""
+    (models decorated with @track need not be listed)."""
     if models is None:
         from django.conf import settings
         models = getattr(settings, "CHANGETRAIL", {}).get("MODELS", ())
