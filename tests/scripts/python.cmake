@@ -18,7 +18,7 @@ if(NOT CT_SANITIZE)
   add_test(NAME python_binding
     COMMAND ${CT_PYTHON} ${PROJECT_SOURCE_DIR}/producer/python/tests/run_tests.py)
   set_tests_properties(python_binding PROPERTIES LABELS integration SKIP_RETURN_CODE 77 TIMEOUT 600
-    ENVIRONMENT "CHANGETRAIL_LIB=$<TARGET_FILE:changetrail>;CT_CONSUMER_BIN=$<TARGET_FILE:changetrail-consumer>;PYTHONPATH=${PROJECT_SOURCE_DIR}/producer/python;PYTHONDONTWRITEBYTECODE=1${_ct_shot}")
+    ENVIRONMENT "CHANGETRAIL_LIB=$<TARGET_FILE:changetrail>;CT_CONSUMER_BIN=$<TARGET_FILE:changetrail-consumer>;CT_CLI_BIN=$<TARGET_FILE:changetrail-cli>;PYTHONPATH=${PROJECT_SOURCE_DIR}/producer/python;PYTHONDONTWRITEBYTECODE=1${_ct_shot}")
 endif()
 # python_wheel: `pip wheel producer/python` with its build backend
 # (scikit-build-core from tests/requirements.txt, no build isolation: no

@@ -279,7 +279,8 @@ class History:
     def as_of(self, collection: str, document_id: Any, t: Time) -> Optional[Dict[str, Any]]:
         """The document as it was at time `t` (the newest version written at
         or before it), as version() gives it; None when it did not exist yet
-        (check the result's "deleted" for a document deleted by then)."""
+        (check the result's "deleted" for a document deleted by then);
+        HistoryError when that time is before a prune checkpoint."""
         at = ts_us_of(t)
         records = self._records(collection, document_id)
         best = 0
@@ -287,6 +288,9 @@ class History:
             if _rec_us(r) <= at and int(r["version"]) > best:
                 best = int(r["version"])
         if best == 0:
+            if records and records[0].get("op") == "checkpoint" and _rec_us(records[0]) > at:
+                raise HistoryError(f"{collection}/{document_id} has no version at or before {t} "
+                                   "(older history was pruned)")
             return None
         return self._rebuild(records, self._state(collection, document_id), best)
 

@@ -87,3 +87,40 @@ def test_reading_history(pipeline):
     now = h.version("things", "1")
     assert now["version"] == 6 and not now["deleted"] and now["doc"] == doc
     assert h.revert("things", "1", since=marks["v2"], emit=False)["qty"] == 7
+
+
+def test_pruned_history_reads_from_the_checkpoint(pipeline):
+    """After `changetrail prune` (the CLI) replaced versions 1..3 by a
+    checkpoint, states rebuild from it, and older versions are reported as
+    pruned, as the C library does."""
+    import os
+    import subprocess
+    from conftest import SOURCE
+    cli = os.environ.get("CT_CLI_BIN") or os.path.join(SOURCE, "build", "cli", "changetrail")
+    with Producer(pipeline.producer_config()) as p:
+        for qty in (1, 2, 3):
+            p.emit_update("stock", "s1", {"qty": qty}, actor="alice")
+        p.flush(10)
+    pipeline.drain()
+    t3 = _tick()
+    time.sleep(1.1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHANGETRAIL_")}
+    r = subprocess.run([cli, "prune", "--older-than", "1s", "--uri", pipeline.uri, "--db", pipeline.database],
+                       capture_output=True, text=True, env=env, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    with Producer(pipeline.producer_config()) as p:
+        p.emit_update("stock", "s1", {"qty": 4}, actor="bob")
+        p.flush(10)
+    pipeline.drain()
+    h = pipeline.history()
+    log = h.log("stock", "s1")
+    assert [(r["version"], r["op"]) for r in log] == [(4, "update"), (3, "checkpoint")]
+    assert log[1]["doc"] == {"qty": 3}
+    assert h.version("stock", "s1", 3)["doc"] == {"qty": 3}
+    assert h.version("stock", "s1")["doc"] == {"qty": 4}
+    assert h.as_of("stock", "s1", t3)["version"] == 3
+    with pytest.raises(HistoryError, match="pruned"):
+        h.version("stock", "s1", 1)
+    with pytest.raises(HistoryError, match="pruned"):
+        h.as_of("stock", "s1", log[1]["ts"] - __import__("datetime").timedelta(seconds=1))
+    assert [(b["path"], b["version"], b["op"]) for b in h.blame("stock", "s1")] == [(["qty"], 4, "update")]
