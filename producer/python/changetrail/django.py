@@ -10,7 +10,8 @@ settings.py:
             "source": "shop",
             "kafka.bootstrap.servers": "kafka:9092",
         },
-        "MODELS": ["shop.Order", "shop.Product"],   # what track_models() tracks
+        "MODELS": ["shop.Order",                     # what track_models() tracks
+                   {"model": "shop.Account", "exclude": ["password"]}],
         "MONGODB": {"uri": "mongodb://mongo:27017/", "database": "changetrail"},  # reading
     }
     MIDDLEWARE = [..., "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -405,12 +406,18 @@ def untrack(model) -> None:
 
 
 def track_models(models: Optional[Iterable] = None, producer: Optional[Producer] = None) -> None:
-    """track() every model of `models`, default settings.CHANGETRAIL["MODELS"]
+    """track() every model of `models`, default settings.CHANGETRAIL["MODELS"]:
+    "app.Model" or a model class, or {"model": ..., "include": [...],
+    "exclude": [...]}
     (models decorated with @track need not be listed)."""
     if models is None:
         from django.conf import settings
         models = getattr(settings, "CHANGETRAIL", {}).get("MODELS", ())
     for m in list(models):
+        if isinstance(m, dict):  # {"model": "shop.Account", "exclude": [...], "include": [...]}
+            track(m["model"], producer, include=m.get("include"), exclude=m.get("exclude"),
+                  history_attr=m.get("history_attr", "history"))
+            continue
         opts = _tracked.get(m)
         track(m, producer if producer is not None else (opts.producer if opts else None),
               include=sorted(opts.include) if opts and opts.include else None,

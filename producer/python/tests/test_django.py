@@ -95,3 +95,18 @@ def test_anonymous_request_has_no_user(producer, topic, reader):
     assert len(tag) == 1
     assert tag[0]["context"]["metadata"] == {"method": "GET", "url": "/tags/"}
     assert "actor" not in tag[0]
+
+
+def test_settings_entry_with_exclude_and_include():
+    """CHANGETRAIL["MODELS"] entries as dicts: exclude / include per model; the primary key always stays."""
+    ctd.track_models([{"model": "ctapp.Tag", "exclude": ["name"]}])
+    try:
+        assert ctd.serialize(Tag(pk=3, name="x")) == {"id": 3}
+    finally:
+        ctd.untrack(Tag)
+    ctd.track_models([{"model": "ctapp.Article", "include": ["title"]}])
+    try:
+        assert ctd.serialize(Article(pk=4, title="t", secret="s")) == {"id": 4, "title": "t"}
+    finally:
+        ctd.untrack(Article)
+    assert "secret" in ctd.serialize(Article(pk=4, title="t", secret="s"))  # untracked: every field
