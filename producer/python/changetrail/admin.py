@@ -70,7 +70,8 @@ class ChangetrailHistoryAdmin:
         model = self.model
         obj = self.get_object(request, unquote(object_id))
         pk = obj.pk if obj is not None else unquote(object_id)
-        if obj is not None and not self.has_view_or_change_permission(request, obj):
+        # a deleted object's history too, for who may view the model
+        if not self.has_view_or_change_permission(request, obj):
             raise PermissionDenied
         h = history.get_default()
         coll = collection_of(model)

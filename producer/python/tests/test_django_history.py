@@ -174,6 +174,12 @@ def test_instance_history_as_of_and_admin_page(setup, pipeline):
                  "<td>attrs.colour</td><td>red</td><td>blue</td>",
                  "<td>available</td><td>2024-01-01</td><td>2024-02-01</td>"):
         assert cell in html, cell
+    # a user without the view permission sees no history
+    User.objects.filter(username="staff").delete()
+    User.objects.create_user("staff", password="pw", is_staff=True)
+    other = Client()
+    assert other.login(username="staff", password="pw")
+    assert other.get(f"/admin/ctapp/product/{obj.pk}/history/").status_code == 403
     state = c.get(f"/admin/ctapp/product/{obj.pk}/history/?version=1").content.decode()
     assert "State at version 1" in state and "<th>stock</th><td>5</td>" in state
     if os.environ.get("CT_SCREENSHOT") == "1":
