@@ -13,11 +13,15 @@
 
 #include "cts_codec.h"
 
+#include "changetrail/diff.h"
 #include "changetrail/event.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* How far below the newest version a version is rebuilt from the state by indexed lookups. */
+#define CTH_NEAR_NEWEST 100
 
 /* Reads the history record of one version (*out NULL when there is none). */
 static int record_at(ct_history *h, const char *collection, const char *document_id, int64_t version,
@@ -136,6 +140,123 @@ out:
 	return rc;
 }
 
+/* The document a record shows: its state's "doc" or, deleted, the document before the delete. */
+static int shown_doc(const json_t *rec, const json_t *doc, bool *deleted, json_t **out, ct_error *err)
+{
+	*deleted = !strcmp(cth_str(rec, "op"), "delete");
+	if (!*deleted) {
+		*out = json_deep_copy(doc);
+		return *out ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
+	}
+	json_t *empty = json_object();
+	int rc = empty ? ct_revert(json_object_get(rec, "changes"), empty, out, err)
+		       : ct_error_set(err, CT_ENOMEM, "out of memory");
+	json_decref(empty);
+	return rc;
+}
+
+/*
+ * A version close to the newest: the records above it are read one by one
+ * on the doc_version index and reverted from the stored state, each hash
+ * checked. 1 (nothing set) when this does not apply and the whole history
+ * must be read: the state behind or not matching its record, the version
+ * too far back, or a version whose own record does not tell the document
+ * (event, relation, checkpoint, or a delete far from it).
+ */
+static int near_newest(ct_history *h, const char *collection, const char *document_id, int64_t version,
+		       json_t **at, json_t **current, ct_error *err)
+{
+	json_t *state = NULL, *recs = NULL, *r = NULL, *cur = NULL, *next = NULL, *shown = NULL;
+	int64_t top;
+	int rc = ct_history_stored_state(h, collection, document_id, &state, err);
+	if (rc == CT_ENOTFOUND) {
+		rc = 1;
+		goto out;
+	}
+	if (rc || (rc = newest_version(h, collection, document_id, state, &top, err)))
+		goto out;
+	rc = 1;
+	if (version == 0)
+		version = top;
+	if (version < 1 || version > top || top - version > CTH_NEAR_NEWEST || cth_int(state, "version") != top ||
+	    !json_is_object(json_object_get(state, "doc")) || !(recs = json_array()))
+		goto out;
+	for (int64_t v = top; v >= version; v--) { /* recs[i] is version top - i */
+		if ((rc = record_at(h, collection, document_id, v, &r, err)))
+			goto out;
+		const char *op = r ? cth_str(r, "op") : "checkpoint";
+		if (!r || !strcmp(op, "checkpoint") || (v == version && cth_op_keeps_doc(op)) ||
+		    (v == top && strcmp(cth_str(r, "hash"), cth_str(state, "hash")))) {
+			rc = 1;
+			goto out;
+		}
+		int ok = cth_hash_ok(r, err);
+		if (ok <= 0) {
+			rc = ok < 0 ? ok : ct_error_set(err, CT_ECONFLICT, "record version %lld (%s) does not match its hash",
+						       (long long)v, cth_str(r, "_id"));
+			goto out;
+		}
+		if (json_array_append_new(recs, r)) {
+			r = NULL;
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+			goto out;
+		}
+		r = NULL;
+	}
+	/* backward from the state: {} after a delete, as the consumer diffs */
+	bool state_deleted = json_is_true(json_object_get(state, "deleted"));
+	if (!(cur = state_deleted ? json_object() : json_deep_copy(json_object_get(state, "doc")))) {
+		rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		goto out;
+	}
+	size_t n = json_array_size(recs);
+	for (size_t i = 0; i + 1 < n; i++) {
+		const json_t *rec = json_array_get(recs, i);
+		if (cth_op_keeps_doc(cth_str(rec, "op")))
+			continue;
+		if ((rc = ct_revert(json_object_get(rec, "changes"), cur, &next, err)))
+			goto out;
+		json_decref(cur);
+		cur = next;
+		next = NULL;
+	}
+	const json_t *t = json_array_get(recs, n - 1), *newest = json_array_get(recs, 0);
+	bool del_at, del_cur;
+	if ((rc = shown_doc(t, cur, &del_at, &shown, err)))
+		goto out;
+	*at = json_pack("{s:s, s:s, s:I, s:s, s:b, s:s, s:o}", "collection", collection, "document_id", document_id,
+			"version", (json_int_t)version, "ts", cth_str(t, "ts"), "deleted", del_at, "hash",
+			cth_str(t, "hash"), "doc", shown);
+	shown = NULL;
+	json_decref(cur);
+	cur = NULL;
+	/* the newest: after a delete (an event or relation may follow it) the state keeps the document
+	 * as it was before the delete, which is what is shown */
+	if (state_deleted && strcmp(cth_str(newest, "op"), "delete"))
+		shown = json_deep_copy(json_object_get(state, "doc"));
+	else if ((rc = shown_doc(newest, json_object_get(state, "doc"), &del_cur, &shown, err)))
+		goto out;
+	*current = shown ? json_pack("{s:s, s:s, s:I, s:s, s:b, s:s, s:o}", "collection", collection, "document_id",
+				     document_id, "version", (json_int_t)top, "ts", cth_str(newest, "ts"), "deleted",
+				     state_deleted, "hash", cth_str(newest, "hash"), "doc", shown)
+			 : NULL;
+	shown = NULL;
+	rc = *at && *current ? 0 : ct_error_set(err, CT_ENOMEM, "out of memory");
+out:
+	if (rc) {
+		json_decref(*at);
+		json_decref(*current);
+		*at = *current = NULL;
+	}
+	json_decref(state);
+	json_decref(recs);
+	json_decref(r);
+	json_decref(cur);
+	json_decref(next);
+	json_decref(shown);
+	return rc;
+}
+
 int ct_history_state_and_current(ct_history *h, const char *collection, const char *document_id, int64_t version,
 				 int64_t at_us, json_t **at, json_t **current, ct_error *err)
 {
@@ -146,6 +267,11 @@ int ct_history_state_and_current(ct_history *h, const char *collection, const ch
 	if (!h || !collection || !document_id || !at || !current || version < 0)
 		return ct_error_set(err, CT_EINVAL, "ct_history_state_and_current: bad argument");
 	*at = *current = NULL;
+	if (at_us == CT_HISTORY_NO_TIME || at_us == 0 || version) {
+		rc = near_newest(h, collection, document_id, version, at, current, err);
+		if (rc <= 0)
+			return rc;
+	}
 	if ((rc = cth_doc_records(h, collection, document_id, &records, err)))
 		goto out;
 	rc = ct_history_stored_state(h, collection, document_id, &state, err);
@@ -253,14 +379,25 @@ int ct_history_documents(ct_history *h, const char *collection, const char *id_p
 		goto out;
 	if (id_prefix && (rc = regex_literal(re, sizeof(re), &len, id_prefix, err)))
 		goto out;
-	BSON_APPEND_DOCUMENT_BEGIN(&f, "_id", &idf);
+	/* {$and: [{_id: {$regex}}, {_id: {$gt: after}}]}: mongo-java-server drops a $gt beside a $regex */
+	bson_t and, one;
+	BSON_APPEND_ARRAY_BEGIN(&f, "$and", &and);
+	BSON_APPEND_DOCUMENT_BEGIN(&and, "0", &one);
+	BSON_APPEND_DOCUMENT_BEGIN(&one, "_id", &idf);
 	if (len > 1)
 		BSON_APPEND_UTF8(&idf, "$regex", re); /* a string: what every server takes */
-	if (after && *after)
-		BSON_APPEND_UTF8(&idf, "$gt", after);
-	if (len == 1 && !(after && *after))
+	else
 		BSON_APPEND_BOOL(&idf, "$exists", true);
-	bson_append_document_end(&f, &idf);
+	bson_append_document_end(&one, &idf);
+	bson_append_document_end(&and, &one);
+	if (after && *after) {
+		BSON_APPEND_DOCUMENT_BEGIN(&and, "1", &one);
+		BSON_APPEND_DOCUMENT_BEGIN(&one, "_id", &idf);
+		BSON_APPEND_UTF8(&idf, "$gt", after);
+		bson_append_document_end(&one, &idf);
+		bson_append_document_end(&and, &one);
+	}
+	bson_append_array_end(&f, &and);
 	o = BCON_NEW("sort", "{", "_id", BCON_INT32(1), "}", "limit", BCON_INT64(limit + 1), "projection", "{",
 		     "collection", BCON_INT32(1), "document_id", BCON_INT32(1), "version", BCON_INT32(1), "deleted",
 		     BCON_INT32(1), "ts", BCON_INT32(1), "ts_us", BCON_INT32(1), "}");

@@ -141,6 +141,32 @@ static json_t *path_array(const json_t *p)
 	return arr;
 }
 
+/*
+ * Sets obj[key] to `v` as JSON text (compact, or indented): how the UI shows
+ * a value, since JavaScript cannot tell 8.0 from 8. -1 when out of memory.
+ */
+static int set_text(json_t *obj, const char *key, const json_t *v, bool indent)
+{
+	char *t = json_dumps(v, JSON_ENCODE_ANY | (indent ? JSON_INDENT(2) : JSON_COMPACT));
+	int rc = t ? json_object_set_new(obj, key, json_string(t)) : -1;
+	free(t);
+	return rc;
+}
+
+/* Adds old_text / new_text to each field. */
+static int field_texts(json_t *fields)
+{
+	size_t i;
+	json_t *f;
+	json_array_foreach(fields, i, f) {
+		if (json_object_get(f, "old") && set_text(f, "old_text", json_object_get(f, "old"), false))
+			return -1;
+		if (json_object_get(f, "new") && set_text(f, "new_text", json_object_get(f, "new"), false))
+			return -1;
+	}
+	return 0;
+}
+
 /* Appends the leaf view of dictdiffer `changes` to `fields`; -1 on a malformed entry or no memory. */
 static int flatten(const json_t *changes, json_t *fields)
 {
@@ -184,7 +210,7 @@ static int decorate(json_t *rec)
 {
 	json_t *fields = json_array();
 	json_object_del(rec, "kafka");
-	if (!fields || flatten(json_object_get(rec, "changes"), fields)) {
+	if (!fields || flatten(json_object_get(rec, "changes"), fields) || field_texts(fields)) {
 		json_decref(fields);
 		return -1;
 	}
@@ -266,7 +292,9 @@ static void r_version(ct_history *h, const ctw_args *args, answer *a)
 		fail_err(a, rc, &err);
 		goto out;
 	}
-	if (!(fields = json_array()) || flatten(diff, fields)) {
+	if (!(fields = json_array()) || flatten(diff, fields) || field_texts(fields) ||
+	    set_text(st, "doc_text", json_object_get(st, "doc"), true) ||
+	    set_text(cur, "doc_text", json_object_get(cur, "doc"), true)) {
 		fail(a, 500, "internal", "the difference could not be shown");
 		goto out;
 	}

@@ -12,10 +12,15 @@ const API = "/api/v1/";
 
 /* ---- building the page from text, never from HTML ---- */
 
-/* A string with its invisible or misleading characters made visible. */
-function vis(s) {
+/* A string with its invisible or misleading characters made visible (JSON text keeps its line breaks). */
+function vis(s, keepNewlines) {
   return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]/g,
-    (c) => "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+    (c) => (keepNewlines && c === "\n") ? c : "\\u" + c.charCodeAt(0).toString(16).padStart(4, "0"));
+}
+
+/* JSON text as a text node: its line breaks are layout (a JSON string cannot hold a raw one). */
+function jsonNode(text) {
+  return document.createTextNode(vis(text, true));
 }
 
 /* el("tag", {class, href, ...}, child...) - children: nodes or text (shown as text). */
@@ -111,8 +116,8 @@ function fieldsTable(fields, cls) {
   const rows = fields.map((f) => el("tr", { class: f.op },
     el("td", { class: "op" }, f.op === "add" ? "+ added" : f.op === "remove" ? "− removed" : "~ changed"),
     el("td", { class: "path v" }, pathText(f.path)),
-    el("td", { class: "old v" }, "old" in f ? json(f.old) : ""),
-    el("td", { class: "new v" }, "new" in f ? json(f.new) : "")));
+    el("td", { class: "old v" }, "old" in f ? jsonNode(f.old_text !== undefined ? f.old_text : json(f.old)) : ""),
+    el("td", { class: "new v" }, "new" in f ? jsonNode(f.new_text !== undefined ? f.new_text : json(f.new)) : "")));
   return el("table", { class: "fields " + (cls || "") },
     el("thead", {}, el("tr", {}, el("th", {}, ""), el("th", {}, "field"), el("th", {}, "old value"),
       el("th", {}, "new value"))),
@@ -242,7 +247,7 @@ async function pageVersion(p) {
       st.deleted ? el("span", { class: "badge deleted" }, " deleted: the document as it was before the delete") : null),
     go,
     el("div", { class: "cols" },
-      el("div", {}, el("h2", {}, "Document at v" + st.version), el("pre", { class: "doc", id: "version-doc" }, json(st.doc))),
+      el("div", {}, el("h2", {}, "Document at v" + st.version), el("pre", { class: "doc", id: "version-doc" }, jsonNode(st.doc_text !== undefined ? st.doc_text : json(st.doc)))),
       el("div", {}, el("h2", {}, "From v" + st.version + " to the current state (v" + cur.version + (cur.deleted ? ", deleted" : "") + ")"),
         el("div", { id: "diff-current" }, fieldsTable(r.diff_fields)))));
 }
@@ -258,7 +263,7 @@ async function pageContext(p) {
       ["parent", r.parent_id ? link("context", { id: r.parent_id }, r.parent_id) : "none"],
       ["collections", (r.collections || []).join(", ")],
       ["records", String(r.total_records)],
-      ["metadata", el("pre", { class: "doc", id: "context-meta" }, json(r.metadata))]]),
+      ["metadata", el("pre", { class: "doc", id: "context-meta" }, jsonNode(json(r.metadata)))]]),
     el("h2", {}, "Changes, oldest first"),
     el("div", { id: "context-records" }, r.records.map((x) => recordBox(x, true))),
     pager(Number(offset) > 0 ? "#/context?" + new URLSearchParams({ id: id, offset: Math.max(0, Number(offset) - 50) }) : null,
@@ -303,6 +308,7 @@ async function route() {
   } catch (e) {
     showError(e);
   }
+  window.__ctReadyAt = performance.now();
   document.body.dataset.ready = "1";
 }
 
