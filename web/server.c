@@ -287,8 +287,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 		ret = send_json(c, status, error_body("method_not_allowed", "read-only: GET only"), NULL);
 		goto out;
 	}
-	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length") ||
-	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding")) {
+	const char *clen = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
+	if ((clen && strcmp(clen, "0")) || MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Transfer-Encoding")) {
 		status = MHD_HTTP_CONTENT_TOO_LARGE;
 		ret = send_json(c, status, error_body("body_not_allowed", "a GET request has no body"), NULL);
 		goto out;
