@@ -468,14 +468,14 @@ int ct_history_records(ct_history *h, const ct_history_records_query *q, json_t 
 	int64_t hi_ms = q->until_us != CT_HISTORY_NO_TIME ? floor_ms(q->until_us) : INT64_MAX;
 	if (q->cursor_ms != CT_HISTORY_NO_TIME && q->cursor_ms < hi_ms)
 		hi_ms = q->cursor_ms;
-	BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &tsf);
-	if (q->since_us != CT_HISTORY_NO_TIME)
-		BSON_APPEND_DATE_TIME(&tsf, "$gte", floor_ms(q->since_us));
-	if (hi_ms != INT64_MAX)
-		BSON_APPEND_DATE_TIME(&tsf, "$lte", hi_ms);
-	else
-		BSON_APPEND_BOOL(&tsf, "$exists", true);
-	bson_append_document_end(&f, &tsf);
+	if (q->since_us != CT_HISTORY_NO_TIME || hi_ms != INT64_MAX) {
+		BSON_APPEND_DOCUMENT_BEGIN(&f, "ts", &tsf);
+		if (q->since_us != CT_HISTORY_NO_TIME)
+			BSON_APPEND_DATE_TIME(&tsf, "$gte", floor_ms(q->since_us));
+		if (hi_ms != INT64_MAX)
+			BSON_APPEND_DATE_TIME(&tsf, "$lte", hi_ms);
+		bson_append_document_end(&f, &tsf);
+	}
 	/* sorted on the index's own key: (actor, ts) or (ts); ties keep index order */
 	o = BCON_NEW("sort", "{", "ts", BCON_INT32(-1), "}");
 	if (!(recs = json_array())) {

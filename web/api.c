@@ -358,7 +358,7 @@ static void r_records(ct_history *h, const ctw_args *args, answer *a)
 	q.limit = (int)limit;
 	if (cursor && *cursor) {
 		/* "MS.SKIP", as the previous page's next_cursor */
-		char *end, *end2;
+		char *end, *end2 = NULL;
 		errno = 0;
 		long long ms = strtoll(cursor, &end, 10);
 		long long skip = *end == '.' ? strtoll(end + 1, &end2, 10) : -1;
