@@ -360,6 +360,13 @@ int ctw_serve(const ctw_options *o, ct_error *err)
 	sigset_t sigs;
 	int rc = 0, sig;
 
+	/* SIGINT/SIGTERM are waited for below: blocked before any thread (libmongoc's, libmicrohttpd's) starts,
+	 * so every thread inherits the mask and none is killed by them */
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&s.mu, NULL);
 	pthread_cond_init(&s.cv, NULL);
 	for (int i = 0; i < CTW_HANDLES; i++)
@@ -381,12 +388,6 @@ int ctw_serve(const ctw_options *o, ct_error *err)
 		a4->sin_port = htons((uint16_t)o->port);
 		s.loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
 	}
-	/* SIGINT/SIGTERM are waited for below, not delivered to the request threads */
-	sigemptyset(&sigs);
-	sigaddset(&sigs, SIGINT);
-	sigaddset(&sigs, SIGTERM);
-	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | (v6 ? MHD_USE_IPv6 : 0), 0, NULL,
 			     NULL, on_request, &s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 			     MHD_OPTION_THREAD_POOL_SIZE, (unsigned)CTW_HANDLES, MHD_OPTION_CONNECTION_LIMIT,
