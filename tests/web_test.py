@@ -96,6 +96,10 @@ EVENTS = [
     ("products", HOSTILE_ID, "insert", "2024-05-02T09:00:00.000000Z", HOSTILE_ACTOR, CX, HOSTILE_DOC),
     ("products", HOSTILE_ID, "update", "2024-05-02T09:00:01.000000Z", HOSTILE_ACTOR, CX,
      dict(HOSTILE_DOC, term=TERM + "2")),
+] + [  # pruned by the test (changetrail prune): versions 1..3 old, 4..5 in the future
+    ("pruned", "p-1", "insert" if v == 1 else "update",
+     ("2024-05-03T10:00:0%d.000000Z" if v <= 3 else "2099-01-01T00:00:0%d.000000Z") % v, "pat", None, {"v": v})
+    for v in range(1, 6)
 ]
 PERF_ID = "big-1"
 
@@ -269,6 +273,21 @@ def test_deleted_document(env):
     assert v["state"]["deleted"] is True and v["state"]["doc"] == {"name": "Gadget", "qty": 1}
 
 
+def test_pruned_history(env):
+    p = subprocess.run([CLI, "prune", "--older-than", "1d", "--collection", "pruned", "--uri", env["uri"], "--db", env["db"]],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    t = api(env, "timeline", collection="pruned", id="p-1")
+    assert [(r["version"], r["op"]) for r in t["records"]] == [(5, "update"), (4, "update"), (3, "checkpoint")]
+    assert t["next_before"] is None and t["current_version"] == 5
+    assert api(env, "timeline", collection="pruned", id="p-1", limit=2)["next_before"] == 4
+    assert api(env, "version", collection="pruned", id="p-1", version=3)["state"]["doc"] == {"v": 3}
+    assert api(env, "version", collection="pruned", id="p-1", version=4)["state"]["doc"] == {"v": 4}
+    status, _, body = get(env, "/api/v1/version", {"collection": "pruned", "id": "p-1", "version": 2})
+    assert status == 404 and "pruned" in body["error"]["message"]
+    assert api(env, "verify", collection="pruned", id="p-1")["ok"] is True
+
+
 def test_version_and_diff_to_current(env):
     v = api(env, "version", collection="products", id="sku-1", version=1)
     assert v["state"]["version"] == 1 and v["state"]["doc"] == W1
@@ -284,6 +303,15 @@ def test_version_and_diff_to_current(env):
     assert status == 404 and body["error"]["code"] == "not_found"
     status, _, body = get(env, "/api/v1/version", {"collection": "products", "id": "sku-1", "version": "99"})
     assert status == 404
+    # by version (rebuilt backward from the state, indexed lookups) = at its instant (the whole history read)
+    for doc in ("sku-1", "sku-2", HOSTILE_ID):
+        for r in api(env, "timeline", collection="products", id=doc)["records"]:
+            by_v = api(env, "version", collection="products", id=doc, version=r["version"])
+            by_t = api(env, "version", collection="products", id=doc, at=r["ts"])
+            for k in ("state", "current"):  # the same documents and texts (keys sorted), whatever the rebuild
+                assert by_v[k] == by_t[k], (doc, r["version"], k)
+            key = lambda f: json.dumps(f, sort_keys=True)
+            assert sorted(by_v["diff_fields"], key=key) == sorted(by_t["diff_fields"], key=key), (doc, r["version"])
 
 
 def test_context_across_collections(env):

@@ -142,12 +142,13 @@ static json_t *path_array(const json_t *p)
 }
 
 /*
- * Sets obj[key] to `v` as JSON text (compact, or indented): how the UI shows
+ * Sets obj[key] to `v` as JSON text (compact, or indented; keys sorted): how the UI shows
  * a value, since JavaScript cannot tell 8.0 from 8. -1 when out of memory.
  */
 static int set_text(json_t *obj, const char *key, const json_t *v, bool indent)
 {
-	char *t = json_dumps(v, JSON_ENCODE_ANY | (indent ? JSON_INDENT(2) : JSON_COMPACT));
+	/* keys sorted: a document rebuilt forward or backward shows the same */
+	char *t = json_dumps(v, JSON_ENCODE_ANY | JSON_SORT_KEYS | (indent ? JSON_INDENT(2) : JSON_COMPACT));
 	int rc = t ? json_object_set_new(obj, key, json_string(t)) : -1;
 	free(t);
 	return rc;
