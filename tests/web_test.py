@@ -452,6 +452,25 @@ def test_auth(env, tmp_path):
     assert "GET /api/v1/health 200" in log and "s3cret" not in log and "YW5uOnMzY3JldC1wdw" not in log
 
 
+def test_usage(env):
+    p = subprocess.run([CLI, "serve", "--help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and "--listen" in p.stdout
+    for bad in (["--listen", "localhost:80"], ["--listen", "127.0.0.1"], ["--listen", "127.0.0.1:70000"], ["--bogus"]):
+        p = subprocess.run([CLI, "serve", "--uri", env["uri"], "--db", env["db"], *bad], capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2, (bad, p.stderr)
+    # [serve] listen from the configuration file
+    fd, cfg = tempfile.mkstemp(suffix=".ini")
+    with os.fdopen(fd, "w") as f:
+        f.write("[mongodb]\nuri = %s\ndatabase = %s\n[serve]\nlisten = 127.0.0.1:0\n" % (env["uri"], env["db"]))
+    try:
+        proc = subprocess.Popen([CLI, "serve", "--config", cfg, "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = proc.stdout.readline()
+        proc.terminate()
+        assert proc.wait(30) == 0 and re.match(r"changetrail serve: http://127\.0\.0\.1:\d+/ \(auth: none\)", line), line
+    finally:
+        os.unlink(cfg)
+
+
 def test_timeline_of_10000_versions_api_time(env):
     t = api(env, "timeline", collection="perf", id=PERF_ID)
     assert t["current_version"] == PERF_VERSIONS and len(t["records"]) == 50
@@ -622,6 +641,28 @@ def test_browser_hostile_values_render_as_text(env, browser):
         if frag.startswith("/doc"):
             shot(drv, "hostile")
     no_console_errors(drv)
+
+
+def test_browser_bearer_token(env, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    token = "ui-" + uuid.uuid4().hex
+    f = tmp_path / "auth"
+    f.write_text("bearer %s\n" % token)
+    os.chmod(f, 0o600)
+    srv = Server(env["uri"], env["db"], ["--auth-file", str(f)])
+    drv = browser
+    try:
+        open_page(drv, {"url": srv.url}, "/doc?c=products&id=sku-1")
+        assert drv.find_element(By.ID, "title").text == "Authentication required"
+        drv.find_element(By.ID, "token").send_keys(token)
+        drv.execute_script("document.body.dataset.ready = '0'")
+        drv.find_element(By.CSS_SELECTOR, "#token-form button").click()
+        wait_ready(drv)
+        assert drv.find_element(By.ID, "title").text == "products/sku-1"
+        assert len(drv.find_elements(By.CSS_SELECTOR, "#timeline .record")) == 3
+    finally:
+        drv.execute_script("sessionStorage.clear()")
+        srv.stop()
 
 
 def test_browser_page_of_10000_versions(env, browser):
