@@ -117,5 +117,6 @@ int cmd_prune(int argc, char **argv);
 int cmd_scan(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
 int cmd_migrate(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 
 #endif

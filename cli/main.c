@@ -27,6 +27,7 @@ static const struct command {
 	{"scan", cmd_scan, "backfill snapshots or detect deletions"},
 	{"replay", cmd_replay, "rebuild history into another database from Kafka"},
 	{"migrate", cmd_migrate, "convert a v1 (text form) database into a new v2 one"},
+	{"serve", cmd_serve, "read-only web UI and JSON API over the history"},
 };
 
 static void usage(FILE *out)

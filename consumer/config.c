@@ -54,6 +54,8 @@ static const struct field {
 	S("anchor", "hmac_key_file", anchor_hmac_key_file),
 	I("anchor", "interval_ms", anchor_interval_ms, 100, 86400000),
 	I("anchor", "max_leaves", anchor_max_leaves, 1, 1000000),
+	S("serve", "listen", serve_listen),
+	S("serve", "auth_file", serve_auth_file),
 #undef S
 #undef I
 };
@@ -177,7 +179,7 @@ static int set_value(ctc_config *cfg, const char *section, const char *key, cons
 		return 0;
 	}
 	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http") &&
-	    strcmp(section, "anchor"))
+	    strcmp(section, "anchor") && strcmp(section, "serve"))
 		return ct_error_set(err, CT_ECONFIG, "%s: unknown section [%s]", where, section);
 	return ct_error_set(err, CT_ECONFIG, "%s: unknown key '%s' in [%s]", where, key, section);
 }
@@ -233,9 +235,10 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			*close = '\0';
 			char *name = trim(s + 1);
 			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
-			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor")) {
+			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor") &&
+			    strcmp(name, "serve")) {
 				rc = ct_error_set(err, CT_ECONFIG,
-						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor)",
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor, serve)",
 						  where, name);
 				goto out;
 			}
@@ -270,7 +273,7 @@ out:
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 {
 	static const char prefix[] = "CHANGETRAIL_";
-	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor"};
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor", "serve"};
 	for (; envp && *envp; envp++) {
 		const char *e = *envp, *eq = strchr(e, '=');
 		char name[256], key[256], where[300];

@@ -56,6 +56,9 @@ typedef struct ctc_config {
 	char *anchor_hmac_key_file; /* its content is the key, never shown */
 	int64_t anchor_interval_ms;
 	int64_t anchor_max_leaves;  /* leaves per record; more are split into parts */
+	/* [serve] (`changetrail serve`, docs/web.md) */
+	char *serve_listen;    /* "host:port"; empty = 127.0.0.1:8080 */
+	char *serve_auth_file; /* "bearer TOKEN" or "basic USER:PASSWORD"; its content is never shown */
 } ctc_config;
 
 /* Fills `cfg` with the defaults (allocates; ctc_config_free() it). */

@@ -146,9 +146,9 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b);
  * Milliseconds from one state write to the next: state_flush_ms, stretched
  * to CTC_STATE_FLUSH_BACKOFF times the last write's duration (contexts and
  * states, last_write_ms) when that is longer, so state writes take at most
- * a fifth of the writer's time however slowly the database does them (on
- * FerretDB a swap scans the whole `state` collection: its cost grows with
- * the collection). Never stretched past CTC_STATE_FLUSH_GAP_MAX_MS (a crash
+ * a fifth of the writer's time however slowly the database does them (a
+ * server whose state write grows with the collection, as FerretDB 1.24's
+ * did, would otherwise take more and more of it). Never stretched past CTC_STATE_FLUSH_GAP_MAX_MS (a crash
  * replays at most that much); state_flush_ms 0 stays "with every batch".
  * state_flush_max_documents still forces a write sooner. Pure function.
  */

@@ -1,16 +1,14 @@
 #!/usr/bin/env bash
 # Installs every build and test dependency of changetrail on a fresh Debian
-# (bookworm) machine (chromium + chromium-driver: the Python tests render the
-# Django admin page headless). Idempotent: packages already present are left alone, and
+# (bookworm) machine. Idempotent: packages already present are left alone, and
 # `apt-get update` only runs when something is missing.
 set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev libmongoc-dev libbson-dev libjansson-dev libuv1-dev libhttp-parser-dev
-  libjemalloc-dev libcmocka-dev clang lld llvm libclang-rt-14-dev valgrind
+  libjemalloc-dev libcmocka-dev libmicrohttpd-dev chromium chromium-driver clang lld llvm libclang-rt-14-dev valgrind
   kcat python3 python3-venv curl ca-certificates systemd
-  chromium chromium-driver
 )
 
 missing=()

@@ -92,4 +92,4 @@ wait "$CONSUMER" || true
 trap - EXIT
 echo
 echo "Consumer stopped. Servers are still running: deploy/local/services.sh status | down"
-echo "More: $CLI verify  |  $CLI blame products sku-1  |  $CLI --help"
+echo "More: $CLI verify  |  $CLI blame products sku-1  |  $CLI serve (http://127.0.0.1:8080/)  |  $CLI --help"

@@ -252,6 +252,67 @@ int ct_history_parse_time(const char *s, int64_t now_us, int64_t *out_us, ct_err
  */
 int ct_history_parse_duration(const char *s, int64_t *out_us, ct_error *err);
 
+/* ---- paginated reads (`changetrail serve`, docs/web.md) ---------------- */
+
+/** Most items one page of the paginated reads below holds. */
+#define CT_HISTORY_PAGE_MAX 500
+
+/**
+ * One page of a document's timeline, newest version first: the records of
+ * versions below `before_version` (0: from the newest), at most `limit`
+ * (1..CT_HISTORY_PAGE_MAX), each read with an equality on all the keys of
+ * the unique index (collection, document_id, version), so a page costs
+ * `limit` indexed lookups whatever the length of the history. Stops after a
+ * checkpoint (pruned history) and after `limit` missing versions in a row.
+ * *out: {"collection", "document_id", "current_version" (the newest
+ * record's, past a state behind its history), "state_version", "deleted",
+ * "records": [...] (JSON form, without "kafka"), "next_before": the
+ * before_version of the next page, or null on the last one}. CT_ENOTFOUND
+ * when the document has no history.
+ */
+int ct_history_timeline(ct_history *h, const char *collection, const char *document_id, int64_t before_version,
+			int limit, json_t **out, ct_error *err);
+
+/**
+ * The document at `version` (or, when 0, at `at_us`, or when both are
+ * 0/NO_TIME the newest) as ct_history_state() gives it, and the newest
+ * state of the document, from one read of its records. Both as
+ * ct_history_state() (a deleted document shown as it was before the delete);
+ * the same errors.
+ */
+int ct_history_state_and_current(ct_history *h, const char *collection, const char *document_id, int64_t version,
+				 int64_t at_us, json_t **at, json_t **current, ct_error *err);
+
+/**
+ * One page of the documents of `collection` (NULL: of every collection)
+ * whose id starts with `id_prefix` (NULL or "": any; needs a collection),
+ * deleted ones included, in `_id` order ("<collection>/<document_id>", a
+ * range of the state's _id index) after `after` (NULL or "": from the
+ * first). *out: {"documents": [{"collection", "document_id", "version",
+ * "deleted", "ts"}...], "next_after": the `after` of the next page or null}.
+ */
+int ct_history_documents(ct_history *h, const char *collection, const char *id_prefix, const char *after,
+			 int limit, json_t **out, ct_error *err);
+
+/** Filter and page of ct_history_records(). Zero-initialise, then set the times to CT_HISTORY_NO_TIME or µs. */
+typedef struct ct_history_records_query {
+	const char *actor;   /**< NULL: every actor (the `ts` index), else the `actor_ts` index */
+	int64_t since_us;    /**< ts >= since (CT_HISTORY_NO_TIME: no bound) */
+	int64_t until_us;    /**< ts <= until (CT_HISTORY_NO_TIME: no bound) */
+	int64_t cursor_ms;   /**< the page after: "next" of the previous page (CT_HISTORY_NO_TIME: first page) */
+	int64_t cursor_skip; /**< ... and its "skip" */
+	int limit;           /**< 1..CT_HISTORY_PAGE_MAX */
+} ct_history_records_query;
+
+/**
+ * One page of the records made by an actor, or by anyone, within a time
+ * range, newest first by the stored ts (ms; records of one millisecond in the
+ * index's order). *out: {"records": [...] (JSON form, without "kafka"),
+ * "next": {"ms", "skip"} for the next page (cursor_ms, cursor_skip), or null
+ * on the last one}.
+ */
+int ct_history_records(ct_history *h, const ct_history_records_query *q, json_t **out, ct_error *err);
+
 #ifdef __cplusplus
 }
 #endif
