@@ -9,10 +9,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#ifndef CT_VERSION_STRING
-#define CT_VERSION_STRING "0.0.0"
-#endif
-
 /*
  * Fills `err` (if not NULL) with `code` and a printf-style message, and
  * returns `code`, so that failures read `return ct_error_set(err, ...)`.
