@@ -6,7 +6,7 @@
  *
  * This is not part of libchangetrail (applications do not need libmongoc):
  * it is the static library `ct_history`, used by the changetrail CLI and the
- * tests.
+ * tests. Neither it nor this header is installed.
  *
  * Records are returned as JSON objects in the "JSON form" of
  * docs/storage.md, the one their hash is made over, whatever the stored form
