@@ -25,7 +25,8 @@ static void usage(FILE *out)
 		"\n"
 		"  --config FILE    INI configuration; CHANGETRAIL_<SECTION>_<KEY> variables\n"
 		"                   override it (CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=...)\n"
-		"  --check-config   print the effective configuration (secrets redacted), exit\n"
+		"  --check-config   check the configuration ([kafka] through librdkafka), print\n"
+		"                   it (secrets redacted) and exit\n"
 		"  --no-write       everything but the MongoDB writes (benchmarks, dry runs)\n"
 		"\n"
 		"exit status: 0 stopped cleanly, 1 failure, 2 bad usage or configuration\n");
@@ -73,11 +74,16 @@ int main(int argc, char **argv)
 	if (no_write)
 		cfg.no_write = true;
 	if (check) {
+		ctc_config_print_warnings(&cfg, "changetrail-consumer", stderr);
 		ctc_config_print(&cfg, stdout);
 		ctc_config_free(&cfg);
 		return 0;
 	}
 
+	for (size_t i = 0; i < cfg.nwarnings; i++) {
+		char q[600];
+		ctc_log(CTC_WARN, "configuration", "warning=%s", ctc_log_q(cfg.warnings[i], q, sizeof(q)));
+	}
 	signal(SIGPIPE, SIG_IGN);
 	ctc_store_global_init();
 	ctc_pipeline *p = ctc_pipeline_new(&cfg, &err);
