@@ -6,7 +6,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake ninja-build pkg-config git
-  librdkafka-dev libmongoc-dev libbson-dev libjansson-dev libuv1-dev libhttp-parser-dev
+  librdkafka-dev libmongoc-dev libbson-dev libjansson-dev libuv1-dev libhttp-parser-dev libssl-dev
   libjemalloc-dev libcmocka-dev clang lld llvm libclang-rt-14-dev valgrind
   kcat python3 python3-venv curl ca-certificates systemd
 )
