@@ -224,6 +224,7 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 {
 	build_info(out);
 	process_metrics(out);
+	/* dead letters are events_total{result="dlq"}: no changetrail_dlq_total beside it */
 	put(out, "# HELP changetrail_events_total Events consumed, by outcome.\n"
 		 "# TYPE changetrail_events_total counter\n");
 	put(out, "changetrail_events_total{result=\"persisted\"} %llu\n", (unsigned long long)atomic_load(&m->persisted));
@@ -231,7 +232,6 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	put(out, "changetrail_events_total{result=\"empty\"} %llu\n", (unsigned long long)atomic_load(&m->empty));
 	put(out, "changetrail_events_total{result=\"dlq\"} %llu\n", (unsigned long long)atomic_load(&m->dlq));
 	put(out, "changetrail_events_total{result=\"context\"} %llu\n", (unsigned long long)atomic_load(&m->markers));
-	scalar(out, "changetrail_dlq_total", "counter", "Messages sent to the dead-letter topic.", (long long)atomic_load(&m->dlq));
 	scalar(out, "changetrail_batches_total", "counter", "Batches written and committed.", (long long)atomic_load(&m->batches));
 	histogram(out, "changetrail_batch_size", "Messages per batch.", size_le, CTC_SIZE_BUCKETS,
 		  m->size_bucket, (double)atomic_load(&m->size_sum));

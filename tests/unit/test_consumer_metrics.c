@@ -93,6 +93,11 @@ static void test_exposition_is_well_formed(void **state)
 	}
 	assert_int_equal(nh, nt);
 	free(text);
+	/* one series per fact: dead letters are events_total{result="dlq"} only */
+	text = render();
+	assert_non_null(strstr(text, "changetrail_events_total{result=\"dlq\"} "));
+	assert_null(strstr(text, "changetrail_dlq_total"));
+	free(text);
 }
 
 static void test_build_info(void **state)
