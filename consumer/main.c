@@ -8,6 +8,7 @@
 #include "pipeline.h"
 #include "store.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,26 +41,46 @@ int main(int argc, char **argv)
 	ct_error err;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},     {"version", no_argument, NULL, 'V'},
+		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+		{"no-write", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0},
+	};
+	opterr = 0; /* our own messages */
+	for (int o; (o = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+		switch (o) {
+		case 'h':
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		case 'V':
 			printf("changetrail-consumer %s\n", ct_version());
 			return 0;
-		} else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-			path = argv[++i];
-		} else if (!strncmp(argv[i], "--config=", 9)) {
-			path = argv[i] + 9;
-		} else if (!strcmp(argv[i], "--check-config")) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
 			check = true;
-		} else if (!strcmp(argv[i], "--no-write")) {
+			break;
+		case 'n':
 			no_write = true;
-		} else {
-			fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[i]);
+			break;
+		case ':':
+			fprintf(stderr, "changetrail-consumer: %s needs a value\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		default:
+			if (optopt)
+				fprintf(stderr, "changetrail-consumer: unknown option '-%c'\n", optopt);
+			else
+				fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "changetrail-consumer: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
 	}
 	if (ctc_config_init(&cfg, &err)) {
 		fprintf(stderr, "changetrail-consumer: %s\n", err.message);

@@ -353,6 +353,54 @@ static int run_consumer(const char *envs, const char *config, char **errout)
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
+static int run_consumer_args(const char *args, char **errout)
+{
+	char cmd[2048], errfile[256];
+	const char *dir = getenv("CT_BINARY_DIR");
+	ct_test_unique_name(errfile, sizeof(errfile), "/tmp/ct-config-args");
+	snprintf(cmd, sizeof(cmd), "%s/consumer/changetrail-consumer %s >/dev/null 2>%s", dir ? dir : ".", args, errfile);
+	int st = system(cmd);
+	*errout = ct_test_read_file(errfile, NULL);
+	remove(errfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Issue #21: the daemon's options, parsed as getopt_long does, with messages that say what is wrong. */
+static void test_command_line(void **state)
+{
+	static const struct {
+		const char *args, *message;
+		int rc;
+	} cases[] = {
+		{"--config", "--config needs a value", 2},
+		{"--check-config --config", "--config needs a value", 2},
+		{"--bogus", "unknown option '--bogus'", 2},
+		{"-x", "unknown option '-x'", 2},
+		{"--check-config extra", "unexpected argument 'extra'", 2},
+		{"--config=/nonexistent/c.ini --check-config", "/nonexistent/c.ini: cannot open", 2},
+		{"--version", "", 0},
+		{"-h", "", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		int rc = run_consumer_args(cases[i].args, &err);
+		if (rc != cases[i].rc || !err || !strstr(err, cases[i].message))
+			fail_msg("changetrail-consumer %s: exit %d, stderr: %s (want %d and '%s')", cases[i].args, rc,
+				 err ? err : "(none)", cases[i].rc, cases[i].message);
+		free(err);
+	}
+	/* --config=FILE and --config FILE alike */
+	char *err = NULL, args[600];
+	write_file("[kafka]\nbootstrap.servers = h:1\n");
+	snprintf(args, sizeof(args), "--check-config --config=%s", path);
+	assert_int_equal(run_consumer_args(args, &err), 0);
+	free(err);
+	snprintf(args, sizeof(args), "--config %s --check-config --no-write", path);
+	assert_int_equal(run_consumer_args(args, &err), 0);
+	free(err);
+	unlink(path);
+}
+
 static void test_check_config_command(void **state)
 {
 	char *err = NULL, want[400];
@@ -385,6 +433,7 @@ int main(void)
 		cmocka_unit_test(test_values_written_read_back),
 		cmocka_unit_test(test_env_unknown_variables_warned),
 		cmocka_unit_test(test_check_config_command),
+		cmocka_unit_test(test_command_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
