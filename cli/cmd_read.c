@@ -55,26 +55,31 @@ enum { O_SINCE = 1, O_UNTIL = 2, O_AT = 4, O_VERSION = 8, O_FORMAT = 16, O_CHILD
 
 static int parse(read_args *a, int argc, char **argv, int want, unsigned opts, const char *usage)
 {
+	bool rest = false; /* after "--": arguments only */
 	for (int i = 1; i < argc; i++) {
 		int r;
 		const char *arg = argv[i];
-		if (cli_is_help(arg)) {
+		if (!rest && !strcmp(arg, "--")) {
+			rest = true;
+			continue;
+		}
+		if (!rest && cli_is_help(arg)) {
 			fputs(usage, stdout);
 			return CLI_OK;
 		}
-		if ((r = cli_common_arg(&a->c, argc, argv, &i)) ||
+		if (!rest && ((r = cli_common_arg(&a->c, argc, argv, &i)) ||
 		    ((opts & O_SINCE) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--since", &a->since))) ||
 		    ((opts & O_UNTIL) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--until", &a->until))) ||
 		    ((opts & O_AT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--at", &a->at))) ||
 		    ((opts & O_VERSION) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--version", &a->version))) ||
-		    ((opts & O_FORMAT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--format", &a->format)))) {
+		    ((opts & O_FORMAT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--format", &a->format))))) {
 			if (r < 0)
 				goto usage;
 			continue;
 		}
-		if ((opts & O_CHILDREN) && !strcmp(arg, "--include-children")) {
+		if (!rest && (opts & O_CHILDREN) && !strcmp(arg, "--include-children")) {
 			a->children = true;
-		} else if (arg[0] == '-' && arg[1]) {
+		} else if (!rest && arg[0] == '-' && arg[1]) {
 			fprintf(stderr, "changetrail %s: unknown option '%s'\n", a->c.cmd, cli_esc(arg));
 			goto usage;
 		} else if (a->npos < want) {
