@@ -52,6 +52,7 @@ static const struct field {
 	I("consumer", "max_array_items", max_array_items, 0, 10000000),
 	I("consumer", "store_stall_ms", store_stall_ms, 100, 3600000),
 	S("http", "listen", http_listen),
+	S("log", "format", log_format),
 	S("anchor", "topic", anchor_topic),
 	S("anchor", "file", anchor_file),
 	S("anchor", "hmac_key_file", anchor_hmac_key_file),
@@ -89,7 +90,7 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	    set_str(&cfg->topic, "changetrail.events", err) ||
 	    set_str(&cfg->dlq_topic, "changetrail.events.dlq", err) ||
 	    set_str(&cfg->group_id, "changetrail-consumer", err) ||
-	    set_str(&cfg->log_level, "info", err) ||
+	    set_str(&cfg->log_level, "info", err) || set_str(&cfg->log_format, "logfmt", err) ||
 	    set_str(&cfg->key_check, "strict", err) ||
 	    set_str(&cfg->http_listen, "127.0.0.1:9464", err) || set_str(&cfg->anchor_topic, "", err) ||
 	    set_str(&cfg->anchor_file, "", err) || set_str(&cfg->anchor_hmac_key_file, "", err)) {
@@ -186,7 +187,7 @@ static int set_value(ctc_config *cfg, const char *section, const char *key, cons
 		return 0;
 	}
 	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http") &&
-	    strcmp(section, "anchor"))
+	    strcmp(section, "anchor") && strcmp(section, "log"))
 		return ct_error_set(err, CT_ECONFIG, "%s: unknown section [%s]", where, section);
 	return ct_error_set(err, CT_ECONFIG, "%s: unknown key '%s' in [%s]", where, key, section);
 }
@@ -270,10 +271,10 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			}
 			*close = '\0';
 			char *name = trim(s + 1);
-			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
-			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor")) {
+			if (strcmp(name, "kafka") && strcmp(name, "mongodb") && strcmp(name, "consumer") &&
+			    strcmp(name, "http") && strcmp(name, "anchor") && strcmp(name, "log")) {
 				rc = ct_error_set(err, CT_ECONFIG,
-						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor)",
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor, log)",
 						  where, name);
 				goto out;
 			}
@@ -344,7 +345,7 @@ void ctc_config_print_warnings(const ctc_config *cfg, const char *prefix, FILE *
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 {
 	static const char prefix[] = "CHANGETRAIL_";
-	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor"};
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor", "log"};
 	/* the project's own variables that are not settings (cli/cmd_replay.c, producer/python) */
 	static const char *const others[] = {"CHANGETRAIL_CONSUMER", "CHANGETRAIL_LIB"};
 	for (; envp && *envp; envp++) {
@@ -376,7 +377,7 @@ int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 		if (!section) {
 			/* not a setting: another program's variable, or a section misspelt */
 			int rc = add_warning(cfg, err,
-					     "%s ignored: not CHANGETRAIL_<KAFKA|MONGODB|CONSUMER|HTTP|ANCHOR>_<KEY>",
+					     "%s ignored: not CHANGETRAIL_<KAFKA|MONGODB|CONSUMER|HTTP|ANCHOR|LOG>_<KEY>",
 					     where);
 			if (rc)
 				return rc;
@@ -459,6 +460,8 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 		return ct_error_set(err, CT_ECONFIG, "[consumer] dlq_topic must differ from topic");
 	if (ctc_log_level_parse(cfg->log_level) < 0)
 		return ct_error_set(err, CT_ECONFIG, "[consumer] log_level must be debug, info, warn or error");
+	if (ctc_log_format_parse(cfg->log_format) < 0)
+		return ct_error_set(err, CT_ECONFIG, "[log] format must be logfmt or json");
 	if (*cfg->http_listen) {
 		const char *colon = strrchr(cfg->http_listen, ':');
 		char *end;

@@ -48,6 +48,7 @@ typedef struct ctc_config {
 	int64_t exit_on_idle_ms;     /* 0 = never; >0: stop after so long without messages */
 	bool no_write;               /* null sink: everything but the MongoDB writes */
 	char *log_level;
+	char *log_format;            /* [log] format: "logfmt" (default) or "json" */
 	char *key_check;             /* "strict" (default): a message keyed other than <collection>/<document_id> goes to the DLQ; "off" */
 	/* event limits (0 = the parser's default) */
 	int64_t max_event_bytes, max_depth, max_keys, max_string_bytes, max_array_items;

@@ -94,6 +94,7 @@ int main(int argc, char **argv)
 	}
 	if (no_write)
 		cfg.no_write = true;
+	ctc_log_set_format((ctc_log_format)ctc_log_format_parse(cfg.log_format));
 	if (check) {
 		ctc_config_print_warnings(&cfg, "changetrail-consumer", stderr);
 		ctc_config_print(&cfg, stdout);
