@@ -162,6 +162,11 @@ static void test_usage_errors(void **state)
 		{"verify -- -a -b -c", "too many arguments"},
 		{"help nosuchcommand", "unknown command 'nosuchcommand'"},
 		{"help log show", "one command at a time"},
+		{"log a b --limit 0", "--limit must be an integer in 1.."},
+		{"log a b --limit ten", "--limit must be an integer"},
+		{"log a b --limit", "--limit needs a value"},
+		{"show a b --limit 3", "unknown option '--limit'"},
+		{"show a b --jsonl", "unknown option '--jsonl'"},
 		{"--config", "unknown command"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
