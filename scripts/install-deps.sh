@@ -8,13 +8,14 @@ set -euo pipefail
 # monitoring_check). The package also brings the Prometheus server; on a
 # machine running systemd its postinst may start it (port 9090): nothing of
 # changetrail uses it (`systemctl disable --now prometheus` if unwanted).
-# zsh: `zsh -n` checks the zsh completion (ctest completion_check).
+# zsh: `zsh -n` checks the zsh completion (ctest completion_check); scdoc: the
+# man pages (man/*.scd).
 PKGS=(
   build-essential cmake ninja-build pkg-config git
   librdkafka-dev libmongoc-dev libbson-dev libjansson-dev libuv1-dev libhttp-parser-dev libssl-dev
   libjemalloc-dev libcmocka-dev clang lld llvm libclang-rt-14-dev valgrind
   kcat python3 python3-venv curl ca-certificates systemd
-  prometheus zsh
+  prometheus zsh scdoc
 )
 
 missing=()
