@@ -338,11 +338,18 @@ static void test_scan_backfill_and_deletions(void **state)
 	assert_non_null(f);
 	fputs("{\"_id\":\"s1\",\"n\":1}\n{\"_id\":\"s2\",\"n\":2}\n", f);
 	fclose(f);
-	char args[512];
-	snprintf(args, sizeof(args), "scan --from-file %s --collection scanned --actor scanner", path);
+	char args[1024], errpath[300];
+	/* issue #21: progress on stderr as replay shows it, the last line at the end */
+	snprintf(errpath, sizeof(errpath), "%s.err", path);
+	snprintf(args, sizeof(args), "scan --from-file %s --collection scanned --actor scanner 2>%s", path, errpath);
 	json_t *r = cli_json(0, args);
 	assert_int_equal(json_integer_value(json_object_get(r, "emitted")), 2);
 	json_decref(r);
+	char *err = ct_test_read_file(errpath, NULL);
+	remove(errpath);
+	if (!err || !strstr(err, "scan: 2 documents read, 2 events emitted, 0 bad, "))
+		fail_msg("scan's progress on stderr: %s", err ? err : "(none)");
+	free(err);
 	f = fopen(path, "w");
 	fputs("{\"_id\":\"s1\",\"n\":1}\n", f);
 	fclose(f);
