@@ -28,6 +28,20 @@ void ctc_metrics_init(ctc_metrics *m)
 {
 	memset(m, 0, sizeof(*m));
 	atomic_store(&m->lag, -1);
+	pthread_mutex_init(&m->lag_lock, NULL);
+}
+
+void ctc_metrics_set_partition_lags(ctc_metrics *m, const char *topic, const int32_t *partitions,
+				    const int64_t *lags, size_t n)
+{
+	pthread_mutex_lock(&m->lag_lock);
+	snprintf(m->lag_topic, sizeof(m->lag_topic), "%s", topic ? topic : "");
+	m->nlags = n < CTC_METRICS_MAX_PARTITIONS ? n : CTC_METRICS_MAX_PARTITIONS;
+	for (size_t i = 0; i < m->nlags; i++) {
+		m->lag_partition[i] = partitions[i];
+		m->lag_of[i] = lags[i];
+	}
+	pthread_mutex_unlock(&m->lag_lock);
 }
 
 int64_t ctc_metrics_now_us(void)
@@ -66,7 +80,7 @@ void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us)
 static void put(ct_buf *out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void put(ct_buf *out, const char *fmt, ...)
 {
-	char line[256];
+	char line[1024]; /* the longest: a partition's lag with a 249-character topic, escaped */
 	va_list ap;
 	va_start(ap, fmt);
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
@@ -248,6 +262,15 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	scalar(out, "changetrail_cache_documents", "gauge", "Document states held in memory.", (long long)atomic_load(&m->cache_documents));
 	scalar(out, "changetrail_cache_bytes", "gauge", "Approximate bytes of the document states held (bound: cache_max_mb).", (long long)atomic_load(&m->cache_bytes));
 	scalar(out, "changetrail_consumer_lag", "gauge", "Messages behind the high watermark, owned partitions.", (long long)atomic_load(&m->lag));
+	put(out, "# HELP changetrail_consumer_partition_lag Messages behind the high watermark, per owned partition.\n"
+		 "# TYPE changetrail_consumer_partition_lag gauge\n");
+	pthread_mutex_lock(&m->lag_lock);
+	char topic[600];
+	label_value(topic, sizeof(topic), m->lag_topic);
+	for (size_t i = 0; i < m->nlags; i++)
+		put(out, "changetrail_consumer_partition_lag{topic=\"%s\",partition=\"%d\"} %lld\n", topic,
+		    (int)m->lag_partition[i], (long long)m->lag_of[i]);
+	pthread_mutex_unlock(&m->lag_lock);
 	scalar(out, "changetrail_assigned_partitions", "gauge", "Partitions owned.", (long long)atomic_load(&m->assigned));
 	put(out, "# HELP changetrail_store_oldest_write_age_seconds Age of the MongoDB write under way (0: none).\n"
 		 "# TYPE changetrail_store_oldest_write_age_seconds gauge\n"

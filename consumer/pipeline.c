@@ -721,8 +721,14 @@ static void update_lag(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	int64_t lag = 0;
+	/* per partition too (changetrail_consumer_partition_lag) */
+	int32_t part_no[CTC_METRICS_MAX_PARTITIONS]; /* 12 KB on the loop thread's stack */
+	int64_t part_lag[CTC_METRICS_MAX_PARTITIONS];
+	size_t nparts = 0;
 	if (rd_kafka_assignment(p->rk, &parts) || !parts)
 		return;
+	if (!parts->cnt)
+		ctc_metrics_set_partition_lags(&p->metrics, p->cfg->topic, NULL, NULL, 0);
 	if (parts->cnt && rd_kafka_position(p->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		for (int i = 0; i < parts->cnt; i++) {
 			int64_t lo, hi;
@@ -732,8 +738,13 @@ static void update_lag(ctc_pipeline *p)
 			int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
 			if (hi > pos)
 				lag += hi - pos;
+			if (nparts < CTC_METRICS_MAX_PARTITIONS) {
+				part_no[nparts] = parts->elems[i].partition;
+				part_lag[nparts++] = hi > pos ? hi - pos : 0;
+			}
 		}
 		atomic_store(&p->metrics.lag, lag);
+		ctc_metrics_set_partition_lags(&p->metrics, parts->elems[0].topic, part_no, part_lag, nparts);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 }

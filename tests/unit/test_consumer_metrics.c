@@ -100,6 +100,30 @@ static void test_exposition_is_well_formed(void **state)
 	free(text);
 }
 
+/* Issue #21: lag per partition, with topic and partition labels (escaped). */
+static void test_partition_lag(void **state)
+{
+	ctc_metrics m;
+	ct_buf b = CT_BUF_INIT;
+	ctc_metrics_init(&m);
+	const int32_t parts[] = {0, 5, 11};
+	const int64_t lags[] = {0, 42, 7};
+	ctc_metrics_set_partition_lags(&m, "change\"trail\\events", parts, lags, 3);
+	ctc_metrics_render(&m, &b);
+	char *text = ct_buf_detach(&b, NULL);
+	assert_non_null(strstr(text, "# TYPE changetrail_consumer_partition_lag gauge\n"));
+	assert_non_null(strstr(text, "changetrail_consumer_partition_lag{topic=\"change\\\"trail\\\\events\",partition=\"5\"} 42\n"));
+	assert_non_null(strstr(text, "partition=\"0\"} 0\n"));
+	assert_non_null(strstr(text, "partition=\"11\"} 7\n"));
+	free(text);
+	/* partitions given up: their series go */
+	ctc_metrics_set_partition_lags(&m, "t", NULL, NULL, 0);
+	ctc_metrics_render(&m, &b);
+	text = ct_buf_detach(&b, NULL);
+	assert_null(strstr(text, "changetrail_consumer_partition_lag{"));
+	free(text);
+}
+
 static void test_build_info(void **state)
 {
 	char *text = render();
@@ -158,6 +182,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_exposition_is_well_formed),
 		cmocka_unit_test(test_build_info),
+		cmocka_unit_test(test_partition_lag),
 		cmocka_unit_test(test_process_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
