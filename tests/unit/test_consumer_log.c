@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +72,28 @@ static void test_quoted_values_round_trip(void **state)
 	json_t *j = parse_line(line);
 	assert_string_equal(json_string_value(json_object_get(j, "msg")), "bad \xc3\xbf byte");
 	json_decref(j);
+}
+
+/* Any bytes logged through ctc_log_q() (truncated or not) still make one valid JSON object. */
+static void test_any_bytes_stay_json(void **state)
+{
+	uint32_t x = 2463534242u;
+	for (int round = 0; round < 3000; round++) {
+		char v[300], q[200], line[600], json[4096];
+		size_t n = (size_t)(round % 280);
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+			v[i] = (char)(x % 255 + 1); /* any byte but NUL */
+		}
+		v[n] = '\0';
+		snprintf(line, sizeof(line), "ts=x level=info msg=%s k=%s n=%d", ctc_log_q(v, q, sizeof(q)), q, round);
+		ctc_log_logfmt_to_json(line, json, sizeof(json));
+		json_error_t e;
+		json_t *j = json_loads(json, JSON_REJECT_DUPLICATES, &e);
+		if (!json_is_object(j) || json_integer_value(json_object_get(j, "n")) != round)
+			fail_msg("round %d: not one JSON object (%s): %s", round, e.text, json);
+		json_decref(j);
+	}
 }
 
 /* ctc_log() itself in JSON mode: one object per line on stderr. */
@@ -138,6 +161,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_logfmt_to_json),
 		cmocka_unit_test(test_quoted_values_round_trip),
+		cmocka_unit_test(test_any_bytes_stay_json),
 		cmocka_unit_test(test_ctc_log_writes_json),
 		cmocka_unit_test(test_config_log_format),
 	};
