@@ -109,6 +109,46 @@ static void scalar(ct_buf *out, const char *name, const char *type, const char *
 	put(out, "# HELP %s %s\n# TYPE %s %s\n%s %lld\n", name, help, name, type, name, v);
 }
 
+int ctc_metrics_kafka_stats(ctc_metrics *m, const char *json, size_t len)
+{
+	json_error_t e;
+	json_t *st = json_loadb(json, len, 0, &e), *v;
+	const char *key;
+	if (!json_is_object(st)) {
+		json_decref(st);
+		return -1;
+	}
+	int64_t rebalances = json_integer_value(json_object_get(json_object_get(st, "cgrp"), "rebalance_cnt"));
+	int64_t qmsgs = 0, qbytes = 0;
+	json_object_foreach(json_object_get(st, "topics"), key, v) {
+		const char *pkey;
+		json_t *part;
+		json_object_foreach(json_object_get(v, "partitions"), pkey, part) {
+			if (json_integer_value(json_object_get(part, "partition")) < 0)
+				continue; /* the internal UA partition */
+			qmsgs += json_integer_value(json_object_get(part, "fetchq_cnt"));
+			qbytes += json_integer_value(json_object_get(part, "fetchq_size"));
+		}
+	}
+	pthread_mutex_lock(&m->lag_lock);
+	m->have_kafka_stats = true;
+	m->kafka_rebalances = rebalances;
+	m->kafka_fetchq_msgs = qmsgs;
+	m->kafka_fetchq_bytes = qbytes;
+	m->nbrokers = 0;
+	json_object_foreach(json_object_get(st, "brokers"), key, v) {
+		const char *source = json_string_value(json_object_get(v, "source"));
+		if (json_integer_value(json_object_get(v, "nodeid")) < 0 || (source && (!strcmp(source, "logical") ||
+		    !strcmp(source, "internal"))) || m->nbrokers >= CTC_METRICS_MAX_BROKERS)
+			continue; /* bootstrap, coordinator and internal handles are no brokers of the cluster */
+		snprintf(m->broker_name[m->nbrokers], sizeof(m->broker_name[0]), "%s", key);
+		m->broker_rtt_us[m->nbrokers++] = json_integer_value(json_object_get(json_object_get(v, "rtt"), "avg"));
+	}
+	pthread_mutex_unlock(&m->lag_lock);
+	json_decref(st);
+	return 0;
+}
+
 /* A label value as the exposition format wants it: \\, \" and \n escaped. */
 static void label_value(char *out, size_t size, const char *v)
 {
@@ -270,6 +310,25 @@ void ctc_metrics_render(ctc_metrics *m, ct_buf *out)
 	for (size_t i = 0; i < m->nlags; i++)
 		put(out, "changetrail_consumer_partition_lag{topic=\"%s\",partition=\"%d\"} %lld\n", topic,
 		    (int)m->lag_partition[i], (long long)m->lag_of[i]);
+	if (m->have_kafka_stats) {
+		put(out, "# HELP changetrail_kafka_rebalances_total Rebalances of the consumer group seen by this worker (librdkafka's statistics).\n"
+			 "# TYPE changetrail_kafka_rebalances_total counter\nchangetrail_kafka_rebalances_total %lld\n",
+		    (long long)m->kafka_rebalances);
+		put(out, "# HELP changetrail_kafka_fetch_queue_messages Messages fetched and waiting in librdkafka's queue.\n"
+			 "# TYPE changetrail_kafka_fetch_queue_messages gauge\nchangetrail_kafka_fetch_queue_messages %lld\n",
+		    (long long)m->kafka_fetchq_msgs);
+		put(out, "# HELP changetrail_kafka_fetch_queue_bytes Bytes fetched and waiting in librdkafka's queue.\n"
+			 "# TYPE changetrail_kafka_fetch_queue_bytes gauge\nchangetrail_kafka_fetch_queue_bytes %lld\n",
+		    (long long)m->kafka_fetchq_bytes);
+		put(out, "# HELP changetrail_kafka_broker_rtt_seconds Average round-trip time to each broker (librdkafka's statistics).\n"
+			 "# TYPE changetrail_kafka_broker_rtt_seconds gauge\n");
+		for (size_t i = 0; i < m->nbrokers; i++) {
+			char broker[300];
+			label_value(broker, sizeof(broker), m->broker_name[i]);
+			put(out, "changetrail_kafka_broker_rtt_seconds{broker=\"%s\"} %.6f\n", broker,
+			    (double)m->broker_rtt_us[i] / 1e6);
+		}
+	}
 	pthread_mutex_unlock(&m->lag_lock);
 	scalar(out, "changetrail_assigned_partitions", "gauge", "Partitions owned.", (long long)atomic_load(&m->assigned));
 	put(out, "# HELP changetrail_store_oldest_write_age_seconds Age of the MongoDB write under way (0: none).\n"

@@ -14,6 +14,8 @@
 
 #define CTC_SIZE_BUCKETS 11
 #define CTC_DURATION_BUCKETS 12
+/* Brokers whose round-trip time is shown (librdkafka's statistics) */
+#define CTC_METRICS_MAX_BROKERS 64
 /* Partitions whose lag is shown one by one (a worker owning more shows the first ones) */
 #define CTC_METRICS_MAX_PARTITIONS 1024
 
@@ -33,6 +35,12 @@ typedef struct ctc_metrics {
 	int32_t lag_partition[CTC_METRICS_MAX_PARTITIONS];
 	int64_t lag_of[CTC_METRICS_MAX_PARTITIONS];
 	size_t nlags;
+	/* from librdkafka's statistics (ctc_metrics_kafka_stats), under lag_lock */
+	bool have_kafka_stats;
+	int64_t kafka_rebalances, kafka_fetchq_msgs, kafka_fetchq_bytes;
+	char broker_name[CTC_METRICS_MAX_BROKERS][128];
+	int64_t broker_rtt_us[CTC_METRICS_MAX_BROKERS];
+	size_t nbrokers;
 	atomic_int assigned;          /* partitions owned */
 	atomic_int store_ok;          /* last MongoDB operation succeeded */
 	atomic_int paused;            /* consumption paused for MongoDB */
@@ -63,6 +71,14 @@ void ctc_metrics_batch(ctc_metrics *m, uint64_t events, uint64_t duration_us);
  */
 void ctc_metrics_set_partition_lags(ctc_metrics *m, const char *topic, const int32_t *partitions,
 				    const int64_t *lags, size_t n);
+/*
+ * Takes what matters from one librdkafka statistics JSON document (the
+ * consumer's stats_cb, statistics.interval.ms): the group's rebalance count
+ * (cgrp.rebalance_cnt), each broker's average round-trip time (rtt.avg, µs)
+ * and the fetch queue (fetchq_cnt, fetchq_size summed over the partitions).
+ * Returns -1 when `json` is not such a document (nothing changed). Thread-safe.
+ */
+int ctc_metrics_kafka_stats(ctc_metrics *m, const char *json, size_t len);
 /* Appends the Prometheus text exposition (format 0.0.4) to `out`. */
 void ctc_metrics_render(ctc_metrics *m, ct_buf *out);
 

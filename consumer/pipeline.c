@@ -600,6 +600,14 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 		fac, ctc_log_q(buf, q, sizeof(q)));
 }
 
+/* librdkafka's statistics into /metrics (metrics.h); 0: librdkafka frees the text. */
+static int kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	(void)rk;
+	ctc_metrics_kafka_stats(&((ctc_pipeline *)opaque)->metrics, json, len);
+	return 0;
+}
+
 /* Failed dead letters go again, whole or as stubs, before the batch is committed (worker.c). */
 static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -1104,6 +1112,10 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
 	rd_kafka_conf_set_error_cb(cconf, kafka_error_cb);
+	/* librdkafka's statistics that /metrics shows (rebalances, broker RTT, fetch queue) */
+	if (!ctc_config_kafka_get(cfg, "statistics.interval.ms") && set(cconf, "statistics.interval.ms", "15000", err))
+		goto fail;
+	rd_kafka_conf_set_stats_cb(cconf, kafka_stats_cb);
 	rd_kafka_conf_set_opaque(cconf, p);
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
 		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);

@@ -124,6 +124,42 @@ static void test_partition_lag(void **state)
 	free(text);
 }
 
+/* Issue #21: what matters of librdkafka's statistics: rebalances, broker RTT, fetch queue. */
+static void test_kafka_statistics(void **state)
+{
+	static const char stats[] =
+		"{\"name\":\"rdkafka#consumer-1\",\"type\":\"consumer\",\"ts\":1,"
+		"\"brokers\":{\"127.0.0.1:9092/1\":{\"nodeid\":1,\"rtt\":{\"avg\":1500,\"p99\":9000}},"
+		"\"GroupCoordinator\":{\"nodeid\":1,\"source\":\"logical\",\"rtt\":{\"avg\":7}},"
+		"\"127.0.0.1:9092/bootstrap\":{\"nodeid\":-1,\"source\":\"configured\",\"rtt\":{\"avg\":7}},"
+		"\"10.0.0.2:9092/2\":{\"nodeid\":2,\"rtt\":{\"avg\":250000}}},"
+		"\"topics\":{\"changetrail.events\":{\"partitions\":{"
+		"\"0\":{\"partition\":0,\"fetchq_cnt\":10,\"fetchq_size\":1000},"
+		"\"1\":{\"partition\":1,\"fetchq_cnt\":5,\"fetchq_size\":500},"
+		"\"-1\":{\"partition\":-1,\"fetchq_cnt\":99,\"fetchq_size\":99}}}},"
+		"\"cgrp\":{\"state\":\"up\",\"rebalance_cnt\":3}}";
+	ctc_metrics m;
+	ct_buf b = CT_BUF_INIT;
+	ctc_metrics_init(&m);
+	/* none before the first statistics */
+	ctc_metrics_render(&m, &b);
+	char *text = ct_buf_detach(&b, NULL);
+	assert_null(strstr(text, "changetrail_kafka_"));
+	free(text);
+	assert_int_equal(ctc_metrics_kafka_stats(&m, "not json", 8), -1);
+	assert_int_equal(ctc_metrics_kafka_stats(&m, stats, strlen(stats)), 0);
+	ctc_metrics_render(&m, &b);
+	text = ct_buf_detach(&b, NULL);
+	assert_true(sample(text, "changetrail_kafka_rebalances_total") == 3);
+	assert_true(sample(text, "changetrail_kafka_fetch_queue_messages") == 15);
+	assert_true(sample(text, "changetrail_kafka_fetch_queue_bytes") == 1500);
+	assert_true(sample(text, "changetrail_kafka_broker_rtt_seconds{broker=\"127.0.0.1:9092/1\"}") == 0.0015);
+	assert_true(sample(text, "changetrail_kafka_broker_rtt_seconds{broker=\"10.0.0.2:9092/2\"}") == 0.25);
+	assert_null(strstr(text, "GroupCoordinator"));
+	assert_null(strstr(text, "bootstrap"));
+	free(text);
+}
+
 static void test_build_info(void **state)
 {
 	char *text = render();
@@ -183,6 +219,7 @@ int main(void)
 		cmocka_unit_test(test_exposition_is_well_formed),
 		cmocka_unit_test(test_build_info),
 		cmocka_unit_test(test_partition_lag),
+		cmocka_unit_test(test_kafka_statistics),
 		cmocka_unit_test(test_process_metrics),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
