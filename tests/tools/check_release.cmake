@@ -2,7 +2,8 @@
 # ctest (tests/scripts/release.cmake) as `cmake -P` with
 #   -DSRC=<source dir> -DVERSION=<project version> -DPC=<generated changetrail.pc>
 #   -DVERSION_H=<generated changetrail/version.h> -DCLI=<changetrail> -DCONSUMER=<changetrail-consumer>
-# A licence, a changelog with an Unreleased section, and one version everywhere.
+# A licence, a changelog with an Unreleased section, and one version everywhere
+# (the Python package's pyproject.toml, which cannot read CMake's, checked to agree).
 cmake_minimum_required(VERSION 3.25)
 
 set(failures "")
@@ -50,6 +51,13 @@ endif()
 file(STRINGS "${PC}" pcv REGEX "^Version: ")
 if(NOT pcv STREQUAL "Version: ${VERSION}")
   fail("changetrail.pc says '${pcv}', not 'Version: ${VERSION}'")
+endif()
+# the Python package states it too (producer/python/pyproject.toml): it must follow
+if(EXISTS "${SRC}/producer/python/pyproject.toml")
+  file(STRINGS "${SRC}/producer/python/pyproject.toml" pyv REGEX "^version *= *\"")
+  if(NOT pyv MATCHES "^version *= *\"${VERSION}\"")
+    fail("producer/python/pyproject.toml says '${pyv}', not version = \"${VERSION}\"")
+  endif()
 endif()
 foreach(prog "${CLI}" "${CONSUMER}")
   get_filename_component(name "${prog}" NAME)
