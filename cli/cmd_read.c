@@ -4,6 +4,7 @@
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -43,38 +44,47 @@ typedef struct read_args {
 	cli_common c;
 	const char *pos[3];
 	int npos;
-	const char *since, *until, *at, *version, *format;
-	bool children;
+	const char *since, *until, *at, *version, *format, *limit_arg;
+	bool children, jsonl;
+	size_t limit; /* records printed at most; 0 = all */
 } read_args;
 
 /*
  * Parses argv for command `cmd`: `want` positional arguments; `opts` lists
  * the options it takes (O_* bits). Returns -1 to go on, else the exit code.
  */
-enum { O_SINCE = 1, O_UNTIL = 2, O_AT = 4, O_VERSION = 8, O_FORMAT = 16, O_CHILDREN = 32 };
+enum { O_SINCE = 1, O_UNTIL = 2, O_AT = 4, O_VERSION = 8, O_FORMAT = 16, O_CHILDREN = 32, O_LIST = 64 };
 
 static int parse(read_args *a, int argc, char **argv, int want, unsigned opts, const char *usage)
 {
+	bool rest = false; /* after "--": arguments only */
 	for (int i = 1; i < argc; i++) {
 		int r;
 		const char *arg = argv[i];
-		if (cli_is_help(arg)) {
+		if (!rest && !strcmp(arg, "--")) {
+			rest = true;
+			continue;
+		}
+		if (!rest && cli_is_help(arg)) {
 			fputs(usage, stdout);
 			return CLI_OK;
 		}
-		if ((r = cli_common_arg(&a->c, argc, argv, &i)) ||
+		if (!rest && ((r = cli_common_arg(&a->c, argc, argv, &i)) ||
 		    ((opts & O_SINCE) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--since", &a->since))) ||
 		    ((opts & O_UNTIL) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--until", &a->until))) ||
 		    ((opts & O_AT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--at", &a->at))) ||
 		    ((opts & O_VERSION) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--version", &a->version))) ||
-		    ((opts & O_FORMAT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--format", &a->format)))) {
+		    ((opts & O_FORMAT) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--format", &a->format))) ||
+		    ((opts & O_LIST) && (r = cli_opt(a->c.cmd, argc, argv, &i, "--limit", &a->limit_arg))))) {
 			if (r < 0)
 				goto usage;
 			continue;
 		}
-		if ((opts & O_CHILDREN) && !strcmp(arg, "--include-children")) {
+		if (!rest && (opts & O_CHILDREN) && !strcmp(arg, "--include-children")) {
 			a->children = true;
-		} else if (arg[0] == '-' && arg[1]) {
+		} else if (!rest && (opts & O_LIST) && !strcmp(arg, "--jsonl")) {
+			a->jsonl = a->c.json = true;
+		} else if (!rest && arg[0] == '-' && arg[1]) {
 			fprintf(stderr, "changetrail %s: unknown option '%s'\n", a->c.cmd, cli_esc(arg));
 			goto usage;
 		} else if (a->npos < want) {
@@ -91,6 +101,17 @@ static int parse(read_args *a, int argc, char **argv, int want, unsigned opts, c
 	if (a->npos < want) {
 		fprintf(stderr, "changetrail %s: missing argument\n", a->c.cmd);
 		goto usage;
+	}
+	if (a->limit_arg) {
+		char *end;
+		errno = 0;
+		long long n = strtoll(a->limit_arg, &end, 10);
+		if (errno || end == a->limit_arg || *end || n < 1 || n > CT_HISTORY_MAX_RECORDS) {
+			fprintf(stderr, "changetrail %s: --limit must be an integer in 1..%d, not '%s'\n", a->c.cmd,
+				CT_HISTORY_MAX_RECORDS, cli_esc(a->limit_arg));
+			goto usage;
+		}
+		a->limit = (size_t)n;
 	}
 	if (a->format && strcmp(a->format, "dictdiffer") && strcmp(a->format, "jsonpatch")) {
 		fprintf(stderr, "changetrail %s: --format must be dictdiffer or jsonpatch, not '%s'\n", a->c.cmd,
@@ -126,6 +147,9 @@ static int print_records(const read_args *a, const json_t *recs, bool with_key)
 	int rc = CLI_OK;
 	if (!copy)
 		return CLI_FAILURE;
+	/* --limit: the first N (the newest: records come newest first) */
+	while (a->limit && json_array_size(copy) > a->limit)
+		json_array_remove(copy, json_array_size(copy) - 1);
 	json_array_foreach(copy, i, r) {
 		if (jp && is_relation_op(r) && json_object_set_new(r, "changes", json_array()))
 			rc = CLI_FAILURE;
@@ -137,6 +161,12 @@ static int print_records(const read_args *a, const json_t *recs, bool with_key)
 	}
 	if (rc)
 		goto out;
+	if (a->jsonl) { /* JSON Lines: one record per line */
+		json_array_foreach(copy, i, r)
+			if ((rc = cli_print_json(a->c.cmd, r)))
+				goto out;
+		goto out;
+	}
 	if (a->c.json) {
 		rc = cli_print_json(a->c.cmd, copy);
 		goto out;
@@ -160,8 +190,8 @@ out:
 }
 
 static const char log_usage[] =
-	"usage: changetrail log COLLECTION ID [--since T] [--until T] [--include-children]\n"
-	"                       [--format dictdiffer|jsonpatch] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
+	"usage: changetrail log COLLECTION ID [--since T] [--until T] [--include-children] [--limit N]\n"
+	"                       [--format dictdiffer|jsonpatch] [--json | --jsonl] [--config FILE] [--uri URI] [--db NAME]\n"
 	"\n"
 	"The history records of a document, newest version first: version, time,\n"
 	"operation, label, actor, context and the changes. T is RFC 3339\n"
@@ -169,7 +199,9 @@ static const char log_usage[] =
 	"--include-children adds the records of documents whose parent is this one\n"
 	"(interleaved by time, each document's in version order). With --format\n"
 	"jsonpatch, each record's patch applies to `show` of the version before it;\n"
-	"a relation record's patch is empty (relations are not in the document).\n\n" COMMON_HELP;
+	"a relation record's patch is empty (relations are not in the document).\n"
+	"--limit N prints the N newest records; --jsonl prints one JSON record per\n"
+	"line (JSON Lines) instead of one JSON array.\n\n" COMMON_HELP;
 
 int cmd_log(int argc, char **argv)
 {
@@ -177,7 +209,7 @@ int cmd_log(int argc, char **argv)
 	ct_history *h = NULL;
 	json_t *recs = NULL;
 	ct_error err;
-	int rc = parse(&a, argc, argv, 2, O_SINCE | O_UNTIL | O_FORMAT | O_CHILDREN, log_usage);
+	int rc = parse(&a, argc, argv, 2, O_SINCE | O_UNTIL | O_FORMAT | O_CHILDREN | O_LIST, log_usage);
 	if (rc >= 0)
 		return rc;
 	ct_history_query q = {.include_children = a.children};
@@ -304,10 +336,11 @@ out:
 }
 
 static const char actor_usage[] =
-	"usage: changetrail actor NAME [--since T] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
+	"usage: changetrail actor NAME [--since T] [--limit N] [--json | --jsonl] [--config FILE] [--uri URI] [--db NAME]\n"
 	"\n"
 	"Every change made by NAME (the actor of the event, e.g. the user of the\n"
-	"request), newest first. T is RFC 3339 or a duration ago (2h, 3d).\n\n" COMMON_HELP;
+	"request), newest first. T is RFC 3339, a date or a duration ago (2h, 3d).\n"
+	"--limit N prints the N newest; --jsonl one JSON record per line.\n\n" COMMON_HELP;
 
 int cmd_actor(int argc, char **argv)
 {
@@ -316,7 +349,7 @@ int cmd_actor(int argc, char **argv)
 	json_t *recs = NULL;
 	ct_error err;
 	int64_t since;
-	int rc = parse(&a, argc, argv, 1, O_SINCE, actor_usage);
+	int rc = parse(&a, argc, argv, 1, O_SINCE | O_LIST, actor_usage);
 	if (rc >= 0)
 		return rc;
 	if ((rc = time_arg("actor", "--since", a.since, &since)) || (rc = cli_open(&a.c, &h)))

@@ -210,16 +210,33 @@ static int write_config(const cli_common *c, const char *path_tmpl, char *path, 
 			close(fd);
 		return CLI_FAILURE;
 	}
+	/* values written so that the consumer reads them back as they are (quotes, comments) */
+	bool same = true;
 	fprintf(f, "[kafka]\n");
 	for (size_t i = 0; i < c->cfg.nkafka; i++)
-		if (strcmp(c->cfg.kafka[i].key, "auto.offset.reset"))
-			fprintf(f, "%s = %s\n", c->cfg.kafka[i].key, c->cfg.kafka[i].value);
-	fprintf(f, "auto.offset.reset = earliest\n[mongodb]\nuri = %s\ndatabase = %s\n"
-		   "[consumer]\ntopic = %s\ndlq_topic = %s.replay.dlq\ngroup_id = %s\nbatch_size = %lld\n"
+		if (strcmp(c->cfg.kafka[i].key, "auto.offset.reset")) {
+			fprintf(f, "%s = ", c->cfg.kafka[i].key);
+			same &= ctc_config_fprint_value(f, c->cfg.kafka[i].value);
+			fputc('\n', f);
+		}
+	fprintf(f, "auto.offset.reset = earliest\n[mongodb]\nuri = ");
+	same &= ctc_config_fprint_value(f, c->cfg.mongodb_uri);
+	fprintf(f, "\ndatabase = ");
+	same &= ctc_config_fprint_value(f, db);
+	fprintf(f, "\n[consumer]\ntopic = ");
+	same &= ctc_config_fprint_value(f, topic);
+	fprintf(f, "\ndlq_topic = %s.replay.dlq\ngroup_id = %s\nbatch_size = %lld\n"
 		   "batch_ms = %lld\nexit_on_idle_ms = %ld\nno_write = %s\nlog_level = warn\n[http]\nlisten =\n",
-		c->cfg.mongodb_uri, db, topic, topic, group, (long long)c->cfg.batch_size,
-		(long long)c->cfg.batch_ms, idle_ms, no_write ? "true" : "false");
-	return fclose(f) ? CLI_FAILURE : CLI_OK;
+		topic, group, (long long)c->cfg.batch_size, (long long)c->cfg.batch_ms, idle_ms,
+		no_write ? "true" : "false");
+	if (fclose(f))
+		return CLI_FAILURE;
+	if (!same) {
+		fprintf(stderr, "changetrail replay: a configuration value holds both quote characters and a comment character "
+				"or edge space: it cannot be passed to the consumer\n");
+		return CLI_USAGE;
+	}
+	return CLI_OK;
 }
 
 /* Events done so far: committed - start, summed. */

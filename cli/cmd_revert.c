@@ -96,8 +96,21 @@ int cmd_revert(int argc, char **argv)
 
 	if (argc == 3 && is_file_arg(argv[1]) && is_file_arg(argv[2]))
 		return cmd_revert_diff(argc, argv);
+	bool rest = false; /* after "--": arguments only */
 	for (int i = 1; i < argc; i++) {
 		int r;
+		if (!rest && !strcmp(argv[i], "--")) {
+			rest = true;
+			continue;
+		}
+		if (rest) {
+			if (npos >= 2) {
+				fprintf(stderr, "changetrail revert: too many arguments\n");
+				goto usage;
+			}
+			pos[npos++] = argv[i];
+			continue;
+		}
 		if (cli_is_help(argv[i])) {
 			fputs(usage, stdout);
 			return CLI_OK;

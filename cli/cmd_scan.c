@@ -16,13 +16,16 @@
 #include <mongoc/mongoc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 /* Longest line of a JSON Lines input. */
 #define SCAN_MAX_LINE (16u * 1024 * 1024)
 
 static const char usage[] =
 	"usage: changetrail scan (--from-collection URI/DB/COLL | --from-file FILE.jsonl) --collection C\n"
-	"                        [--id-field _id] [--delete-only] [--actor NAME] [--json] [--config FILE]\n"
+	"                        [--id-field _id] [--delete-only] [--actor NAME] [--quiet] [--json] [--config FILE]\n"
 	"\n"
 	"Emits a snapshot event for every document of the source to the configured\n"
 	"topic ([kafka], [consumer] topic), in one context {\"command\":\"changetrail scan\"}:\n"
@@ -31,6 +34,8 @@ static const char usage[] =
 	"document id (default _id; an ObjectId gives its hex). With --delete-only,\n"
 	"emits instead a delete event for every document that `state` knows as live\n"
 	"in collection C and the source no longer holds (uses [mongodb]).\n"
+	"Progress (documents read, percent, rate) on stderr unless --quiet: every\n"
+	"second on a terminal, every 10 s otherwise, and a last line at the end.\n"
 	"exit status: 0 ok, 2 bad usage or bad input, 3 failure\n";
 
 typedef struct scan {
@@ -40,7 +45,36 @@ typedef struct scan {
 	ct_producer *p;
 	json_t *seen; /* ids of the source (delete-only) */
 	long emitted, bad;
+	/* progress on stderr, as replay shows it: documents read, of `total` when known
+	 * (a file's bytes, a collection's estimated count) */
+	long read;
+	int64_t done, total, t0_us, shown_us;
+	bool tty, quiet;
 } scan;
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* A progress line: every second on a terminal (rewritten in place), every 10 s otherwise, and at the end. */
+static void show_progress(scan *s, bool final)
+{
+	int64_t now = mono_us();
+	if (s->quiet || (!final && now - s->shown_us < (s->tty ? 1000000 : 10000000)))
+		return;
+	s->shown_us = now;
+	double secs = (double)(now - s->t0_us) / 1e6, rate = secs > 0 ? (double)s->read / secs : 0;
+	char pct[32] = "";
+	if (s->total > 0)
+		snprintf(pct, sizeof(pct), " (%.0f%%)", 100.0 * (double)(s->done < s->total ? s->done : s->total) /
+							 (double)s->total);
+	fprintf(stderr, "%sscan: %ld documents read%s, %ld events emitted, %ld bad, %.0f documents/s%s",
+		s->tty ? "\r" : "", s->read, final ? "" : pct, s->emitted, s->bad, rate,
+		s->tty && !final ? "   " : "\n");
+}
 
 /* The document id as text: strings as they are, integers in decimal, {"$oid": x} as x. */
 static char *doc_id(const json_t *v)
@@ -104,6 +138,9 @@ static int from_file(scan *s, const char *path)
 		fprintf(stderr, "changetrail scan: %s: %s\n", cli_esc(path), strerror(errno));
 		return CLI_USAGE;
 	}
+	struct stat st;
+	if (f != stdin && fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode))
+		s->total = st.st_size;
 	while (!rc && (n = getline(&line, &cap, f)) >= 0) {
 		json_error_t jerr;
 		lineno++;
@@ -113,6 +150,7 @@ static int from_file(scan *s, const char *path)
 			s->bad++;
 			continue;
 		}
+		s->done += n;
 		if (strspn(line, " \t\r\n") == (size_t)n)
 			continue;
 		json_t *doc = json_loadb(line, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
@@ -121,8 +159,10 @@ static int from_file(scan *s, const char *path)
 			s->bad++;
 			continue;
 		}
+		s->read++;
 		rc = one_doc(s, doc, where);
 		json_decref(doc);
+		show_progress(s, false);
 	}
 	free(line);
 	if (f != stdin)
@@ -176,6 +216,8 @@ static int from_collection(scan *s, const char *spec)
 	}
 	mongoc_client_set_error_api(client, MONGOC_ERROR_API_VERSION_2);
 	c = mongoc_client_get_collection(client, db, coll);
+	int64_t estimate = mongoc_collection_estimated_document_count(c, NULL, NULL, NULL, NULL);
+	s->total = estimate > 0 ? estimate : 0;
 	cur = mongoc_collection_find_with_opts(c, &filter, NULL, NULL);
 	rc = 0;
 	while (!rc && mongoc_cursor_next(cur, &b)) {
@@ -187,8 +229,11 @@ static int from_collection(scan *s, const char *spec)
 			s->bad++;
 			continue;
 		}
+		s->read++;
+		s->done++;
 		rc = one_doc(s, doc, where);
 		json_decref(doc);
+		show_progress(s, false);
 	}
 	if (!rc && mongoc_cursor_error(cur, &e)) {
 		char safe[sizeof(e.message)];
@@ -270,6 +315,10 @@ int cmd_scan(int argc, char **argv)
 			s.delete_only = true;
 			continue;
 		}
+		if (!strcmp(argv[i], "--quiet")) {
+			s.quiet = true;
+			continue;
+		}
 		fprintf(stderr, "changetrail scan: unexpected argument '%s'\n", cli_esc(argv[i]));
 		goto usage;
 	}
@@ -296,9 +345,12 @@ int cmd_scan(int argc, char **argv)
 		goto out;
 	}
 	entered = true;
+	s.tty = isatty(STDERR_FILENO);
+	s.t0_us = s.shown_us = mono_us();
 	rc = file ? from_file(&s, file) : from_collection(&s, coll_spec);
 	if (!rc && s.delete_only)
 		rc = deletions(&s);
+	show_progress(&s, true);
 	if (ct_context_exit(s.p, &err) || ct_producer_flush(s.p, 60000, &err)) {
 		entered = false;
 		rc = rc ? rc : cli_fail("scan", &err);

@@ -39,18 +39,23 @@ static const char verify_usage[] =
 static int parse_common(cli_common *c, int argc, char **argv, const char **pos, int maxpos, int *npos,
 			const char *usage)
 {
+	bool rest = false; /* after "--": arguments only */
 	for (int i = 1; i < argc; i++) {
 		int r;
-		if (cli_is_help(argv[i])) {
+		if (!rest && !strcmp(argv[i], "--")) {
+			rest = true;
+			continue;
+		}
+		if (!rest && cli_is_help(argv[i])) {
 			fputs(usage, stdout);
 			return CLI_OK;
 		}
-		if ((r = cli_common_arg(c, argc, argv, &i))) {
+		if (!rest && (r = cli_common_arg(c, argc, argv, &i))) {
 			if (r < 0)
 				return CLI_USAGE;
 			continue;
 		}
-		if (argv[i][0] == '-' && argv[i][1]) {
+		if (!rest && argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "changetrail %s: unknown option '%s'\n", c->cmd, cli_esc(argv[i]));
 			return CLI_USAGE;
 		}

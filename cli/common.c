@@ -65,6 +65,9 @@ int cli_load_config(cli_common *c)
 		fprintf(stderr, "changetrail %s: %s\n", c->cmd, cli_esc(err.message));
 		return CLI_USAGE;
 	}
+	char prefix[64];
+	snprintf(prefix, sizeof(prefix), "changetrail %s", c->cmd);
+	ctc_config_print_warnings(&c->cfg, prefix, stderr);
 	if (c->uri) {
 		free(c->cfg.mongodb_uri);
 		c->cfg.mongodb_uri = strdup(c->uri);

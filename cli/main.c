@@ -34,7 +34,7 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: changetrail <command> [options]\n"
-		"       changetrail <command> --help\n"
+		"       changetrail <command> --help | changetrail help <command>\n"
 		"       changetrail --help | --version\n"
 		"\n"
 		"Reads and manages the change history that changetrail-consumer writes.\n"
@@ -63,6 +63,20 @@ int main(int argc, char **argv)
 		char *cmd = argv[first];
 		memmove(argv + 2, argv + 1, (size_t)(first - 1) * sizeof(*argv));
 		argv[1] = cmd;
+	}
+	/* `changetrail help CMD` is `changetrail CMD --help` */
+	if (!strcmp(argv[1], "help") && argc >= 3) {
+		if (argc > 3) {
+			fprintf(stderr, "changetrail help: one command at a time\n");
+			return CLI_USAGE;
+		}
+		for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+			if (!strcmp(argv[2], commands[i].name)) {
+				char help[] = "--help", *args[] = {argv[2], help, NULL};
+				return commands[i].run(2, args);
+			}
+		fprintf(stderr, "changetrail help: unknown command '%s' (see changetrail --help)\n", cli_esc(argv[2]));
+		return CLI_USAGE;
 	}
 	if (cli_is_help(argv[1]) || !strcmp(argv[1], "help")) {
 		usage(stdout);

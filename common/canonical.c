@@ -319,8 +319,9 @@ int ct_canon_hash_hex(ct_buf *b, char out_hex[65], ct_error *err)
 	int rc = CT_OK;
 	if (b->failed) {
 		rc = ct_error_set(err, CT_ENOMEM, "record hash: out of memory");
+	} else if ((rc = ct_sha256(b->data, b->len, digest))) {
+		rc = ct_error_set(err, rc, "record hash: SHA-256 failed (%s)", ct_strerror(rc));
 	} else {
-		ct_sha256(b->data, b->len, digest);
 		ct_hex(digest, sizeof(digest), out_hex);
 	}
 	ct_buf_free(b);

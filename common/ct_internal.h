@@ -9,10 +9,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#ifndef CT_VERSION_STRING
-#define CT_VERSION_STRING "0.0.0"
-#endif
-
 /*
  * Fills `err` (if not NULL) with `code` and a printf-style message, and
  * returns `code`, so that failures read `return ct_error_set(err, ...)`.
@@ -40,12 +36,5 @@ void ct_test_ident_set(uint32_t stream, int64_t start_ms);
 /* True (with *us set) when deterministic identities are on for this thread. */
 bool ct_test_ident_now_us(int64_t *us);
 
-/*
- * SHA-256 through the CPU's SHA extensions when it has them (the default),
- * or through the portable code (use = false), for tests that hold one
- * against the other. Returns whether the extensions are in use now. Not
- * thread-safe against concurrent hashing: tests only.
- */
-bool ct_sha256_accelerated(bool use);
 
 #endif /* CT_INTERNAL_H */

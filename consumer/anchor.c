@@ -145,14 +145,15 @@ int ctc_anchor_leaf_hash(const ctc_anchor_head *h, uint8_t out[32], ct_error *er
 		ct_sha256_init(&c);
 		ct_sha256_update(&c, &tag, 1);
 		ct_sha256_update(&c, text, len);
-		ct_sha256_final(&c, out);
+		if ((rc = ct_sha256_final(&c, out)))
+			ct_error_set(err, rc, "leaf hash: SHA-256 failed");
 	}
 	free(text);
 	json_decref(j);
 	return rc;
 }
 
-static void node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
+static int node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 {
 	ct_sha256_ctx c;
 	const uint8_t tag = 0x01;
@@ -160,30 +161,33 @@ static void node_hash(const uint8_t l[32], const uint8_t r[32], uint8_t out[32])
 	ct_sha256_update(&c, &tag, 1);
 	ct_sha256_update(&c, l, 32);
 	ct_sha256_update(&c, r, 32);
-	ct_sha256_final(&c, out);
+	return ct_sha256_final(&c, out);
 }
 
 /* RFC 6962 2.1: MTH(D[n]) = H(0x01 || MTH(D[0:k]) || MTH(D[k:n])), k the largest power of two < n. */
-static void mth(const uint8_t (*leaf)[32], size_t n, uint8_t out[32])
+static int mth(const uint8_t (*leaf)[32], size_t n, uint8_t out[32])
 {
 	if (n == 1) {
 		memcpy(out, leaf[0], 32);
-		return;
+		return 0;
 	}
 	size_t k = 1;
 	while (k * 2 < n)
 		k *= 2;
 	uint8_t l[32], r[32];
-	mth(leaf, k, l);
-	mth(leaf + k, n - k, r);
-	node_hash(l, r, out);
+	int rc = mth(leaf, k, l);
+	if (!rc)
+		rc = mth(leaf + k, n - k, r);
+	return rc ? rc : node_hash(l, r, out);
 }
 
 int ctc_anchor_merkle_root(const ctc_anchor_head *leaves, size_t n, char out[65], ct_error *err)
 {
 	uint8_t root[32];
 	if (n == 0) {
-		ct_sha256("", 0, root);
+		int rc = ct_sha256("", 0, root);
+		if (rc)
+			return ct_error_set(err, rc, "merkle root: SHA-256 failed");
 		ct_hex(root, 32, out);
 		return 0;
 	}
@@ -197,32 +201,37 @@ int ctc_anchor_merkle_root(const ctc_anchor_head *leaves, size_t n, char out[65]
 			return rc;
 		}
 	}
-	mth((const uint8_t(*)[32])lh, n, root);
+	int rc = mth((const uint8_t(*)[32])lh, n, root);
 	free(lh);
+	if (rc)
+		return ct_error_set(err, rc, "merkle root: SHA-256 failed");
 	ct_hex(root, 32, out);
 	return 0;
 }
 
-void ctc_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len, uint8_t out[32])
+int ctc_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len, uint8_t out[32])
 {
 	uint8_t k[64] = {0}, pad[64], inner[32];
 	ct_sha256_ctx c;
-	if (key_len > 64)
-		ct_sha256(key, key_len, k);
-	else if (key_len)
+	int rc;
+	if (key_len > 64) {
+		if ((rc = ct_sha256(key, key_len, k)))
+			return rc;
+	} else if (key_len)
 		memcpy(k, key, key_len);
 	for (int i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x36;
 	ct_sha256_init(&c);
 	ct_sha256_update(&c, pad, 64);
 	ct_sha256_update(&c, msg, len);
-	ct_sha256_final(&c, inner);
+	if ((rc = ct_sha256_final(&c, inner)))
+		return rc;
 	for (int i = 0; i < 64; i++)
 		pad[i] = k[i] ^ 0x5c;
 	ct_sha256_init(&c);
 	ct_sha256_update(&c, pad, 64);
 	ct_sha256_update(&c, inner, 32);
-	ct_sha256_final(&c, out);
+	return ct_sha256_final(&c, out);
 }
 
 /* ---- records ---- */
@@ -235,8 +244,10 @@ static int hmac_hex(const json_t *rec, const uint8_t *key, size_t key_len, char 
 	int rc = ct_canonical_dump(rec, &text, &len, err);
 	if (rc)
 		return rc;
-	ctc_hmac_sha256(key, key_len, text, len, mac);
+	rc = ctc_hmac_sha256(key, key_len, text, len, mac);
 	free(text);
+	if (rc)
+		return ct_error_set(err, rc, "HMAC: SHA-256 failed");
 	ct_hex(mac, 32, out);
 	return 0;
 }
@@ -283,7 +294,12 @@ int ctc_anchor_build(const ctc_anchor_meta *meta, const ctc_anchor_head *leaves,
 	if ((rc = ct_canonical_dump(rec, line, &len, err)))
 		goto out;
 	uint8_t d[32];
-	ct_sha256(*line, len, d);
+	if ((rc = ct_sha256(*line, len, d))) {
+		ct_error_set(err, rc, "anchor hash: SHA-256 failed");
+		free(*line);
+		*line = NULL;
+		goto out;
+	}
 	ct_hex(d, 32, hash);
 out:
 	json_decref(arr);
@@ -314,7 +330,8 @@ int ctc_anchor_check(const char *text, size_t len, const uint8_t *key, size_t ke
 	if (len > CTC_ANCHOR_MAX_RECORD_BYTES)
 		return ct_error_set(err, CT_EINVAL, "record larger than %d bytes", CTC_ANCHOR_MAX_RECORD_BYTES);
 	uint8_t d[32];
-	ct_sha256(text, len, d);
+	if ((rc = ct_sha256(text, len, d)))
+		return ct_error_set(err, rc, "anchor hash: SHA-256 failed");
 	ct_hex(d, 32, hash);
 	if (!(r = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) || !json_is_object(r)) {
 		json_decref(r);

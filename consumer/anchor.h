@@ -64,12 +64,12 @@ void ctc_anchor_heads_free(ctc_anchor_heads *hs);
  * highest version of each document: the chain from it fixes the older ones. */
 void ctc_anchor_heads_compact(ctc_anchor_heads *hs);
 
-/* SHA-256(0x00 || canonical leaf object). CT_ENOMEM. */
+/* SHA-256(0x00 || canonical leaf object). CT_ENOMEM, CT_EINTERNAL. */
 int ctc_anchor_leaf_hash(const ctc_anchor_head *h, uint8_t out[32], ct_error *err);
-/* RFC 6962 Merkle tree hash of `n` leaves in the given order, as hex. CT_ENOMEM. */
+/* RFC 6962 Merkle tree hash of `n` leaves in the given order, as hex. CT_ENOMEM, CT_EINTERNAL. */
 int ctc_anchor_merkle_root(const ctc_anchor_head *leaves, size_t n, char out[65], ct_error *err);
-/* HMAC-SHA256 (RFC 2104). */
-void ctc_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len, uint8_t out[32]);
+/* HMAC-SHA256 (RFC 2104). CT_ENOMEM, CT_EINTERNAL (libcrypto failed; `out` then all zero). */
+int ctc_hmac_sha256(const uint8_t *key, size_t key_len, const void *msg, size_t len, uint8_t out[32]);
 
 typedef struct ctc_anchor_meta {
 	const char *worker, *group, *host;

@@ -8,8 +8,11 @@
 #include "ct_textsafe.h"
 #include "log.h"
 
+#include <librdkafka/rdkafka.h>
+
 #include <ctype.h>
 #include <errno.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -49,6 +52,7 @@ static const struct field {
 	I("consumer", "max_array_items", max_array_items, 0, 10000000),
 	I("consumer", "store_stall_ms", store_stall_ms, 100, 3600000),
 	S("http", "listen", http_listen),
+	S("log", "format", log_format),
 	S("anchor", "topic", anchor_topic),
 	S("anchor", "file", anchor_file),
 	S("anchor", "hmac_key_file", anchor_hmac_key_file),
@@ -88,7 +92,7 @@ int ctc_config_init(ctc_config *cfg, ct_error *err)
 	    set_str(&cfg->topic, "changetrail.events", err) ||
 	    set_str(&cfg->dlq_topic, "changetrail.events.dlq", err) ||
 	    set_str(&cfg->group_id, "changetrail-consumer", err) ||
-	    set_str(&cfg->log_level, "info", err) ||
+	    set_str(&cfg->log_level, "info", err) || set_str(&cfg->log_format, "logfmt", err) ||
 	    set_str(&cfg->key_check, "strict", err) ||
 	    set_str(&cfg->http_listen, "127.0.0.1:9464", err) || set_str(&cfg->anchor_topic, "", err) ||
 	    set_str(&cfg->anchor_file, "", err) || set_str(&cfg->anchor_hmac_key_file, "", err)) {
@@ -103,7 +107,10 @@ void ctc_config_free(ctc_config *cfg)
 	for (size_t i = 0; i < cfg->nkafka; i++) {
 		free(cfg->kafka[i].key);
 		free(cfg->kafka[i].value);
+		free(cfg->kafka[i].where);
 	}
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		free(cfg->warnings[i]);
 	for (size_t i = 0; i < CT_ARRAY_LEN(fields); i++)
 		if (fields[i].kind == F_STR) {
 			char **slot = (char **)((char *)cfg + fields[i].offset);
@@ -125,17 +132,20 @@ static int set_kafka(ctc_config *cfg, const char *key, const char *value, const 
 {
 	for (size_t i = 0; i < cfg->nkafka; i++)
 		if (!strcmp(cfg->kafka[i].key, key))
-			return set_str(&cfg->kafka[i].value, value, err);
+			return set_str(&cfg->kafka[i].value, value, err) ||
+			       set_str(&cfg->kafka[i].where, where, err) ? CT_ENOMEM : 0;
 	if (cfg->nkafka >= CTC_CONFIG_MAX_KAFKA_KEYS)
 		return ct_error_set(err, CT_ELIMIT, "%s: more than %d [kafka] keys", where,
 				    CTC_CONFIG_MAX_KAFKA_KEYS);
 	ctc_kv *kv = &cfg->kafka[cfg->nkafka];
 	kv->key = strdup(key);
 	kv->value = strdup(value);
-	if (!kv->key || !kv->value) {
+	kv->where = strdup(where);
+	if (!kv->key || !kv->value || !kv->where) {
 		free(kv->key);
 		free(kv->value);
-		kv->key = kv->value = NULL;
+		free(kv->where);
+		kv->key = kv->value = kv->where = NULL;
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
 	}
 	cfg->nkafka++;
@@ -179,7 +189,7 @@ static int set_value(ctc_config *cfg, const char *section, const char *key, cons
 		return 0;
 	}
 	if (strcmp(section, "mongodb") && strcmp(section, "consumer") && strcmp(section, "http") &&
-	    strcmp(section, "anchor") && strcmp(section, "serve"))
+	    strcmp(section, "anchor") && strcmp(section, "log") && strcmp(section, "serve"))
 		return ct_error_set(err, CT_ECONFIG, "%s: unknown section [%s]", where, section);
 	return ct_error_set(err, CT_ECONFIG, "%s: unknown key '%s' in [%s]", where, key, section);
 }
@@ -192,6 +202,35 @@ static char *trim(char *s)
 	while (n && isspace((unsigned char)s[n - 1]))
 		s[--n] = '\0';
 	return s;
+}
+
+/*
+ * The value of a `key = value` line (`v`, trimmed), in place: quotes and a
+ * trailing comment as documented in config.h. Returns the value or NULL with
+ * `err` set.
+ */
+static char *ini_value(char *v, const char *where, ct_error *err)
+{
+	if (*v == '"' || *v == '\'') {
+		char *close = strchr(v + 1, *v);
+		if (!close) {
+			ct_error_set(err, CT_ECONFIG, "%s: no closing %c quote", where, *v);
+			return NULL;
+		}
+		char *rest = trim(close + 1);
+		if (*rest && *rest != '#' && *rest != ';') {
+			ct_error_set(err, CT_ECONFIG, "%s: text after the closing %c quote", where, *v);
+			return NULL;
+		}
+		*close = '\0';
+		return v + 1;
+	}
+	for (char *c = v; *c; c++)
+		if ((*c == '#' || *c == ';') && (c == v || isspace((unsigned char)c[-1]))) {
+			*c = '\0';
+			break;
+		}
+	return trim(v);
 }
 
 int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
@@ -234,11 +273,11 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			}
 			*close = '\0';
 			char *name = trim(s + 1);
-			if (strcmp(name, "kafka") && strcmp(name, "mongodb") &&
-			    strcmp(name, "consumer") && strcmp(name, "http") && strcmp(name, "anchor") &&
+			if (strcmp(name, "kafka") && strcmp(name, "mongodb") && strcmp(name, "consumer") &&
+			    strcmp(name, "http") && strcmp(name, "anchor") && strcmp(name, "log") &&
 			    strcmp(name, "serve")) {
 				rc = ct_error_set(err, CT_ECONFIG,
-						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor, serve)",
+						  "%s: unknown section [%.64s] (kafka, mongodb, consumer, http, anchor, log, serve)",
 						  where, name);
 				goto out;
 			}
@@ -255,7 +294,11 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err)
 			goto out;
 		}
 		*eq = '\0';
-		char *key = trim(s), *value = trim(eq + 1);
+		char *key = trim(s), *value = ini_value(trim(eq + 1), where, err);
+		if (!value) {
+			rc = CT_ECONFIG;
+			goto out;
+		}
 		if (!*key) {
 			rc = ct_error_set(err, CT_ECONFIG, "%s: empty key", where);
 			goto out;
@@ -270,10 +313,44 @@ out:
 	return rc;
 }
 
+static int add_warning(ctc_config *cfg, ct_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int add_warning(ctc_config *cfg, ct_error *err, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+	if (cfg->nwarnings >= CTC_CONFIG_MAX_WARNINGS) {
+		cfg->warnings_dropped++;
+		return 0;
+	}
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	/* it quotes a variable's name: one line of printable ASCII */
+	for (char *c = text; *c; c++)
+		if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+			*c = '?';
+	if (!(cfg->warnings[cfg->nwarnings] = strdup(text)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	cfg->nwarnings++;
+	return 0;
+}
+
+void ctc_config_print_warnings(const ctc_config *cfg, const char *prefix, FILE *out)
+{
+	for (size_t i = 0; i < cfg->nwarnings; i++)
+		fprintf(out, "%s: warning: %s\n", prefix, cfg->warnings[i]);
+	if (cfg->warnings_dropped)
+		fprintf(out, "%s: warning: %zu more warnings\n", prefix, cfg->warnings_dropped);
+}
+
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 {
 	static const char prefix[] = "CHANGETRAIL_";
-	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor", "serve"};
+	static const char *const sections[] = {"kafka", "mongodb", "consumer", "http", "anchor", "log", "serve"};
+	/* the project's own variables that are not settings (cli/cmd_replay.c, producer/python) */
+	static const char *const others[] = {"CHANGETRAIL_CONSUMER", "CHANGETRAIL_LIB"};
 	for (; envp && *envp; envp++) {
 		const char *e = *envp, *eq = strchr(e, '=');
 		char name[256], key[256], where[300];
@@ -287,6 +364,11 @@ int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 		snprintf(where, sizeof(where), "environment %s", name);
 		const char *rest = name + sizeof(prefix) - 1;
 		const char *section = NULL;
+		bool other = false;
+		for (size_t i = 0; i < CT_ARRAY_LEN(others); i++)
+			other |= !strcmp(name, others[i]);
+		if (other)
+			continue;
 		for (size_t i = 0; i < CT_ARRAY_LEN(sections); i++) {
 			size_t sl = strlen(sections[i]);
 			if (!strncasecmp(rest, sections[i], sl) && rest[sl] == '_' && rest[sl + 1]) {
@@ -295,9 +377,15 @@ int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 				break;
 			}
 		}
-		if (!section)
-			return ct_error_set(err, CT_ECONFIG,
-					    "%s: expected CHANGETRAIL_<KAFKA|MONGODB|CONSUMER|HTTP>_<KEY>", where);
+		if (!section) {
+			/* not a setting: another program's variable, or a section misspelt */
+			int rc = add_warning(cfg, err,
+					     "%s ignored: not CHANGETRAIL_<KAFKA|MONGODB|CONSUMER|HTTP|ANCHOR|LOG>_<KEY>",
+					     where);
+			if (rc)
+				return rc;
+			continue;
+		}
 		size_t i = 0;
 		for (; rest[i]; i++) {
 			char c = (char)tolower((unsigned char)rest[i]);
@@ -309,6 +397,38 @@ int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err)
 			return rc;
 	}
 	return 0;
+}
+
+/*
+ * Every [kafka] property through librdkafka on a scratch configuration: what
+ * the consumer would refuse at start (an unknown property, a value out of
+ * its set or range) fails now, naming where it was written.
+ */
+static int check_kafka(const ctc_config *cfg, ct_error *err)
+{
+	char errstr[512];
+	int rc = 0;
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	if (!conf)
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	for (size_t i = 0; i < cfg->nkafka; i++) {
+		const ctc_kv *kv = &cfg->kafka[i];
+		errstr[0] = '\0';
+		rd_kafka_conf_res_t r = rd_kafka_conf_set(conf, kv->key, kv->value, errstr, sizeof(errstr));
+		if (r == RD_KAFKA_CONF_OK)
+			continue;
+		const char *what = r == RD_KAFKA_CONF_UNKNOWN ? "unknown librdkafka property" : "invalid value";
+		if (ctc_config_is_secret_key(kv->key) || !errstr[0])
+			/* librdkafka's reason may quote the value */
+			rc = ct_error_set(err, CT_ECONFIG, "%s: [kafka] %.128s: %s", kv->where, kv->key, what);
+		else
+			rc = ct_error_set(err, CT_ECONFIG, "%s: [kafka] %.128s: %s (%s)", kv->where, kv->key, what,
+					  errstr);
+		goto out;
+	}
+out:
+	rd_kafka_conf_destroy(conf);
+	return rc;
 }
 
 int ctc_config_validate(const ctc_config *cfg, ct_error *err)
@@ -324,6 +444,9 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 			return ct_error_set(err, CT_ECONFIG,
 					    "[kafka] %s is set by the consumer itself%s", forbidden[i],
 					    strcmp(forbidden[i], "group.id") ? "" : " (use [consumer] group_id)");
+	int rc = check_kafka(cfg, err);
+	if (rc)
+		return rc;
 	if (!*cfg->mongodb_uri || strncmp(cfg->mongodb_uri, "mongodb", 7))
 		return ct_error_set(err, CT_ECONFIG, "[mongodb] uri must be a mongodb:// URI");
 	if (ct_uri_check_userinfo(cfg->mongodb_uri, "[mongodb] uri", err))
@@ -340,6 +463,8 @@ int ctc_config_validate(const ctc_config *cfg, ct_error *err)
 		return ct_error_set(err, CT_ECONFIG, "[consumer] dlq_topic must differ from topic");
 	if (ctc_log_level_parse(cfg->log_level) < 0)
 		return ct_error_set(err, CT_ECONFIG, "[consumer] log_level must be debug, info, warn or error");
+	if (ctc_log_format_parse(cfg->log_format) < 0)
+		return ct_error_set(err, CT_ECONFIG, "[log] format must be logfmt or json");
 	if (*cfg->http_listen) {
 		const char *colon = strrchr(cfg->http_listen, ':');
 		char *end;
@@ -369,9 +494,31 @@ const char *ctc_config_redact_uri(const char *uri, char *out, size_t size)
 	return ct_redact_uri(uri, out, size);
 }
 
+bool ctc_config_fprint_value(FILE *out, const char *value)
+{
+	size_t n = strlen(value);
+	bool quote = n && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1]) ||
+			   value[0] == '"' || value[0] == '\'');
+	for (const char *c = value; *c && !quote; c++)
+		quote = (*c == '#' || *c == ';') && (c == value || isspace((unsigned char)c[-1]));
+	if (!quote) {
+		fputs(value, out);
+		return true;
+	}
+	char q = !strchr(value, '"') ? '"' : !strchr(value, '\'') ? '\'' : 0;
+	if (!q) {
+		fputs(value, out);
+		return false;
+	}
+	fprintf(out, "%c%s%c", q, value, q);
+	return true;
+}
+
 static void print_value(FILE *out, const char *key, const char *value, bool secret)
 {
-	fprintf(out, "%s = %s\n", key, secret ? "***" : value);
+	fprintf(out, "%s = ", key);
+	ctc_config_fprint_value(out, secret ? "***" : value ? value : ""); /* unset: empty */
+	fputc('\n', out);
 }
 
 void ctc_config_print(const ctc_config *cfg, FILE *out)

@@ -20,7 +20,11 @@
 typedef struct ctc_kv {
 	char *key;
 	char *value;
+	char *where; /* where the value came from: "file:line" or "environment NAME" */
 } ctc_kv;
+
+/* Bound on the warnings one configuration collects (more are counted). */
+#define CTC_CONFIG_MAX_WARNINGS 16
 
 typedef struct ctc_config {
 	/* [kafka]: passed to librdkafka as they are (consumer and DLQ producer) */
@@ -44,6 +48,7 @@ typedef struct ctc_config {
 	int64_t exit_on_idle_ms;     /* 0 = never; >0: stop after so long without messages */
 	bool no_write;               /* null sink: everything but the MongoDB writes */
 	char *log_level;
+	char *log_format;            /* [log] format: "logfmt" (default) or "json" */
 	char *key_check;             /* "strict" (default): a message keyed other than <collection>/<document_id> goes to the DLQ; "off" */
 	/* event limits (0 = the parser's default) */
 	int64_t max_event_bytes, max_depth, max_keys, max_string_bytes, max_array_items;
@@ -59,6 +64,10 @@ typedef struct ctc_config {
 	/* [serve] (`changetrail serve`, docs/web.md) */
 	char *serve_listen;    /* "host:port"; empty = 127.0.0.1:8080 */
 	char *serve_auth_file; /* "bearer TOKEN" or "basic USER:PASSWORD"; its content is never shown */
+	/* what was ignored with a warning (unknown CHANGETRAIL_* variables); the caller shows them */
+	char *warnings[CTC_CONFIG_MAX_WARNINGS];
+	size_t nwarnings;
+	size_t warnings_dropped;
 } ctc_config;
 
 /* Fills `cfg` with the defaults (allocates; ctc_config_free() it). */
@@ -68,6 +77,14 @@ void ctc_config_free(ctc_config *cfg);
 /*
  * Reads the INI file at `path` into `cfg` (on top of what it holds). Errors
  * (CT_ECONFIG, CT_EIO, CT_ELIMIT) name "path:line" and the rule.
+ *
+ * Values (docs/consumer.md, Configuration): surrounding whitespace is
+ * dropped; a '#' or ';' at the start of the value or after whitespace begins
+ * a comment (`listen = 0.0.0.0:9464  # all interfaces`), one right after
+ * another character is kept (`password = ab#c;d`); a value in double or
+ * single quotes is taken as written between them, comment characters and
+ * surrounding spaces included, with nothing but a comment after the closing
+ * quote (no escapes: a value holding a " is quoted with ' and the reverse).
  */
 int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err);
 
@@ -76,10 +93,20 @@ int ctc_config_load_file(ctc_config *cfg, const char *path, ct_error *err);
  * usually environ). For [kafka] the key is lowercased and '_' becomes '.'
  * (CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS -> bootstrap.servers); for the other
  * sections it is lowercased (CHANGETRAIL_CONSUMER_BATCH_SIZE -> batch_size).
+ * An unknown key of a known section is an error (CT_ECONFIG naming the
+ * variable); a CHANGETRAIL_* variable naming no section is not a setting:
+ * it is ignored with a warning in cfg->warnings (none for the project's own
+ * CHANGETRAIL_CONSUMER and CHANGETRAIL_LIB).
  */
 int ctc_config_apply_env(ctc_config *cfg, char *const *envp, ct_error *err);
 
-/* Checks what must be set and the bounds; CT_ECONFIG naming the key. */
+/*
+ * Checks what must be set and the bounds; CT_ECONFIG naming the key. Every
+ * [kafka] property is set on a scratch librdkafka configuration, so an
+ * unknown property or a value librdkafka refuses fails here naming where it
+ * came from ("file:line" or the variable) and librdkafka's reason (not for
+ * secret keys, whose values are never quoted).
+ */
 int ctc_config_validate(const ctc_config *cfg, ct_error *err);
 
 /* Value of a [kafka] key or NULL. */
@@ -94,6 +121,17 @@ bool ctc_config_is_secret_key(const char *key);
  * NUL-terminated): ct_redact_uri(). Returns out.
  */
 const char *ctc_config_redact_uri(const char *uri, char *out, size_t size);
+
+/*
+ * Writes `value` as an INI value that ctc_config_load_file() reads back as
+ * it is: plain when it can, else in double quotes, else in single quotes.
+ * Returns false when no form reads back the same (a value holding both quote
+ * characters that also needs quoting); it is then written plain.
+ */
+bool ctc_config_fprint_value(FILE *out, const char *value);
+
+/* Prints cfg->warnings, one "prefix: warning: ..." line each, to `out`. */
+void ctc_config_print_warnings(const ctc_config *cfg, const char *prefix, FILE *out);
 
 /* Prints the effective configuration as INI, secrets shown as ***. */
 void ctc_config_print(const ctc_config *cfg, FILE *out);

@@ -8,6 +8,7 @@
 #include "pipeline.h"
 #include "store.h"
 
+#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,7 +26,8 @@ static void usage(FILE *out)
 		"\n"
 		"  --config FILE    INI configuration; CHANGETRAIL_<SECTION>_<KEY> variables\n"
 		"                   override it (CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=...)\n"
-		"  --check-config   print the effective configuration (secrets redacted), exit\n"
+		"  --check-config   check the configuration ([kafka] through librdkafka), print\n"
+		"                   it (secrets redacted) and exit\n"
 		"  --no-write       everything but the MongoDB writes (benchmarks, dry runs)\n"
 		"\n"
 		"exit status: 0 stopped cleanly, 1 failure, 2 bad usage or configuration\n");
@@ -39,26 +41,46 @@ int main(int argc, char **argv)
 	ct_error err;
 	int rc = 1;
 
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+	static const struct option opts[] = {
+		{"help", no_argument, NULL, 'h'},     {"version", no_argument, NULL, 'V'},
+		{"config", required_argument, NULL, 'c'}, {"check-config", no_argument, NULL, 'k'},
+		{"no-write", no_argument, NULL, 'n'}, {NULL, 0, NULL, 0},
+	};
+	opterr = 0; /* our own messages */
+	for (int o; (o = getopt_long(argc, argv, ":h", opts, NULL)) != -1;) {
+		switch (o) {
+		case 'h':
 			usage(stdout);
 			return 0;
-		} else if (!strcmp(argv[i], "--version")) {
+		case 'V':
 			printf("changetrail-consumer %s\n", ct_version());
 			return 0;
-		} else if (!strcmp(argv[i], "--config") && i + 1 < argc) {
-			path = argv[++i];
-		} else if (!strncmp(argv[i], "--config=", 9)) {
-			path = argv[i] + 9;
-		} else if (!strcmp(argv[i], "--check-config")) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'k':
 			check = true;
-		} else if (!strcmp(argv[i], "--no-write")) {
+			break;
+		case 'n':
 			no_write = true;
-		} else {
-			fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[i]);
+			break;
+		case ':':
+			fprintf(stderr, "changetrail-consumer: %s needs a value\n", argv[optind - 1]);
+			usage(stderr);
+			return 2;
+		default:
+			if (optopt)
+				fprintf(stderr, "changetrail-consumer: unknown option '-%c'\n", optopt);
+			else
+				fprintf(stderr, "changetrail-consumer: unknown option '%s'\n", argv[optind - 1]);
 			usage(stderr);
 			return 2;
 		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "changetrail-consumer: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
 	}
 	if (ctc_config_init(&cfg, &err)) {
 		fprintf(stderr, "changetrail-consumer: %s\n", err.message);
@@ -72,12 +94,18 @@ int main(int argc, char **argv)
 	}
 	if (no_write)
 		cfg.no_write = true;
+	ctc_log_set_format((ctc_log_format)ctc_log_format_parse(cfg.log_format));
 	if (check) {
+		ctc_config_print_warnings(&cfg, "changetrail-consumer", stderr);
 		ctc_config_print(&cfg, stdout);
 		ctc_config_free(&cfg);
 		return 0;
 	}
 
+	for (size_t i = 0; i < cfg.nwarnings; i++) {
+		char q[600];
+		ctc_log(CTC_WARN, "configuration", "warning=%s", ctc_log_q(cfg.warnings[i], q, sizeof(q)));
+	}
 	signal(SIGPIPE, SIG_IGN);
 	ctc_store_global_init();
 	ctc_pipeline *p = ctc_pipeline_new(&cfg, &err);

@@ -40,16 +40,20 @@ struct ctc_offsets_prover {
 	unsigned nlogged;
 };
 
-void ctc_sha256_hex(const void *data, size_t len, char out[65])
+int ctc_sha256_hex(const void *data, size_t len, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
 	uint8_t d[32];
-	ct_sha256(data, len, d);
+	int rc = ct_sha256(data, len, d);
+	out[0] = '\0';
+	if (rc)
+		return rc;
 	for (int i = 0; i < 32; i++) {
 		out[2 * i] = hex[d[i] >> 4];
 		out[2 * i + 1] = hex[d[i] & 15];
 	}
 	out[64] = '\0';
+	return 0;
 }
 
 ctc_offsets_prover *ctc_offsets_new(rd_kafka_t *rk, atomic_uint_fast64_t *went_back)
@@ -154,9 +158,11 @@ static int read_at(ctc_offsets_prover *p, answer *a, int timeout_ms, ct_error *e
 			limits.max_bytes = m->len + 1;
 			a->present = ct_event_parse(m->payload ? m->payload : "", m->len, &limits, &ev, NULL) == 0 &&
 				     (a->id = strdup(ct_event_id(ev))) != NULL;
-			ctc_sha256_hex(m->payload ? m->payload : "", m->len, a->sha);
+			/* no digest, no verdict: an empty one would prove nothing either way */
+			rc = ctc_sha256_hex(m->payload ? m->payload : "", m->len, a->sha);
+			if (rc)
+				a->present = false;
 			ct_event_free(ev);
-			rc = 0;
 		}
 		rd_kafka_message_destroy(m);
 		break;

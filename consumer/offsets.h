@@ -53,7 +53,10 @@ int ctc_offsets_prove(ctc_offsets_prover *p, const char *topic, int32_t partitio
 		      const char *last_id, const char *last_sha, int timeout_ms, ctc_offsets *verdict,
 		      ct_error *err);
 
-/* Lowercase hex SHA-256 of data[0..len) into out (65 bytes with the NUL). */
-void ctc_sha256_hex(const void *data, size_t len, char out[65]);
+/*
+ * Lowercase hex SHA-256 of data[0..len) into out (65 bytes with the NUL).
+ * 0, or ct_sha256()'s error with out set to "" (never a digest to compare).
+ */
+int ctc_sha256_hex(const void *data, size_t len, char out[65]);
 
 #endif

@@ -600,6 +600,14 @@ static void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const
 		fac, ctc_log_q(buf, q, sizeof(q)));
 }
 
+/* librdkafka's statistics into /metrics (metrics.h); 0: librdkafka frees the text. */
+static int kafka_stats_cb(rd_kafka_t *rk, char *json, size_t len, void *opaque)
+{
+	(void)rk;
+	ctc_metrics_kafka_stats(&((ctc_pipeline *)opaque)->metrics, json, len);
+	return 0;
+}
+
 /* Failed dead letters go again, whole or as stubs, before the batch is committed (worker.c). */
 static void dlq_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 {
@@ -721,8 +729,14 @@ static void update_lag(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_t *parts = NULL;
 	int64_t lag = 0;
+	/* per partition too (changetrail_consumer_partition_lag) */
+	int32_t part_no[CTC_METRICS_MAX_PARTITIONS]; /* 12 KB on the loop thread's stack */
+	int64_t part_lag[CTC_METRICS_MAX_PARTITIONS];
+	size_t nparts = 0;
 	if (rd_kafka_assignment(p->rk, &parts) || !parts)
 		return;
+	if (!parts->cnt)
+		ctc_metrics_set_partition_lags(&p->metrics, p->cfg->topic, NULL, NULL, 0);
 	if (parts->cnt && rd_kafka_position(p->rk, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 		for (int i = 0; i < parts->cnt; i++) {
 			int64_t lo, hi;
@@ -732,8 +746,13 @@ static void update_lag(ctc_pipeline *p)
 			int64_t pos = parts->elems[i].offset >= 0 ? parts->elems[i].offset : lo;
 			if (hi > pos)
 				lag += hi - pos;
+			if (nparts < CTC_METRICS_MAX_PARTITIONS) {
+				part_no[nparts] = parts->elems[i].partition;
+				part_lag[nparts++] = hi > pos ? hi - pos : 0;
+			}
 		}
 		atomic_store(&p->metrics.lag, lag);
+		ctc_metrics_set_partition_lags(&p->metrics, parts->elems[0].topic, part_no, part_lag, nparts);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
 }
@@ -1093,6 +1112,10 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		goto fail;
 	rd_kafka_conf_set_rebalance_cb(cconf, rebalance_cb);
 	rd_kafka_conf_set_error_cb(cconf, kafka_error_cb);
+	/* librdkafka's statistics that /metrics shows (rebalances, broker RTT, fetch queue) */
+	if (!ctc_config_kafka_get(cfg, "statistics.interval.ms") && set(cconf, "statistics.interval.ms", "15000", err))
+		goto fail;
+	rd_kafka_conf_set_stats_cb(cconf, kafka_stats_cb);
 	rd_kafka_conf_set_opaque(cconf, p);
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
 		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);

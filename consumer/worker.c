@@ -371,11 +371,13 @@ static void to_dlq(ctc_worker *w, ctc_batch *b, const rd_kafka_message_t *m, int
 {
 	char part[16], off[24], q[600], sha[65];
 	const char *topic = rd_kafka_topic_name(m->rkt);
-	/* sent already, before a rewind or a fencing: the same verdict again */
-	ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
-	if (refused(w, m, sha))
-		return;
-	refuse(w, m, sha);
+	/* sent already, before a rewind or a fencing: the same verdict again
+	 * (without a digest it goes again: twice rather than never) */
+	if (!ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha)) {
+		if (refused(w, m, sha))
+			return;
+		refuse(w, m, sha);
+	}
 	rd_kafka_headers_t *h = rd_kafka_headers_new(6);
 	snprintf(part, sizeof(part), "%d", (int)m->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
@@ -941,7 +943,12 @@ static int record_one(ctc_worker *w, ctc_batch *b, size_t i, const ct_event *ev,
 	char sha[65];
 	int rc;
 
-	ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
+	/* the content's identity decides every skip: without it, no verdict */
+	if ((rc = ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha))) {
+		ctc_log(CTC_ERROR, "message digest failed", "topic=%s partition=%d offset=%lld error=\"%s\"",
+			rd_kafka_topic_name(m->rkt), (int)m->partition, (long long)m->offset, ct_strerror(rc));
+		return -1;
+	}
 	if (refused(w, m, sha))
 		return 0; /* in the DLQ already, or found recorded at another version */
 	ctc_event_in in = {
@@ -1204,8 +1211,8 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 				v[x->index].document_id ? v[x->index].document_id : "?",
 				x->stored ? (long long)json_integer_value(json_object_get(x->stored, "version")) : -1LL);
 			char sha[65];
-			ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha);
-			refuse(w, m, sha);
+			if (!ctc_sha256_hex(m->payload ? m->payload : "", m->len, sha))
+				refuse(w, m, sha);
 		} else {
 			/* another writer, a mis-keyed event or a stale state: never a
 			 * duplicate; the document is derived again from MongoDB */

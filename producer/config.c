@@ -240,6 +240,14 @@ void ct_producer_config_set_delivery_cb(ct_producer_config *c, ct_delivery_cb cb
 	c->dr_opaque = opaque;
 }
 
+void ct_producer_config_set_log_cb(ct_producer_config *c, ct_log_cb cb, void *opaque)
+{
+	if (!c)
+		return;
+	c->log_cb = cb;
+	c->log_opaque = opaque;
+}
+
 static char **dup_list(char **l, int *fail)
 {
 	size_t n = 0;

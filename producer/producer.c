@@ -6,12 +6,15 @@
  */
 #include "producer_internal.h"
 #include "ct_jsonscan.h"
+#include "ct_textsafe.h"
 
 #include "changetrail/canonical.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define EVENT_ID_OFFSET (sizeof("{\"schema\":\"changetrail.event.v1\",\"event_id\":\"") - 1)
 #define REPLAY_QUEUE_HIGH 20000 /* replay only while librdkafka holds fewer */
@@ -202,6 +205,64 @@ static void error_cb(rd_kafka_t *rk, int code, const char *reason, void *opaque)
 	pthread_mutex_unlock(&p->err_lock);
 }
 
+/*
+ * The default log line (producer.h, ct_log_cb): logfmt, one write(2) so that
+ * lines from several threads do not interleave, librdkafka's text escaped
+ * (control characters, invalid UTF-8, quotes) so that it stays one line.
+ */
+static void default_log(int level, const char *facility, const char *message)
+{
+	static const char *const names[] = {"error", "error", "error", "error", "warn", "info", "info", "debug"};
+	char ts[80], esc[16];
+	struct timespec now;
+	struct tm tm;
+	ct_buf b = CT_BUF_INIT;
+	b.max = 8192;
+	clock_gettime(CLOCK_REALTIME, &now);
+	gmtime_r(&now.tv_sec, &tm);
+	snprintf(ts, sizeof(ts), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+		 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(now.tv_nsec / 1000000));
+	ct_buf_puts(&b, "ts=");
+	ct_buf_puts(&b, ts);
+	ct_buf_puts(&b, " level=");
+	ct_buf_puts(&b, names[level < 0 ? 0 : level > 7 ? 7 : level]);
+	ct_buf_puts(&b, " component=changetrail-producer facility=");
+	for (const char *f = facility ? facility : "?"; *f; f++) /* librdkafka's tags are short words */
+		ct_buf_putc(&b, (*f >= 'A' && *f <= 'Z') || (*f >= 'a' && *f <= 'z') || (*f >= '0' && *f <= '9') ? *f : '_');
+	ct_buf_puts(&b, " msg=\"");
+	size_t n = message ? strlen(message) : 0;
+	for (size_t i = 0, used; i < n; i += used) {
+		if (message[i] == '"') {
+			ct_buf_puts(&b, "\\\"");
+			used = 1;
+			continue;
+		}
+		size_t e = ct_text_escape_char(message + i, n - i, 0, esc, &used);
+		if (e)
+			ct_buf_put(&b, esc, e);
+		else
+			ct_buf_put(&b, message + i, used);
+	}
+	ct_buf_puts(&b, "\"\n");
+	if (b.failed) { /* over 8 KiB: cut, still one line */
+		ct_buf_free(&b);
+		return;
+	}
+	ssize_t w = write(STDERR_FILENO, b.data, b.len);
+	(void)w;
+	ct_buf_free(&b);
+}
+
+/* librdkafka's log lines go to the application's callback or the default line, never raw to stderr. */
+static void log_cb(const rd_kafka_t *rk, int level, const char *facility, const char *message)
+{
+	const ct_producer *p = rk ? rd_kafka_opaque(rk) : NULL;
+	if (p && p->conf->log_cb)
+		p->conf->log_cb(level, facility ? facility : "", message ? message : "", p->conf->log_opaque);
+	else
+		default_log(level, facility, message);
+}
+
 static int kafka_set(rd_kafka_conf_t *kc, const char *k, const char *v, ct_error *err)
 {
 	char errstr[512];
@@ -251,6 +312,7 @@ int ct_producer_new(const ct_producer_config *conf, ct_producer **out, ct_error 
 			goto out;
 	rd_kafka_conf_set_dr_msg_cb(kc, dr_msg_cb);
 	rd_kafka_conf_set_error_cb(kc, error_cb);
+	rd_kafka_conf_set_log_cb(kc, log_cb);
 	rd_kafka_conf_set_opaque(kc, p);
 
 	if (conf->spool_path) {

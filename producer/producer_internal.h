@@ -49,6 +49,8 @@ struct ct_producer_config {
 	size_t n_rules;
 	ct_delivery_cb dr_cb;
 	void *dr_opaque;
+	ct_log_cb log_cb;        /* NULL: ct_producer_default_log() */
+	void *log_opaque;
 };
 
 /* The spool: length-prefixed records appended to a file, replayed in order. */

@@ -53,19 +53,33 @@ CT_EXTERN int ct_canonical_dump(const json_t *value, char **out, size_t *len, ct
  */
 CT_EXTERN int ct_json_dump_compact(const json_t *value, char **out, size_t *len, ct_error *err);
 
-/** Incremental SHA-256 state; plain data, one per thread. */
+/**
+ * Incremental SHA-256 (OpenSSL's libcrypto underneath). Opaque: one per
+ * hash in progress, used by one thread at a time. ct_sha256_init() allocates
+ * what ct_sha256_final() frees, so every init is followed by one final, even
+ * when init failed.
+ */
 typedef struct ct_sha256_ctx {
-	uint32_t h[8];
-	uint64_t total;
-	uint8_t buf[64];
-	size_t used;
+	void *impl;  /**< private */
+	int failed;  /**< private */
 } ct_sha256_ctx;
 
-CT_EXTERN void ct_sha256_init(ct_sha256_ctx *ctx);
+/** Starts a hash. Errors: CT_ENOMEM (ct_sha256_final() still to be called; it reports it again). */
+CT_EXTERN int ct_sha256_init(ct_sha256_ctx *ctx);
+/** Adds `len` bytes. A failure is kept for ct_sha256_final() to report. */
 CT_EXTERN void ct_sha256_update(ct_sha256_ctx *ctx, const void *data, size_t len);
-CT_EXTERN void ct_sha256_final(ct_sha256_ctx *ctx, uint8_t out[32]);
-/** One-shot SHA-256 of `len` bytes. */
-CT_EXTERN void ct_sha256(const void *data, size_t len, uint8_t out[32]);
+/**
+ * Writes the digest to `out` and frees the context. Errors (then `out` is
+ * all zero): CT_ENOMEM, CT_EINTERNAL (libcrypto failed), CT_EINVAL (already
+ * finished).
+ */
+CT_EXTERN int ct_sha256_final(ct_sha256_ctx *ctx, uint8_t out[32]);
+/**
+ * One-shot SHA-256 of `len` bytes. Thread-safe (one libcrypto context per
+ * thread, freed when the thread exits). Errors (then `out` is all zero):
+ * CT_ENOMEM, CT_EINTERNAL.
+ */
+CT_EXTERN int ct_sha256(const void *data, size_t len, uint8_t out[32]);
 /** Lowercase hex of `n` bytes into `out`, which must hold 2n+1 bytes. */
 CT_EXTERN void ct_hex(const uint8_t *bytes, size_t n, char *out);
 

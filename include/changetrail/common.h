@@ -16,6 +16,8 @@
 
 #include <stddef.h>
 
+#include "changetrail/version.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -60,7 +62,11 @@ CT_EXTERN const char *ct_strerror(int code);
 /** Resets `err` to CT_OK and an empty message. `err` may be NULL. Thread-safe. */
 CT_EXTERN void ct_error_clear(ct_error *err);
 
-/** Version of the library as "MAJOR.MINOR.PATCH" (static string). Thread-safe. */
+/**
+ * Version of the library the program runs with, "MAJOR.MINOR.PATCH" (static
+ * string); CT_VERSION_STRING (changetrail/version.h) is the version of the
+ * headers it was compiled with. Thread-safe.
+ */
 CT_EXTERN const char *ct_version(void);
 
 #ifdef __cplusplus

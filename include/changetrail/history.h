@@ -6,7 +6,7 @@
  *
  * This is not part of libchangetrail (applications do not need libmongoc):
  * it is the static library `ct_history`, used by the changetrail CLI and the
- * tests.
+ * tests. Neither it nor this header is installed.
  *
  * Records are returned as JSON objects in the "JSON form" of
  * docs/storage.md, the one their hash is made over, whatever the stored form
@@ -240,15 +240,17 @@ int ct_history_collection_states(ct_history *h, const char *collection, bool liv
 				 ct_error *err);
 
 /**
- * Time arguments of the CLI: an RFC 3339 date-time, or a duration before
- * `now_us` ("90s", "15m", "2h", "3d", "1w"; also "2h ago"). CT_EPARSE with
- * a message saying what is accepted.
+ * Time arguments of the CLI: an RFC 3339 date-time, a date "2024-05-01"
+ * (its midnight UTC), or a duration before `now_us` ("90s", "15m", "2h",
+ * "3d", "1w", "1h30m"; also "2h ago"). CT_EPARSE with a message saying what
+ * is accepted.
  */
 int ct_history_parse_time(const char *s, int64_t now_us, int64_t *out_us, ct_error *err);
 
 /**
- * A positive duration "N<unit>" with unit s, m, h, d or w (N an integer up to
- * 10^9, no overflow) into µs. CT_EPARSE otherwise.
+ * A positive duration "N<unit>", or several from the largest unit down
+ * ("1h30m", "1w2d", "2m30s"), units w, d, h, m, s each at most once (each N
+ * an integer below 10^9, no overflow) into µs. CT_EPARSE otherwise.
  */
 int ct_history_parse_duration(const char *s, int64_t *out_us, ct_error *err);
 

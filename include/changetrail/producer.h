@@ -98,6 +98,28 @@ typedef void (*ct_delivery_cb)(const ct_delivery *d, void *opaque);
 CT_EXTERN void ct_producer_config_set_delivery_cb(ct_producer_config *conf, ct_delivery_cb cb,
 						  void *opaque);
 
+/**
+ * A log line of the producer's Kafka client (librdkafka): a broker that
+ * cannot be reached, a failed authentication, debug lines when "kafka.debug"
+ * is set. `level` is syslog's (3 error, 4 warning, 5 notice, 6 info,
+ * 7 debug; "kafka.log_level" bounds it, default 6), `facility` librdkafka's
+ * short tag ("FAIL", "REQTMOUT"), `message` one line of librdkafka's text
+ * (it never holds sasl.password); both are borrowed for the call.
+ *
+ * Called from librdkafka's own threads: it must be thread-safe, must not
+ * block for long and must not call ct_producer_destroy().
+ *
+ * Without a callback the producer writes each line to stderr itself, as one
+ * logfmt line with its control characters escaped:
+ *   ts=2026-12-07T19:20:00.123Z level=error component=changetrail-producer facility=FAIL msg="..."
+ * never librdkafka's raw "%3|...|FAIL|..." form. A callback that does
+ * nothing silences them.
+ */
+typedef void (*ct_log_cb)(int level, const char *facility, const char *message, void *opaque);
+
+/** Sets the log callback (NULL: the default line on stderr). `opaque` is passed through. */
+CT_EXTERN void ct_producer_config_set_log_cb(ct_producer_config *conf, ct_log_cb cb, void *opaque);
+
 /* -------------------------------------------------------------- producer */
 
 /**

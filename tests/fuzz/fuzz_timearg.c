@@ -10,6 +10,7 @@
 #include "changetrail/history.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		if (ct_time_parse_rfc3339(out, &again) != CT_OK || again != us)
 			abort();
-		if (us < CT_TIME_MIN_US || (us > NOW_US && ct_time_parse_rfc3339(s, &again) != CT_OK))
+		/* after now only when written as an instant: RFC 3339 or a bare date */
+		char day[32];
+		snprintf(day, sizeof(day), "%.10sT00:00:00Z", s);
+		if (us < CT_TIME_MIN_US || (us > NOW_US && ct_time_parse_rfc3339(s, &again) != CT_OK &&
+					    (strlen(s) != 10 || ct_time_parse_rfc3339(day, &again) != CT_OK || again != us)))
 			abort();
 	} else if (rc != CT_EPARSE || err.code != rc || strchr(err.message, '\n') || !*err.message) {
 		abort();

@@ -239,6 +239,42 @@ static void test_log_context_actor_blame(void **state)
 	assert_int_equal(cli(NULL, "verify docs d1"), 0);
 }
 
+/* Issue #21: --limit N prints the N newest records; --jsonl one JSON record per line. */
+static void test_log_limit_and_jsonl(void **state)
+{
+	json_t *log = cli_json(0, "log docs d1 --limit 2");
+	assert_int_equal(json_array_size(log), 2);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(log, 0), "version")), 5);
+	assert_int_equal(json_integer_value(json_object_get(json_array_get(log, 1), "version")), 4);
+	json_decref(log);
+	char *out = NULL;
+	assert_int_equal(cli(&out, "log docs d1 --jsonl --limit 3"), 0);
+	int lines = 0;
+	for (char *l = out, *e; (e = strchr(l, '\n')); l = e + 1, lines++) {
+		*e = '\0';
+		json_t *r = json_loads(l, 0, NULL);
+		if (!json_is_object(r))
+			fail_msg("line %d is not one JSON record: %s", lines + 1, l);
+		assert_int_equal(json_integer_value(json_object_get(r, "version")), 5 - lines);
+		json_decref(r);
+	}
+	assert_int_equal(lines, 3);
+	free(out);
+	assert_int_equal(cli(&out, "actor carol --jsonl"), 0);
+	lines = 0;
+	for (char *l = out; (l = strchr(l, '\n')); l++)
+		lines++;
+	assert_int_equal(lines, 2);
+	free(out);
+	/* a date alone and a compound duration are times too */
+	log = cli_json(0, "log docs d1 --since 2024-05-01 --until 2024-05-02");
+	assert_int_equal(json_array_size(log), 5);
+	json_decref(log);
+	log = cli_json(0, "log docs d1 --since 1h30m");
+	assert_int_equal(json_array_size(log), 0); /* the history is of 2024 */
+	json_decref(log);
+}
+
 static void test_revert_emit_shows_in_log(void **state)
 {
 	json_t *r = cli_json(0, "revert docs d1 --version 2 --emit --actor tester");
@@ -302,11 +338,18 @@ static void test_scan_backfill_and_deletions(void **state)
 	assert_non_null(f);
 	fputs("{\"_id\":\"s1\",\"n\":1}\n{\"_id\":\"s2\",\"n\":2}\n", f);
 	fclose(f);
-	char args[512];
-	snprintf(args, sizeof(args), "scan --from-file %s --collection scanned --actor scanner", path);
+	char args[1024], errpath[300];
+	/* issue #21: progress on stderr as replay shows it, the last line at the end */
+	snprintf(errpath, sizeof(errpath), "%s.err", path);
+	snprintf(args, sizeof(args), "scan --from-file %s --collection scanned --actor scanner 2>%s", path, errpath);
 	json_t *r = cli_json(0, args);
 	assert_int_equal(json_integer_value(json_object_get(r, "emitted")), 2);
 	json_decref(r);
+	char *err = ct_test_read_file(errpath, NULL);
+	remove(errpath);
+	if (!err || !strstr(err, "scan: 2 documents read, 2 events emitted, 0 bad, "))
+		fail_msg("scan's progress on stderr: %s", err ? err : "(none)");
+	free(err);
 	f = fopen(path, "w");
 	fputs("{\"_id\":\"s1\",\"n\":1}\n", f);
 	fclose(f);
@@ -380,6 +423,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_show_reproduces_every_state),
 		cmocka_unit_test(test_log_context_actor_blame),
+		cmocka_unit_test(test_log_limit_and_jsonl),
 		cmocka_unit_test(test_revert_emit_shows_in_log),
 		cmocka_unit_test(test_replay_is_identical),
 		cmocka_unit_test(test_replay_no_write),

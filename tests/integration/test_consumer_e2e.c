@@ -588,7 +588,7 @@ static void test_sigterm_writes_states_and_commits(void **state)
 	char *body = http_get(port, "/metrics");
 	assert_non_null(strstr(body, "HTTP/1.1 200"));
 	assert_non_null(strstr(body, "text/plain; version=0.0.4"));
-	char want[128];
+	char want[300];
 	snprintf(want, sizeof(want), "changetrail_events_total{result=\"persisted\"} %zu\n", n);
 	assert_metric(body, want);
 	assert_metric(body, "changetrail_events_total{result=\"dlq\"} 0\n");
@@ -596,6 +596,21 @@ static void test_sigterm_writes_states_and_commits(void **state)
 	assert_metric(body, "changetrail_assigned_partitions 2\n");
 	assert_metric(body, "changetrail_paused 0\n");
 	assert_metric(body, "changetrail_batch_size_bucket{le=\"+Inf\"} ");
+	/* issue #21: lag per partition with its labels (measured every second), build_info, process_* */
+	for (int part = 0; part < 2; part++) {
+		snprintf(want, sizeof(want), "changetrail_consumer_partition_lag{topic=\"%s\",partition=\"%d\"} ", r.topic,
+			 part);
+		for (int tries = 0; !strstr(body, want) && tries < 50; tries++) {
+			usleep(100000);
+			free(body);
+			body = http_get(port, "/metrics");
+		}
+		assert_metric(body, want);
+	}
+	assert_metric(body, "changetrail_build_info{version=\"");
+	assert_metric(body, "\nprocess_resident_memory_bytes ");
+	assert_metric(body, "\nprocess_open_fds ");
+	assert_null(strstr(body, "changetrail_dlq_total"));
 	free(body);
 	body = http_get(port, "/healthz");
 	assert_non_null(strstr(body, "HTTP/1.1 200"));

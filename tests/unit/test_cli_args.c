@@ -48,11 +48,61 @@ static void test_times(void **state)
 	assert_int_equal(us, now - INT64_C(7200000000));
 	assert_int_equal(ct_history_parse_time("3d ago", now, &us, NULL), 0);
 	assert_int_equal(us, now - INT64_C(259200000000));
-	const char *bad[] = {"yesterday", "2024-02-30T00:00:00Z", "2024-05-01", "", "now", "5"};
+	/* issue #21: a date alone is its midnight UTC; compound durations */
+	assert_int_equal(ct_history_parse_time("2024-05-01", now, &us, NULL), 0);
+	assert_int_equal(us, INT64_C(1714521600000000));
+	assert_int_equal(ct_history_parse_time("1h30m", now, &us, NULL), 0);
+	assert_int_equal(us, now - INT64_C(5400000000));
+	assert_int_equal(ct_history_parse_time("1d12h ago", now, &us, NULL), 0);
+	assert_int_equal(us, now - INT64_C(129600000000));
+	const char *bad[] = {"yesterday", "2024-02-30T00:00:00Z", "", "now", "5", "2024-5-01", "2024-05-01 ",
+			     "20240501", "2024-05-01T"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		ct_error err;
 		assert_int_equal(ct_history_parse_time(bad[i], now, &us, &err), CT_EPARSE);
-		assert_non_null(strstr(err.message, "RFC 3339"));
+		if (!strstr(err.message, "RFC 3339"))
+			fail_msg("'%s': %s", bad[i], err.message);
+	}
+	ct_error err;
+	assert_int_equal(ct_history_parse_time("2024-02-30", now, &us, &err), CT_EPARSE);
+	assert_non_null(strstr(err.message, "no such date"));
+}
+
+/* issue #21: several units from the largest down, each once */
+static void test_compound_durations(void **state)
+{
+	int64_t us;
+	static const struct {
+		const char *s;
+		int64_t us;
+	} good[] = {
+		{"1h30m", INT64_C(5400000000)},
+		{"2m30s", INT64_C(150000000)},
+		{"1w2d", INT64_C(777600000000)},
+		{"1w2d3h4m5s", INT64_C(604800000000) + INT64_C(172800000000) + INT64_C(10800000000) +
+				       INT64_C(240000000) + INT64_C(5000000)},
+		{"1h0m", INT64_C(3600000000)},
+		{"0h1s", INT64_C(1000000)},
+		{"15250284w", INT64_C(15250284) * INT64_C(604800000000)},
+	};
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		ct_error err;
+		if (ct_history_parse_duration(good[i].s, &us, &err))
+			fail_msg("'%s': %s", good[i].s, err.message);
+		assert_int_equal(us, good[i].us);
+	}
+	static const struct {
+		const char *s, *message;
+	} bad[] = {
+		{"30m1h", "from the largest"}, {"1h1h", "from the largest"}, {"1h30", "expected numbers"},
+		{"h30m", "expected numbers"},  {"0h0m", "positive"},          {"1h 30m", "expected numbers"},
+		{"15250284w4d", "too large"},  {"1h30x", "unknown unit 'x'"}, {"1h-30m", "expected numbers"},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ct_error err;
+		assert_int_equal(ct_history_parse_duration(bad[i].s, &us, &err), CT_EPARSE);
+		if (!strstr(err.message, bad[i].message))
+			fail_msg("'%s': %s (want '%s')", bad[i].s, err.message, bad[i].message);
 	}
 }
 
@@ -103,6 +153,20 @@ static void test_usage_errors(void **state)
 		{"replay --from earliest --no-write --verify", "no --into, no --verify"},
 		{"replay --from earliest --into x --idle-ms 5", "--idle-ms"},
 		{"nosuchcommand", "unknown command"},
+		/* issue #21: "--" ends the options; help CMD */
+		{"log products --", "missing argument"},
+		{"log -- -1 -2 -3", "too many arguments"},
+		{"log a b -- --since", "too many arguments"},
+		{"show -- -a", "missing argument"},
+		{"revert -- -a -b -c", "too many arguments"},
+		{"verify -- -a -b -c", "too many arguments"},
+		{"help nosuchcommand", "unknown command 'nosuchcommand'"},
+		{"help log show", "one command at a time"},
+		{"log a b --limit 0", "--limit must be an integer in 1.."},
+		{"log a b --limit ten", "--limit must be an integer"},
+		{"log a b --limit", "--limit needs a value"},
+		{"show a b --limit 3", "unknown option '--limit'"},
+		{"show a b --jsonl", "unknown option '--jsonl'"},
 		{"--config", "unknown command"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -113,6 +177,14 @@ static void test_usage_errors(void **state)
 				 err ? err : "(none)", cases[i].message);
 		free(err);
 	}
+	/* what follows "--" is an argument: parsing passes, the unreachable server fails (3) */
+	char *out = NULL;
+	assert_int_equal(run("log products -- -1", &out), 3);
+	assert_null(strstr(out, "unknown option"));
+	free(out);
+	/* `help CMD` is `CMD --help` */
+	assert_int_equal(run("help log", &out), 0);
+	free(out);
 	/* --help is not an error, for every command */
 	const char *cmds[] = {"log", "show", "context", "actor", "blame", "revert", "verify", "prune", "scan", "replay"};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
@@ -128,6 +200,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_durations),
 		cmocka_unit_test(test_times),
+		cmocka_unit_test(test_compound_durations),
 		cmocka_unit_test(test_usage_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static char path[256];
@@ -191,6 +192,233 @@ static void test_redaction(void **state)
 	assert_false(ctc_config_is_secret_key("sasl.username"));
 }
 
+
+/* Issue #21: [kafka] typos and refused values fail --check-config's validation, naming file:line. */
+static void test_kafka_properties_through_librdkafka(void **state)
+{
+	char want[400];
+	/* unknown property: the issue's bootstrap.server (bootstrap.servers is there too) */
+	write_file("[kafka]\nbootstrap.servers = h:1\nbootstrap.server = h:2\n");
+	snprintf(want, sizeof(want), "%s:3: [kafka] bootstrap.server: unknown librdkafka property", path);
+	expect_error("[kafka]\nbootstrap.servers = h:1\nbootstrap.server = h:2\n", want);
+	/* a value out of the property's set */
+	write_file("");
+	snprintf(want, sizeof(want), "%s:4: [kafka] security.protocol: invalid value", path);
+	expect_error("[kafka]\nbootstrap.servers = h:1\n\nsecurity.protocol = SASL_SSSL\n", want);
+	expect_error("[kafka]\nbootstrap.servers = h:1\nsecurity.protocol = SASL_SSSL\n", "SASL_SSSL");
+	/* a value out of range */
+	expect_error("[kafka]\nbootstrap.servers = h:1\nsession.timeout.ms = -5\n", ":3: [kafka] session.timeout.ms: invalid value");
+	/* from the environment: the variable is named */
+	ctc_config c;
+	ct_error err;
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	char *env[] = {"CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=h:1", "CHANGETRAIL_KAFKA_LINGER_MSS=5", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, env, &err), 0);
+	assert_int_equal(ctc_config_validate(&c, &err), CT_ECONFIG);
+	if (!strstr(err.message, "environment CHANGETRAIL_KAFKA_LINGER_MSS: [kafka] linger.mss: unknown librdkafka property"))
+		fail_msg("%s", err.message);
+	ctc_config_free(&c);
+	/* what librdkafka takes passes: consumer, producer and topic properties, secrets */
+	write_file("[kafka]\nbootstrap.servers = h:1\nsecurity.protocol = SASL_SSL\nsasl.mechanisms = SCRAM-SHA-512\n"
+		   "sasl.username = u\nsasl.password = p\"w'#x\nauto.offset.reset = earliest\nlinger.ms = 5\n"
+		   "session.timeout.ms = 45000\nqueued.max.messages.kbytes = 16384\n");
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	assert_int_equal(ctc_config_load_file(&c, path, &err), 0);
+	if (ctc_config_validate(&c, &err))
+		fail_msg("%s", err.message);
+	ctc_config_free(&c);
+	unlink(path);
+}
+
+static void load_ok(const char *text, ctc_config *c)
+{
+	ct_error err;
+	write_file(text);
+	assert_int_equal(ctc_config_init(c, NULL), 0);
+	if (ctc_config_load_file(c, path, &err))
+		fail_msg("%s", err.message);
+	unlink(path);
+}
+
+/* Issue #21: quotes around a value are dropped, a trailing comment is not part of it. */
+static void test_values_quotes_and_comments(void **state)
+{
+	ctc_config c;
+	load_ok("[kafka]\nbootstrap.servers = \"k:9092\"  # comment\nclient.id = 'a b ' ; c\n"
+		"sasl.password = ab#c;d\nsasl.username = \"#not; a comment\"\nssl.key.password = 'say \"hi\"'\n"
+		"client.rack = r1 # rack\nssl.endpoint.identification.algorithm = # none\n"
+		"[consumer]\nbatch_size = 10 ; small\nlog_level = \"debug\"\n"
+		"[http]\nlisten = 0.0.0.0:9464\t# all interfaces\n", &c);
+	assert_string_equal(ctc_config_kafka_get(&c, "bootstrap.servers"), "k:9092");
+	assert_string_equal(ctc_config_kafka_get(&c, "client.id"), "a b ");
+	assert_string_equal(ctc_config_kafka_get(&c, "sasl.password"), "ab#c;d");
+	assert_string_equal(ctc_config_kafka_get(&c, "sasl.username"), "#not; a comment");
+	assert_string_equal(ctc_config_kafka_get(&c, "ssl.key.password"), "say \"hi\"");
+	assert_string_equal(ctc_config_kafka_get(&c, "client.rack"), "r1");
+	assert_string_equal(ctc_config_kafka_get(&c, "ssl.endpoint.identification.algorithm"), "");
+	assert_int_equal(c.batch_size, 10);
+	assert_string_equal(c.log_level, "debug");
+	assert_string_equal(c.http_listen, "0.0.0.0:9464");
+	ctc_config_free(&c);
+	/* an empty pair of quotes is an empty value */
+	load_ok("[anchor]\nfile = \"\"\n", &c);
+	assert_string_equal(c.anchor_file, "");
+	ctc_config_free(&c);
+	expect_error("[kafka]\nbootstrap.servers = \"k:9092\n", ":2: no closing \" quote");
+	expect_error("[kafka]\nbootstrap.servers = 'k:9092\" # x\n", ":2: no closing ' quote");
+	expect_error("[kafka]\nbootstrap.servers = \"k\":9092\n", ":2: text after the closing \" quote");
+}
+
+/* What ctc_config_fprint_value() writes reads back as it was (replay writes the consumer's file so). */
+static void test_values_written_read_back(void **state)
+{
+	static const char *const values[] = {"plain", "", "a#b;c", "a #b", "#x", ";x", " lead", "trail ",
+					     "\"q", "'q", "say \"hi\" #1", "it's ;", "k:9092", "x = y"};
+	for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+		char *buf = NULL;
+		size_t len = 0;
+		FILE *out = open_memstream(&buf, &len);
+		fputs("[kafka]\nclient.id = ", out);
+		assert_true(ctc_config_fprint_value(out, values[i]));
+		fputs("\n", out);
+		fclose(out);
+		ctc_config c;
+		load_ok(buf, &c);
+		if (strcmp(ctc_config_kafka_get(&c, "client.id"), values[i]))
+			fail_msg("'%s' written as '%s' reads back as '%s'", values[i], buf, ctc_config_kafka_get(&c, "client.id"));
+		ctc_config_free(&c);
+		free(buf);
+	}
+	/* both quote characters and a comment: no form reads back the same */
+	FILE *null = fopen("/dev/null", "w");
+	assert_false(ctc_config_fprint_value(null, "a\"b' #c"));
+	fclose(null);
+}
+
+/* Issue #21: CHANGETRAIL_* variables that name no section are warned about, not fatal. */
+static void test_env_unknown_variables_warned(void **state)
+{
+	ctc_config c;
+	ct_error err;
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	char *env[] = {"CHANGETRAIL_CONSUMER=/opt/bin/changetrail-consumer", "CHANGETRAIL_LIB=/opt/lib/libchangetrail.so",
+		       "CHANGETRAIL_TOKEN=x", "CHANGETRAIL_CONSUMERS_BATCH_SIZE=3", "CHANGETRAIL_KAFKA_BOOTSTRAP_SERVERS=h:1",
+		       "CHANGETRAIL_\x1b[31m=1", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, env, &err), 0);
+	assert_int_equal(c.nwarnings, 3);
+	assert_non_null(strstr(c.warnings[0], "environment CHANGETRAIL_TOKEN ignored"));
+	assert_non_null(strstr(c.warnings[1], "environment CHANGETRAIL_CONSUMERS_BATCH_SIZE ignored"));
+	assert_non_null(strstr(c.warnings[2], "CHANGETRAIL_?[31m ignored")); /* one printable line */
+	assert_int_equal(c.batch_size, 500);
+	assert_int_equal(ctc_config_validate(&c, &err), 0);
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *out = open_memstream(&buf, &len);
+	ctc_config_print_warnings(&c, "changetrail-consumer", out);
+	fclose(out);
+	assert_non_null(strstr(buf, "changetrail-consumer: warning: environment CHANGETRAIL_TOKEN ignored"));
+	assert_null(strstr(buf, "CHANGETRAIL_CONSUMER="));
+	assert_null(strstr(buf, "CHANGETRAIL_LIB"));
+	free(buf);
+	/* a typo inside a known section still fails */
+	char *typo[] = {"CHANGETRAIL_CONSUMER_BATCH_SIZ=3", NULL};
+	assert_int_equal(ctc_config_apply_env(&c, typo, &err), CT_ECONFIG);
+	assert_non_null(strstr(err.message, "environment CHANGETRAIL_CONSUMER_BATCH_SIZ: unknown key 'batch_siz' in [consumer]"));
+	ctc_config_free(&c);
+	/* warnings are bounded */
+	assert_int_equal(ctc_config_init(&c, NULL), 0);
+	char names[40][32], *many[41];
+	for (int i = 0; i < 40; i++) {
+		snprintf(names[i], sizeof(names[i]), "CHANGETRAIL_X%d=1", i);
+		many[i] = names[i];
+	}
+	many[40] = NULL;
+	assert_int_equal(ctc_config_apply_env(&c, many, &err), 0);
+	assert_int_equal(c.nwarnings, CTC_CONFIG_MAX_WARNINGS);
+	assert_int_equal(c.warnings_dropped, 40 - CTC_CONFIG_MAX_WARNINGS);
+	ctc_config_free(&c);
+}
+
+/* The daemon as a user runs it: --check-config exits 2 naming file:line, warnings on stderr. */
+static int run_consumer(const char *envs, const char *config, char **errout)
+{
+	char cmd[2048], errfile[256];
+	const char *dir = getenv("CT_BINARY_DIR");
+	ct_test_unique_name(errfile, sizeof(errfile), "/tmp/ct-config-check");
+	snprintf(cmd, sizeof(cmd), "env %s %s/consumer/changetrail-consumer --check-config --config %s >/dev/null 2>%s",
+		 envs, dir ? dir : ".", config, errfile);
+	int st = system(cmd);
+	*errout = ct_test_read_file(errfile, NULL);
+	remove(errfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static int run_consumer_args(const char *args, char **errout)
+{
+	char cmd[2048], errfile[256];
+	const char *dir = getenv("CT_BINARY_DIR");
+	ct_test_unique_name(errfile, sizeof(errfile), "/tmp/ct-config-args");
+	snprintf(cmd, sizeof(cmd), "%s/consumer/changetrail-consumer %s >/dev/null 2>%s", dir ? dir : ".", args, errfile);
+	int st = system(cmd);
+	*errout = ct_test_read_file(errfile, NULL);
+	remove(errfile);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Issue #21: the daemon's options, parsed as getopt_long does, with messages that say what is wrong. */
+static void test_command_line(void **state)
+{
+	static const struct {
+		const char *args, *message;
+		int rc;
+	} cases[] = {
+		{"--config", "--config needs a value", 2},
+		{"--check-config --config", "--config needs a value", 2},
+		{"--bogus", "unknown option '--bogus'", 2},
+		{"-x", "unknown option '-x'", 2},
+		{"--check-config extra", "unexpected argument 'extra'", 2},
+		{"--config=/nonexistent/c.ini --check-config", "/nonexistent/c.ini: cannot open", 2},
+		{"--version", "", 0},
+		{"-h", "", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *err = NULL;
+		int rc = run_consumer_args(cases[i].args, &err);
+		if (rc != cases[i].rc || !err || !strstr(err, cases[i].message))
+			fail_msg("changetrail-consumer %s: exit %d, stderr: %s (want %d and '%s')", cases[i].args, rc,
+				 err ? err : "(none)", cases[i].rc, cases[i].message);
+		free(err);
+	}
+	/* --config=FILE and --config FILE alike */
+	char *err = NULL, args[600];
+	write_file("[kafka]\nbootstrap.servers = h:1\n");
+	snprintf(args, sizeof(args), "--check-config --config=%s", path);
+	assert_int_equal(run_consumer_args(args, &err), 0);
+	free(err);
+	snprintf(args, sizeof(args), "--config %s --check-config --no-write", path);
+	assert_int_equal(run_consumer_args(args, &err), 0);
+	free(err);
+	unlink(path);
+}
+
+static void test_check_config_command(void **state)
+{
+	char *err = NULL, want[400];
+	write_file("[kafka]\nbootstrap.servers = h:1\nsecurity.protocol = SASL_SSSL\n");
+	assert_int_equal(run_consumer("", path, &err), 2);
+	snprintf(want, sizeof(want), "%s:3: [kafka] security.protocol: invalid value", path);
+	if (!err || !strstr(err, want))
+		fail_msg("stderr: %s", err ? err : "(none)");
+	free(err);
+	write_file("[kafka]\nbootstrap.servers = \"h:1\"  # the broker\n");
+	assert_int_equal(run_consumer("CHANGETRAIL_CONSUMER=/x CHANGETRAIL_NOPE=1", path, &err), 0);
+	if (!err || !strstr(err, "changetrail-consumer: warning: environment CHANGETRAIL_NOPE ignored") ||
+	    strstr(err, "CHANGETRAIL_CONSUMER"))
+		fail_msg("stderr: %s", err ? err : "(none)");
+	free(err);
+	unlink(path);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -200,6 +428,12 @@ int main(void)
 		cmocka_unit_test(test_redaction),
 		cmocka_unit_test(test_key_check),
 		cmocka_unit_test(test_anchor_and_stall_keys),
+		cmocka_unit_test(test_kafka_properties_through_librdkafka),
+		cmocka_unit_test(test_values_quotes_and_comments),
+		cmocka_unit_test(test_values_written_read_back),
+		cmocka_unit_test(test_env_unknown_variables_warned),
+		cmocka_unit_test(test_check_config_command),
+		cmocka_unit_test(test_command_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
