@@ -31,7 +31,7 @@
 #   --short      5k events, 3 kills, one broker and one MongoDB restart, 1k
 #                poison, 48 re-used ids, 8 oversized (CI, ctest label
 #                `reliability`); default: 100k events, 12 kills, 35 s broker
-#                outage, 10k poison, 600 re-used ids, 24 oversized
+#                outage, 10k poison, 150 re-used ids, 24 oversized
 #   --build-dir  where changetrail-consumer, changetrail, ct_loadgen and
 #                ct_export are built (default: builds them into build/reliability)
 #   CT_REL_KAFKA_PORT, CT_REL_KAFKA_CONTROLLER_PORT, CT_REL_MONGODB_PORT,
@@ -67,7 +67,7 @@ if [ "$SHORT" -eq 1 ]; then
   KILL_RATE=250 KILL_NOTE="; the app emits at 250 ev/s here so that events still flow when the armed worker is back"
 else
   MODE=full EVENTS=100000 POISON=10000 KILLS=12 OUTAGE_S=35 MONGO_DOWN_S=15 STALL_S=15 RATE=1500 QUEUE_MAX=10000 BASE_RATE=2500
-  REUSE=600 BIG=24
+  REUSE=150 BIG=24
   KILL_GAP=(2 7) DRAIN_LIMIT=1200
   KILL_RATE=$BASE_RATE KILL_NOTE=
 fi
