@@ -38,7 +38,9 @@
 #   CT_REL_LOCAL_DIR   the servers' ports and data (39092, 39093, 39017,
 #                      /tmp/ct-reliability-PID); CT_REL_SEED (default 1)
 #   CT_REL_ONLY        comma-separated scenario names: only those (and golden,
-#                      the reference); docs/ is not written then
+#                      the reference); docs/ is not written then. The opt-in
+#                      scenario topic-recreated-stalled (a known loss) runs
+#                      only when named here.
 # Exit: 0 every scenario passed, 1 one failed, 77 servers cannot be installed
 # here (skipped; a failure with CT_TEST_REQUIRE_SERVERS=1).
 set -euo pipefail
@@ -80,6 +82,10 @@ fi
 THREADS=4 WORKERS=3 SEED=${CT_REL_SEED:-1}
 # CT_REL_ONLY=name,name: only these scenarios (golden always runs: it is the reference); no docs then
 ONLY=${CT_REL_ONLY:-}
+# Scenarios that lose events on today's consumer (a known loss, reported
+# with issue 16): run only when CT_REL_ONLY names them, so that the suite
+# stays a regression test meanwhile; each one fails until the consumer is fixed.
+OPT_IN=",topic-recreated-stalled,"
 [ -z "$ONLY" ] || WRITE_DOC=0
 RESULTS=${RESULTS:-$ROOT/build/reliability-$MODE}
 RESULTS=$(mkdir -p "$RESULTS" && cd "$RESULTS" && pwd)
@@ -152,7 +158,7 @@ write_config() { # run-dir topic db
   cat >"$1/consumer.ini" <<INI
 [kafka]
 bootstrap.servers = $BOOT
-session.timeout.ms = 6000
+session.timeout.ms = ${SESSION_MS:-6000}
 topic.metadata.refresh.interval.ms = 2000
 [mongodb]
 uri = $URI
@@ -249,6 +255,7 @@ SCEN_N=0
 run_scenario() {
   local name=$1 what=$2 chaos=$3; shift 3
   if [ -n "$ONLY" ] && [ "$name" != golden ] && [[ ",$ONLY," != *",$name,"* ]]; then return 0; fi
+  if [[ "$OPT_IN" == *",$name,"* ]] && [[ ",$ONLY," != *",$name,"* ]]; then return 0; fi
   SCEN_N=$((SCEN_N + 1))
   local run="$RESULTS/run-$SCEN_N-$name" id
   id="rel-$name-$$-$(date +%s)"
@@ -365,12 +372,12 @@ run_scenario() {
     [ "$(jq '.reuse_by_category | add' "$run/loadgen.json")" = "$REUSE" ] || why+=("not every reuse message sent")
   fi
   case "$name" in
-    topic-recreated|id-reuse|oversized-dlq)
+    topic-recreated|topic-recreated-stalled|id-reuse|oversized-dlq)
       # the workers keep going: none exits by itself (no crash loop)
       [ "$self_exits" -eq 0 ] || why+=("$self_exits worker exit(s) during the run") ;;
   esac
+  [ ! -f "$run/recreate.fail" ] || why+=("$(cat "$run/recreate.fail")")
   if [ "$name" = topic-recreated ]; then
-    [ ! -f "$run/recreate.fail" ] || why+=("$(cat "$run/recreate.fail")")
     [ "$went_back" -ge 1 ] || why+=("no worker saw its offsets go back")
   fi
   [ "$name" != oversized-dlq ] || [ "$(jq '.big_by_category | add' "$run/loadgen.json")" = "$BIG" ] || why+=("not every big message sent")
@@ -511,6 +518,48 @@ recreate_chaos() {
   say "chaos: part 2 written to the new incarnation (exit $rc, progress $(progress "$run"))"
 }
 
+# The same with the workers frozen (SIGSTOP, like a VM or GC pause, shorter
+# than session.timeout.ms: they keep their partitions and fetch positions)
+# while the topic is deleted and re-created and the rest of the stream (70%)
+# is written to the new incarnation at full speed, so that each partition
+# of the new log is longer than the position its worker had; then resumed.
+# Today's consumer (librdkafka 2.0.2, no topic ids) fetches on from its old
+# position: the new incarnation's first events are skipped, silently (no
+# "offsets went back": no state is ahead of them; verify is clean). Opt-in
+# (OPT_IN above) until the consumer checks its positions against the log.
+recreate_stalled_chaos() {
+  local run=$1 lg=$2 topic group lag= parts i slot rc=0
+  topic=$(sed -n 's/^topic = //p' "$run/consumer.ini")
+  group=$(sed -n 's/^group_id = //p' "$run/consumer.ini")
+  while kill -0 "$lg" 2>/dev/null; do sleep 0.5; done
+  for ((i = 0; i < DRAIN_LIMIT * 2; i++)); do
+    lag=$("$LOADGEN" admin --bootstrap "$BOOT" --topic "$topic" --action lag --group "$group" 2>>"$run/admin.log" | jq '.lag' 2>/dev/null) || lag=
+    [ "$lag" = 0 ] && break
+    sleep 0.5
+  done
+  if [ "$lag" != 0 ]; then echo "part 1 not consumed before the delete (lag ${lag:-unknown})" >"$run/recreate.fail"; return 0; fi
+  sleep 10 # every worker in the group, its position at the end of part 1
+  parts=$("$LOADGEN" admin --bootstrap "$BOOT" --topic "$topic" --action partitions 2>>"$run/admin.log")
+  for ((slot = 1; slot <= WORKERS; slot++)); do worker_kill "$run" "$slot" STOP; done
+  say "chaos: workers frozen (SIGSTOP); part 1 committed; topic deleted and re-created, part 2 written at full speed"
+  if ! "$LOADGEN" admin --bootstrap "$BOOT" --topic "$topic" --action delete 2>>"$run/admin.log" ||
+     ! "$LOADGEN" admin --bootstrap "$BOOT" --topic "$topic" --action create --partitions "$parts" 2>>"$run/admin.log"; then
+    echo "topic delete or re-create failed" >"$run/recreate.fail"
+  fi
+  "$LOADGEN" produce --bootstrap "$BOOT" --topic "$topic" --events "$EVENTS" --threads "$THREADS" --seed "$SEED" \
+    --rate 0 --spool "$run/producer2.spool" --split 0.3 --part 2 >"$run/loadgen2.json" 2>"$run/loadgen2.log" || rc=$?
+  echo "$rc" >"$run/loadgen2.rc"
+  rm -f "$run/producer2.spool"
+  for ((slot = 1; slot <= WORKERS; slot++)); do worker_kill "$run" "$slot" CONT; done
+  # the resumed workers consume the new incarnation (the drain worker would start from the group's offsets)
+  for ((i = 0; i < DRAIN_LIMIT * 2; i++)); do
+    lag=$("$LOADGEN" admin --bootstrap "$BOOT" --topic "$topic" --action lag --group "$group" 2>>"$run/admin.log" | jq '.lag' 2>/dev/null) || lag=
+    [ "$lag" = 0 ] && break
+    sleep 0.5
+  done
+  say "chaos: workers resumed (part 2 exit $rc); the group's lag on the new incarnation: ${lag:-unknown} (progress $(progress "$run"))"
+}
+
 # ---- the scenarios ----
 fails=0
 say "mode $MODE: $EVENTS events from $THREADS threads, $WORKERS workers, seed $SEED"
@@ -528,6 +577,8 @@ run_scenario poison "$POISON hand-made messages mixed into the stream (truncated
   no_chaos --poison "$POISON" --expect-docs "$RESULTS/run-$((SCEN_N + 1))-poison/expect.jsonl" || fails=$((fails + 1))
 run_scenario topic-recreated "offsets go back: the first half of every app thread's stream written and committed, the topic deleted and re-created (as many partitions) while the workers run, the second half sent to the new incarnation (offsets from 0, below every state's last_offset); both halves together are the golden stream" \
   recreate_chaos --split 0.5 --part 1 || fails=$((fails + 1))
+SESSION_MS=30000 run_scenario topic-recreated-stalled "opt-in, a known loss: the workers frozen by SIGSTOP (shorter than session.timeout.ms, 30 s here: they keep their partitions and positions) while the topic is deleted and re-created and the last 70% of the stream is written to the new incarnation at full speed, then resumed" \
+  recreate_stalled_chaos --split 0.3 --part 1 || fails=$((fails + 1))
 run_scenario id-reuse "$REUSE hand-made messages re-using event ids with other content, each after its original in the same partition: the same document within its last 32 events, the same document after more than 32, another document (app ids and ids of a stream of its own: $((4 * 45)) valid events on 4 reuse_ok documents); each to the DLQ with EREUSED" \
   no_chaos --reuse "$REUSE" || fails=$((fails + 1))
 MAX_EVENT_BYTES= run_scenario oversized-dlq "$BIG refused messages around the 1 MiB limits mixed into the stream (source topic max.message.bytes 4,000,000; consumer max_event_bytes and DLQ topic at their defaults: 1 MiB, 1,048,588): 1,000,500 B junk and 1,040,000 B wrong-schema events (whole in the DLQ), valid events of 1,100,000 B (refused by the broker) and 1,500,000 B (over the DLQ producer's limit) as stubs" \
