@@ -895,6 +895,7 @@ static void deadline_cb(uv_timer_t *t)
 	if (p->result == 0)
 		p->result = CT_ETIMEDOUT;
 	p->deadline_passed = true;
+	maybe_finish_stop(p); /* nothing may be left to wait for but a prepared batch */
 }
 
 static void close_cb(uv_handle_t *h)
@@ -915,6 +916,14 @@ static void close_handles(ctc_pipeline *p)
 
 static void maybe_finish_stop(ctc_pipeline *p)
 {
+	/* A prepared batch that start_write() will never take (a failure, or
+	 * the deadline passed while the batch before it was being written):
+	 * dropped uncommitted, it is redelivered. Kept, it held the stop
+	 * forever (busy), the process never exiting after SIGTERM. */
+	if (p->prepared && !p->writing && (p->result || atomic_load(&p->abort))) {
+		ctc_batch_free(p->prepared);
+		p->prepared = NULL;
+	}
 	if (p->closed || busy(p) || p->ping_inflight)
 		return;
 	if (p->pending && p->pending->n && p->result == 0 && !atomic_load(&p->abort)) {

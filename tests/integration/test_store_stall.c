@@ -5,7 +5,9 @@
  * events arrive. /readyz must turn 503 ("mongodb=stalled") within
  * store_stall_ms + 1 s, /metrics must show the write's age and a stall,
  * /readyz must come back to 200 after SIGCONT, and every event must still
- * be in history afterwards.
+ * be in history afterwards. And a SIGTERM while a write is blocked on the
+ * frozen server and the next batch is prepared: the process exits once the
+ * shutdown deadline passed and the write ended.
  *
  * The MongoDB server's pid: CT_MONGODB_PID, else the pid file of
  * deploy/local (CT_LOCAL_DIR); only a process whose command line holds
@@ -299,10 +301,67 @@ static void test_frozen_database_fails_readiness(void **state)
 	ct_history_close(h);
 }
 
+/*
+ * SIGTERM while a batch is being written to a frozen database and the next
+ * one is prepared: the shutdown deadline (2 s) passes, the database comes
+ * back, the write ends; the prepared batch will never be written (the
+ * deadline) and is dropped, uncommitted, and the process exits 1. Before,
+ * the prepared batch held the stop: the process never exited (seen in the
+ * reliability suite's mongodb-restart scenario: workers alive minutes after
+ * SIGTERM, "Application maximum poll interval exceeded").
+ */
+static void test_term_during_frozen_write_exits(void **state)
+{
+	ct_test_unique_name(topic, sizeof(topic), "ctstall-term");
+	FILE *f = fopen(config, "w");
+	assert_non_null(f);
+	fprintf(f, "[kafka]\nbootstrap.servers = %s\nsession.timeout.ms = 6000\nfetch.wait.max.ms = 100\n"
+		   "topic.metadata.refresh.interval.ms = 1000\n[mongodb]\nuri = %s\ndatabase = %s\n"
+		   "[consumer]\ntopic = %s\ndlq_topic = %s.dlq\ngroup_id = g-%s\nbatch_size = 5\nbatch_ms = 50\n"
+		   "state_flush_ms = 60000\nstore_stall_ms = %d\nshutdown_timeout_ms = 2000\nlog_level = info\n"
+		   "[http]\nlisten = 127.0.0.1:0\n",
+		bootstrap, mongo_uri, db, topic, topic, topic, STALL_MS);
+	fclose(f);
+	http_port = 0;
+	int64_t before = history_count();
+	start_consumer();
+	produce(100, 105); /* updates of docs/x0..x4 (the first test's): their states cached */
+	int64_t deadline = ct_test_now_us() + 60000000;
+	while (history_count() < before + 5 && ct_test_now_us() < deadline)
+		usleep(100000);
+	assert_int_equal(history_count(), before + 5);
+
+	assert_int_equal(kill(mongo_pid, SIGSTOP), 0);
+	frozen = true;
+	produce(105, 160); /* 11 batches of cached documents: one written (blocked), the next prepared */
+	usleep((STALL_MS + 1000) * 1000);
+	assert_int_equal(kill(consumer_pid, SIGTERM), 0);
+	usleep(3500000); /* past shutdown_timeout_ms */
+	assert_int_equal(kill(mongo_pid, SIGCONT), 0);
+	frozen = false;
+	int status = 0;
+	pid_t got = 0;
+	deadline = ct_test_now_us() + 30000000;
+	while ((got = waitpid(consumer_pid, &status, WNOHANG)) == 0 && ct_test_now_us() < deadline)
+		usleep(100000);
+	char *log = ct_test_read_file(logfile, NULL);
+	if (got != consumer_pid)
+		fail_msg("the consumer did not exit within 30 s of the database's return, after SIGTERM and its "
+			 "shutdown deadline; log:\n%s", log ? log : "");
+	consumer_pid = 0;
+	assert_non_null(log);
+	assert_non_null(strstr(log, "msg=\"shutdown deadline passed\""));
+	assert_non_null(strstr(log, "msg=\"mongodb write stalled\""));
+	free(log);
+	/* the deadline passed: uncommitted work is redelivered, the exit status says so */
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_frozen_database_fails_readiness),
+		cmocka_unit_test(test_term_during_frozen_write_exits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
