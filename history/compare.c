@@ -17,8 +17,10 @@ static int read_all(mongoc_collection_t *coll, const char *skip, json_t **out, c
 	bson_error_t e;
 	const bson_t *doc;
 	json_t *byid = json_object();
-	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &f, NULL, NULL);
+	bson_t *opts = BCON_NEW("batchSize", BCON_INT32(CTH_FIND_BATCH)); /* handle.c: cth_find */
+	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(coll, &f, opts, NULL);
 	int rc = 0;
+	bson_destroy(opts);
 	*out = NULL;
 	while (!rc && mongoc_cursor_next(cur, &doc)) {
 		json_t *j = NULL;

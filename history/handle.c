@@ -107,7 +107,12 @@ int cth_find(ct_history *h, mongoc_collection_t *coll, const bson_t *filter, boo
 	*out = NULL;
 	if (!arr)
 		return ct_error_set(err, CT_ENOMEM, "out of memory");
-	cur = mongoc_collection_find_with_opts(coll, filter, NULL, NULL);
+	/* replies of a bounded size: a server that would otherwise answer a
+	 * whole collection at once (mongo-java-server does) overruns the wire's
+	 * 48 MB message limit; MongoDB's own default batches are smaller */
+	bson_t *opts = BCON_NEW("batchSize", BCON_INT32(CTH_FIND_BATCH));
+	cur = mongoc_collection_find_with_opts(coll, filter, opts, NULL);
+	bson_destroy(opts);
 	while (mongoc_cursor_next(cur, &doc)) {
 		json_t *j = NULL;
 		if (json_array_size(arr) >= CT_HISTORY_MAX_RECORDS) {

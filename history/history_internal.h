@@ -19,6 +19,9 @@ struct ct_history {
 
 int cth_mongo_error(ct_error *err, const char *what, const bson_error_t *e);
 
+/* Documents per reply of the readers' queries (bounds each reply's size). */
+#define CTH_FIND_BATCH 1000
+
 /*
  * Reads every document of `coll` matching `filter` into a new array (at most
  * CT_HISTORY_MAX_RECORDS). With `as_history`, documents are history records:
