@@ -473,6 +473,15 @@ static void fence_and_rewind(ctc_pipeline *p, const char *why)
 	rd_kafka_topic_partition_list_destroy(parts);
 }
 
+/* SIGCONTs received by the process (worker.h: continued): every pipeline looks. */
+static atomic_uint_fast64_t continued_count;
+
+static void on_sigcont(int signum)
+{
+	(void)signum;
+	atomic_fetch_add(&continued_count, 1); /* lock-free: async-signal-safe */
+}
+
 /*
  * The loop's heartbeat, also the worker's stall check (worker.h alive_us):
  * a gap longer than the limit means the whole process stood still; the
@@ -811,9 +820,16 @@ static void tick_cb(uv_timer_t *t)
 	int64_t now = now_us();
 	ticks++;
 	heartbeat(p);
-	if (p->stalled && !p->stopping) {
+	uint64_t continued = atomic_load(&continued_count);
+	bool resumed = continued != atomic_load(&p->worker.continued_seen);
+	if ((p->stalled || resumed) && !p->stopping) {
+		if (resumed)
+			ctc_log(CTC_WARN, "process continued after a stop (SIGCONT)", "sigconts=%llu",
+				(unsigned long long)continued);
 		p->stalled = false;
-		fence_and_rewind(p, "process stalled");
+		fence_and_rewind(p, resumed ? "process continued after a stop" : "process stalled");
+		/* after the generation moved on: what was prepared before is fenced by it */
+		atomic_store(&p->worker.continued_seen, continued);
 	}
 	if (p->stopping)
 		return;
@@ -1270,6 +1286,12 @@ int ctc_pipeline_run(ctc_pipeline *p, ct_error *err)
 	p->started_us = now_us();
 	uv_poll_start(&p->kpoll, UV_READABLE, kpoll_cb);
 	uv_timer_start(&p->tick_timer, tick_cb, 100, 100);
+	/* not a uv_signal: its callback runs in the loop, after the stages may have written */
+	struct sigaction sa = {.sa_handler = on_sigcont, .sa_flags = SA_RESTART};
+	sigemptyset(&sa.sa_mask);
+	atomic_store(&p->worker.continued_seen, atomic_load(&continued_count));
+	if (!sigaction(SIGCONT, &sa, NULL))
+		p->worker.continued = &continued_count;
 	uv_signal_start(&p->sigterm, signal_cb, SIGTERM);
 	uv_signal_start(&p->sigint, signal_cb, SIGINT);
 	ctc_log(CTC_INFO, "consumer started",

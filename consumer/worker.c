@@ -897,6 +897,8 @@ bool ctc_worker_fenced(ctc_worker *w, const ctc_batch *b)
 		return true;
 	if (w->consumer && rd_kafka_assignment_lost(w->consumer))
 		return true;
+	if (w->continued && atomic_load(w->continued) != atomic_load(&w->continued_seen))
+		return true;
 	if (w->stall_limit_us > 0) {
 		int64_t alive = atomic_load(&w->alive_us);
 		if (alive && mono_us() - alive > w->stall_limit_us)

@@ -105,6 +105,17 @@ typedef struct ctc_worker {
 	atomic_uint_fast64_t generation;
 	atomic_int_fast64_t alive_us;
 	int64_t stall_limit_us;   /* 0 = no stall check */
+	/*
+	 * A process stopped and continued (SIGSTOP/SIGTSTP, then SIGCONT) may
+	 * have been stopped for less than stall_limit_us and still have missed
+	 * anything: a topic deleted and re-created under librdkafka's fetch
+	 * positions, which it keeps. `continued` counts SIGCONTs (NULL: not
+	 * watched); while it differs from continued_seen nothing is written,
+	 * until the loop has discarded the generation and read again from the
+	 * committed offsets (none after the topic was deleted: its beginning).
+	 */
+	const atomic_uint_fast64_t *continued;
+	atomic_uint_fast64_t continued_seen;
 	struct ctc_offsets_prover *prover; /* offsets.h; NULL = none: unproven offsets are applied as new */
 	uint64_t prover_generation;        /* stage 1: its answers are of this generation */
 	pthread_mutex_t refused_mu;        /* stage 2 adds, stage 1 reads */

@@ -440,6 +440,79 @@ static void test_topic_recreated(void **state)
 	drop_db(&r);
 }
 
+/*
+ * The same, with the consumer stopped (SIGSTOP) for less than its session
+ * timeout while the topic is deleted, re-created and filled past the
+ * positions librdkafka keeps for it: continued (SIGCONT), it must not fetch
+ * on from those positions, which would skip the new incarnation's first
+ * events silently (found by the reliability suite, topic-recreated-stalled).
+ */
+static void test_topic_recreated_while_stopped(void **state)
+{
+	run r;
+	kmsg m[600];
+	size_t n = 0;
+	const int docs = 5, first = 30, second = 50;
+	char log[256];
+	new_run(&r, "ctfence-recreate-stop");
+	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
+	create_topic(r.topic, 1);
+	for (int v = 0; v < first; v++)
+		for (int d = 0; d < docs; d++) {
+			char id[16], extra[64];
+			snprintf(id, sizeof(id), "d%d", d);
+			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d}", v);
+			add(m, &n, "items", id, event("items", id, v ? "update" : "insert", extra));
+		}
+	produce(r.topic, m, n);
+	/* a session long enough that the stop does not end it: the group keeps the partition */
+	write_config_k(&r, 100, 60000, "session.timeout.ms = 45000\n", "");
+	pid_t pid = start_daemon_log(&r, log);
+	int64_t end = ct_test_now_us() + 60000000;
+	while (count(&r, "history", NULL) < docs * first && ct_test_now_us() < end)
+		usleep(100000);
+	assert_int_equal(count(&r, "history", NULL), docs * first);
+	sleep(2); /* its offsets committed: the position is the end of the first incarnation */
+	free_msgs(m, n);
+	n = 0;
+
+	assert_int_equal(kill(pid, SIGSTOP), 0);
+	delete_topic(r.topic);
+	recreate_topic(r.topic);
+	for (int v = 0; v < second; v++)
+		for (int d = 0; d < docs; d++) {
+			char id[16], extra[64];
+			snprintf(id, sizeof(id), "d%d", d);
+			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d,\"again\":true}", v);
+			add(m, &n, "items", id, event("items", id, "update", extra));
+		}
+	produce(r.topic, m, n); /* 250 events: past the old position, 150 */
+	assert_int_equal(kill(pid, SIGCONT), 0);
+	end = ct_test_now_us() + 60000000;
+	while (count(&r, "history", NULL) < docs * (first + second) && ct_test_now_us() < end)
+		usleep(200000);
+	sleep(1);
+	kill(pid, SIGTERM);
+	assert_int_equal(wait_daemon(pid, 30000), 0);
+	/* every event of the new incarnation recorded, the first ones too */
+	assert_int_equal(count(&r, "history", NULL), docs * (first + second));
+	for (int d = 0; d < docs; d++) {
+		char id[16];
+		snprintf(id, sizeof(id), "d%d", d);
+		assert_int_equal(assert_doc(&r, "items", id), first + second);
+	}
+	size_t len;
+	char *text = ct_test_read_file(log, &len);
+	assert_non_null(text);
+	assert_true(ct_test_contains(text, len, "process continued after a stop"));
+	free(text);
+	assert_int_equal(cli_verify(&r), 0);
+	if (!getenv("CT_E2E_KEEP_LOGS"))
+		unlink(log);
+	free_msgs(m, n);
+	drop_db(&r);
+}
+
 /* Same as event() with a given event id. */
 static char *event_with_id(const char *uid, const char *coll, const char *id, const char *op, const char *extra)
 {
@@ -722,6 +795,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_event_id_reuse),
 		cmocka_unit_test(test_topic_recreated),
+		cmocka_unit_test(test_topic_recreated_while_stopped),
 		cmocka_unit_test(test_version_taken_derived_again),
 		cmocka_unit_test(test_stalled_worker),
 	};
