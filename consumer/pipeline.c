@@ -3,18 +3,27 @@
  *
  * Threads: the libuv loop thread owns the Kafka consumer (polling,
  * rebalances, commits), the pending batch and the HTTP server. A batch goes
- * through two stages on the libuv thread pool (worker.h): `preparing` (CPU:
- * parse, diff, records) and `writing` (MongoDB), so one batch is prepared
- * while the previous one is written. At most one batch per stage, one
+ * through stages on the libuv thread pool (worker.h): `preparing` (CPU:
+ * parse, diff, records), `writing` (history to MongoDB) and, for a batch that
+ * took the changed states, `flushing` (contexts and states, on a client of
+ * their own), so one batch is prepared while the previous one is written and
+ * no history waits for a state write. At most one batch per stage, one
  * prepared batch waiting for the writer, and one filling up to batch_size;
  * beyond that nothing is read, so librdkafka's own bounded prefetch is the
  * only queue. The cache is touched by the preparing stage, and by the loop
  * only while no batch is being prepared.
  *
+ * Batching is a group commit (issue 18): with the writer idle, what has
+ * arrived goes at once; batches grow only while a history write is in
+ * flight, up to batch_size, and batch_ms bounds the wait.
+ *
  * Offsets of written batches wait in `uncommitted` until the states they
  * changed are written too (worker.h): every state_flush_ms, on revoke and at
- * stop; a failed batch discards them, so Kafka redelivers from the last
- * commit that had everything behind it in MongoDB.
+ * stop. When a batch's states go to the `flushing` stage, the offsets up to
+ * it move to `committing` and are committed once the states are written;
+ * later batches gather in `uncommitted` meanwhile. A failed batch discards
+ * them, so Kafka redelivers from the last commit that had everything behind
+ * it in MongoDB.
  */
 #include "pipeline.h"
 
@@ -45,7 +54,7 @@ struct ctc_pipeline {
 	uv_timer_t batch_timer, tick_timer, deadline_timer;
 	uv_signal_t sigterm, sigint;
 	uv_async_t stop_async;
-	uv_work_t prep_work, write_work, ping_work;
+	uv_work_t prep_work, write_work, state_work, ping_work;
 	bool ping_inflight;
 	rd_kafka_t *rk, *dlq;
 	rd_kafka_t *anchor_rk;    /* producer of the anchor topic; NULL without one */
@@ -62,10 +71,11 @@ struct ctc_pipeline {
 	atomic_int abort;
 	/* batches */
 	ctc_batch *pending, *preparing, *prepared, *writing;
+	ctc_batch *flushing; /* its history written, its states being written (stage 3) */
 	uint64_t next_seq;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool prep_done, write_done; /* guarded by mu */
+	bool prep_done, write_done, state_done; /* guarded by mu */
 	/* lifecycle */
 	bool stopping, closed, handles_open, deadline_passed;
 	int result;
@@ -74,6 +84,7 @@ struct ctc_pipeline {
 	double last_state_write_ms; /* contexts + states of the last state write: see flush_gap_us() */
 	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
+	rd_kafka_topic_partition_list_t *committing;  /* those up to `flushing`: committed once it is written */
 	uint64_t events_seen;
 	unsigned conflict_rewinds; /* in a row, without a batch written in between */
 	bool stalled; /* the heartbeat found a stall: fence and rewind at the next tick */
@@ -148,6 +159,42 @@ static void discard_uncommitted(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	p->uncommitted = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_topic_partition_list_destroy(p->committing);
+	p->committing = rd_kafka_topic_partition_list_new(8);
+}
+
+/* The offsets gathered so far wait for the state write of the batch that took the states. */
+static void hold_for_states(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *held = p->committing;
+	p->committing = p->uncommitted;
+	p->uncommitted = held; /* empty: one state write at a time */
+}
+
+/* Those offsets back with the others (older ones: the highest per partition stays). */
+static void release_held(ctc_pipeline *p)
+{
+	for (int i = 0; i < p->committing->cnt; i++) {
+		const rd_kafka_topic_partition_t *h = &p->committing->elems[i];
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(p->uncommitted, h->topic, h->partition);
+		if (!tp)
+			tp = rd_kafka_topic_partition_list_add(p->uncommitted, h->topic, h->partition);
+		if (h->offset > tp->offset)
+			tp->offset = h->offset;
+	}
+	rd_kafka_topic_partition_list_destroy(p->committing);
+	p->committing = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Commits the offsets held for the state write just acknowledged. */
+static void commit_held(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *later = p->uncommitted;
+	p->uncommitted = p->committing;
+	p->committing = rd_kafka_topic_partition_list_new(8);
+	commit_uncommitted(p);
+	rd_kafka_topic_partition_list_destroy(p->uncommitted);
+	p->uncommitted = later;
 }
 
 /* See ctc_state_flush_interval_ms(). */
@@ -161,7 +208,7 @@ static int64_t flush_gap_us(const ctc_pipeline *p)
  * second for one batch's states, cost a whole scan more). */
 static bool flush_in_flight(const ctc_pipeline *p)
 {
-	return (p->writing && p->writing->flush_state) || (p->prepared && p->prepared->flush_state);
+	return p->flushing || (p->writing && p->writing->flush_state) || (p->prepared && p->prepared->flush_state);
 }
 
 static bool flush_due(const ctc_pipeline *p)
@@ -175,7 +222,18 @@ static bool flush_due(const ctc_pipeline *p)
 
 static bool busy(const ctc_pipeline *p)
 {
-	return p->preparing || p->prepared || p->writing;
+	return p->preparing || p->prepared || p->writing || p->flushing;
+}
+
+/*
+ * Group commit (issue 18): with no history write in flight or waiting for
+ * the writer, what has arrived goes to the stages at once; while one is, the
+ * pending batch grows (up to batch_size, for at most batch_ms), so a light
+ * load is written within one write's time and a heavy one in big batches.
+ */
+static bool writer_idle(const ctc_pipeline *p)
+{
+	return !p->preparing && !p->prepared && !p->writing;
 }
 
 static void prep_cb(uv_work_t *req)
@@ -191,9 +249,19 @@ static void prep_cb(uv_work_t *req)
 static void write_cb(uv_work_t *req)
 {
 	ctc_pipeline *p = req->data;
-	ctc_worker_write(&p->worker, p->writing);
+	ctc_worker_write_history(&p->worker, p->writing);
 	pthread_mutex_lock(&p->mu);
 	p->write_done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void state_cb(uv_work_t *req)
+{
+	ctc_pipeline *p = req->data;
+	ctc_worker_write_states(&p->worker, p->flushing);
+	pthread_mutex_lock(&p->mu);
+	p->state_done = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -201,6 +269,7 @@ static void write_cb(uv_work_t *req)
 static void dispatch(ctc_pipeline *p);
 static void after_prep_cb(uv_work_t *req, int status);
 static void after_write_cb(uv_work_t *req, int status);
+static void after_state_cb(uv_work_t *req, int status);
 
 /* Never commit past unwritten data: stop; the group redelivers from the last commit. */
 static void fail_pipeline(ctc_pipeline *p, const char *why)
@@ -220,6 +289,8 @@ static void start_write(ctc_pipeline *p)
 {
 	if (p->writing || !p->prepared || p->result)
 		return;
+	if (p->prepared->flush && p->flushing)
+		return; /* one state write at a time: a batch that took states waits for the one under way */
 	p->writing = p->prepared;
 	p->prepared = NULL;
 	p->write_done = false;
@@ -229,6 +300,21 @@ static void start_write(ctc_pipeline *p)
 		ctc_log(CTC_ERROR, "cannot queue work", NULL);
 		ctc_batch_free(p->writing);
 		p->writing = NULL;
+		fail_pipeline(p, "internal error");
+	}
+}
+
+/* Hands the states written batch `b` took to stage 3; the offsets so far wait for them. */
+static void start_states(ctc_pipeline *p, ctc_batch *b)
+{
+	hold_for_states(p);
+	p->flushing = b;
+	p->state_done = false;
+	p->state_work.data = p;
+	if (uv_queue_work(&p->loop, &p->state_work, state_cb, after_state_cb)) {
+		ctc_log(CTC_ERROR, "cannot queue work", NULL);
+		p->flushing = NULL;
+		ctc_batch_free(b);
 		fail_pipeline(p, "internal error");
 	}
 }
@@ -254,7 +340,7 @@ static void advance(ctc_pipeline *p)
 {
 	start_write(p);
 	if (p->result == 0 && p->pending &&
-	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
+	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping || writer_idle(p) ||
 	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000 ||
 	     (p->uncommitted->cnt && flush_due(p))))
 		dispatch(p);
@@ -279,6 +365,46 @@ static void after_prep_cb(uv_work_t *req, int status)
 	} else {
 		p->prepared = b;
 	}
+	advance(p);
+}
+
+/* After a state write (of `b`) was acknowledged and its offsets committed. */
+static void states_done(ctc_pipeline *p, const ctc_batch *b)
+{
+	p->last_flush_us = now_us();
+	int64_t gap_before = flush_gap_us(p);
+	p->last_state_write_ms = b->contexts_ms + b->state_ms;
+	if (flush_gap_us(p) != gap_before)
+		ctc_log(CTC_INFO, "state write interval", "interval_ms=%lld state_write_ms=%.1f state_flush_ms=%lld",
+			(long long)(flush_gap_us(p) / 1000), p->last_state_write_ms, (long long)p->cfg->state_flush_ms);
+}
+
+static void after_state_cb(uv_work_t *req, int status)
+{
+	ctc_pipeline *p = req->data;
+	ctc_batch *b = p->flushing;
+	p->flushing = NULL;
+	if (b->handled || p->result) {
+		/* settled by a revoke or discarded with its generation (its offsets
+		 * with it), or the consumer is failing: nothing to commit */
+	} else if (b->fenced && b->nstates == 0 && b->ctxs.n == 0) {
+		/* nothing was to be written, nothing lost: the offsets wait for the next state write */
+		release_held(p);
+	} else if (b->fenced) {
+		p->flushing = b; /* discard_generation() marks it handled; freed below */
+		fence_and_rewind(p, "state write fenced");
+		p->flushing = NULL;
+	} else if (b->ok) {
+		commit_held(p);
+		states_done(p, b);
+		ctc_log(CTC_INFO, "states written", "batch=%llu states=%zu contexts=%zu contexts_ms=%.1f state_ms=%.1f committed=yes",
+			(unsigned long long)b->seq, b->nstates, b->ctxs.n, b->contexts_ms, b->state_ms);
+	} else {
+		ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
+			(unsigned long long)b->seq, b->nstates);
+		fail_pipeline(p, "state write failed");
+	}
+	ctc_batch_free(b);
 	advance(p);
 }
 
@@ -319,15 +445,11 @@ static void after_write_cb(uv_work_t *req, int status)
 			raise(SIGKILL);
 		}
 		take_offsets(p, b);
-		if (b->state_flushed) {
+		/* with a state write under way, committing these would commit past its states */
+		bool commit = b->state_flushed && !b->states_due && !p->flushing;
+		if (commit) {
 			commit_uncommitted(p);
-			p->last_flush_us = now_us();
-			int64_t gap_before = flush_gap_us(p);
-			p->last_state_write_ms = b->contexts_ms + b->state_ms;
-			if (flush_gap_us(p) != gap_before)
-				ctc_log(CTC_INFO, "state write interval", "interval_ms=%lld state_write_ms=%.1f state_flush_ms=%lld",
-					(long long)(flush_gap_us(p) / 1000), p->last_state_write_ms,
-					(long long)p->cfg->state_flush_ms);
+			states_done(p, b);
 		}
 		if (b->n) {
 			p->last_history_us = now_us();
@@ -338,10 +460,14 @@ static void after_write_cb(uv_work_t *req, int status)
 				(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
 				(unsigned long long)b->duplicate, (unsigned long long)b->empty,
 				(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0,
-				b->history_ms, b->contexts_ms, b->state_ms, b->state_flushed ? "yes" : "no");
-		} else {
-			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=yes",
-				(unsigned long long)b->seq, b->contexts_ms, b->state_ms);
+				b->history_ms, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
+		} else if (!b->states_due) {
+			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=%s",
+				(unsigned long long)b->seq, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
+		}
+		if (b->states_due) { /* its states go on in stage 3; nothing waits for them */
+			start_states(p, b);
+			b = NULL;
 		}
 	} else {
 		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
@@ -395,7 +521,7 @@ static void heartbeat(ctc_pipeline *p);
 static void wait_stages(ctc_pipeline *p)
 {
 	pthread_mutex_lock(&p->mu);
-	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done)) {
+	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done) || (p->flushing && !p->state_done)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000;
@@ -429,6 +555,8 @@ static void discard_generation(ctc_pipeline *p, const char *why)
 		p->preparing->handled = true; /* after_prep_cb frees it */
 	if (p->writing)
 		p->writing->handled = true; /* after_write_cb frees it */
+	if (p->flushing)
+		p->flushing->handled = true; /* after_state_cb frees it */
 	if (p->prepared) {
 		ctc_batch_free(p->prepared);
 		p->prepared = NULL;
@@ -503,6 +631,15 @@ static void settle_inflight(ctc_pipeline *p)
 	wait_stages(p);
 	if (p->result)
 		goto fail;
+	/* the state write under way is the oldest: its offsets first */
+	if (p->flushing && !p->flushing->handled) {
+		if (p->flushing->fenced)
+			goto fenced;
+		if (!p->flushing->ok)
+			goto fail; /* after_state_cb stops the consumer */
+		p->flushing->handled = true;
+		release_held(p);
+	}
 	if (p->writing && !p->writing->handled) {
 		if (p->writing->fenced || p->writing->conflict)
 			goto fenced;
@@ -510,6 +647,17 @@ static void settle_inflight(ctc_pipeline *p)
 			goto fail; /* after_write_cb stops the consumer */
 		p->writing->handled = true;
 		take_offsets(p, p->writing);
+		if (p->writing->states_due) {
+			/* its history is written, the states it took not yet: here, before any newer ones */
+			ctc_worker_write_states(&p->worker, p->writing);
+			if (p->writing->fenced)
+				goto fenced;
+			if (!p->writing->ok) {
+				ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
+					(unsigned long long)p->writing->seq, p->writing->nstates);
+				goto fail;
+			}
+		}
 	}
 	/* the waiting batch is older than the one in preparation */
 	ctc_batch *order[2] = {p->prepared, p->preparing};
@@ -676,8 +824,12 @@ static void drain(ctc_pipeline *p)
 				rd_kafka_message_destroy(m);
 			return;
 		}
-		if (!m)
+		if (!m) {
+			/* all there is for now: written at once when the writer is idle */
+			if (writer_idle(p))
+				dispatch(p);
 			return;
+		}
 		if (m->err) {
 			if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION || m->err == RD_KAFKA_RESP_ERR__FATAL)
 				kafka_error_cb(p->rk, m->err, rd_kafka_message_errstr(m), p);
@@ -761,8 +913,11 @@ static int64_t stall_age_us(ctc_pipeline *p, int64_t now)
 {
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
 	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	int64_t states = atomic_load(&p->worker.state_write_start_us);
 	if (read && now - read > age)
 		age = now - read;
+	if (states && now - states > age)
+		age = now - states;
 	if (p->ping_inflight && p->ping_start_us && now - p->ping_start_us > age)
 		age = now - p->ping_start_us;
 	return age;
@@ -772,10 +927,15 @@ static void check_stall(ctc_pipeline *p, int64_t now)
 {
 	int64_t start = atomic_load(&p->metrics.store_write_start_us);
 	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	int64_t states = atomic_load(&p->worker.state_write_start_us);
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
-	if (read && (!start || read < start)) { /* the older of the two operations under way */
+	if (read && (!start || read < start)) { /* the oldest of the operations under way */
 		start = read;
 		age = now - read;
+	}
+	if (states && (!start || states < start)) {
+		start = states;
+		age = now - states;
 	}
 	if (start && age > p->cfg->store_stall_ms * 1000 && p->stall_counted != start) {
 		p->stall_counted = start;
@@ -1042,8 +1202,11 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	pthread_mutex_init(&p->worker.dlq_mu, NULL);
 	ctc_metrics_init(&p->metrics);
 	p->last_flush_us = now_us();
-	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
+	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8)) ||
+	    !(p->committing = rd_kafka_topic_partition_list_new(8))) {
 		ct_error_set(err, CT_ENOMEM, "out of memory");
+		if (p->uncommitted)
+			rd_kafka_topic_partition_list_destroy(p->uncommitted);
 		free(p);
 		return NULL;
 	}
@@ -1060,6 +1223,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	if (uv_loop_init(&p->loop)) {
 		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
 		rd_kafka_topic_partition_list_destroy(p->uncommitted);
+		rd_kafka_topic_partition_list_destroy(p->committing);
 		free(p);
 		return NULL;
 	}
@@ -1185,6 +1349,7 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 		/* a client per thread that uses one: libmongoc clients are not thread-safe */
 		if (!(p->worker.store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
 		    !(p->worker.read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+		    !(p->worker.state_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
 		    !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
 			goto fail;
 	}
@@ -1290,8 +1455,10 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		rd_kafka_destroy(p->anchor_rk);
 	ctc_anchor_free(p->anchor);
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
+	rd_kafka_topic_partition_list_destroy(p->committing);
 	ctc_store_close(p->worker.store);
 	ctc_store_close(p->worker.read_store);
+	ctc_store_close(p->worker.state_store);
 	ctc_store_close(p->ping_store);
 	ctc_offsets_free(p->worker.prover);
 	ctc_cache_free(p->worker.cache);

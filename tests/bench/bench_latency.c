@@ -34,8 +34,11 @@
  *        CT_MONGODB_URI and CT_BINARY_DIR (its consumer/changetrail-consumer
  *        is run). CT_LATENCY_CONSUMER_EXTRA: more [consumer] lines for the
  *        daemon's config ("\n" between them), CT_LATENCY_KAFKA_EXTRA: more
- *        [kafka] lines, CT_LATENCY_POLL_US: the poll period (default 1000),
- *        CT_LATENCY_KEEP_LOG=1: keep the daemon's log.
+ *        [kafka] lines, CT_LATENCY_PRODUCER_KAFKA: librdkafka settings of the
+ *        producer ("linger.ms=5,socket.nagle.disable=true"),
+ *        CT_LATENCY_POLL_US: the poll period (default 1000),
+ *        CT_LATENCY_KEEP_LOG=1: keep the daemon's log, CT_LATENCY_KEEP_DB=1:
+ *        keep the run's database.
  * Prints one key=value line with every figure, then last
  *   latency p50_ms=.. p99_ms=.. floor_p99_ms=..
  */
@@ -384,9 +387,19 @@ int main(int argc, char **argv)
 	if (ct_producer_config_set(pc, "source", "bench", &err) || ct_producer_config_set(pc, "topic", topic, &err) ||
 	    ct_producer_config_set(pc, "kafka.bootstrap.servers", kbs, &err))
 		die(err.message);
-	const char *linger = getenv("CT_LATENCY_PRODUCER_LINGER_MS");
-	if (linger && ct_producer_config_set(pc, "kafka.linger.ms", linger, &err))
-		die(err.message);
+	/* CT_LATENCY_PRODUCER_KAFKA="linger.ms=5,socket.nagle.disable=true": librdkafka settings to try */
+	const char *pk = getenv("CT_LATENCY_PRODUCER_KAFKA");
+	char *pks = pk ? strdup(pk) : NULL, *save = NULL;
+	for (char *kv = pks ? strtok_r(pks, ",", &save) : NULL; kv; kv = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(kv, '='), key[200];
+		if (!eq)
+			die("CT_LATENCY_PRODUCER_KAFKA: key=value,...");
+		*eq = '\0';
+		snprintf(key, sizeof(key), "kafka.%s", kv);
+		if (ct_producer_config_set(pc, key, eq + 1, &err))
+			die(err.message);
+	}
+	free(pks);
 	if (ct_producer_new(pc, &prod, &err))
 		die(err.message);
 	ct_producer_config_destroy(pc);

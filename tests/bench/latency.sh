@@ -13,7 +13,7 @@
 #   CT_LATENCY_CONSUMER_BINARY_DIR  another build's consumer to measure (e.g.
 #                       main's, for a before/after); default the build above
 #   CT_LATENCY_CONSUMER_EXTRA, CT_LATENCY_KAFKA_EXTRA, CT_LATENCY_POLL_US,
-#   CT_LATENCY_PRODUCER_LINGER_MS, CT_LATENCY_KEEP_LOG: see bench_latency.c
+#   CT_LATENCY_PRODUCER_KAFKA, CT_LATENCY_KEEP_LOG, CT_LATENCY_KEEP_DB: see bench_latency.c
 # Last line: latency p50_ms=.. p99_ms=.. floor_p99_ms=..
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
