@@ -52,6 +52,7 @@ struct ctc_pipeline {
 	int pipefd[2];
 	uv_poll_t kpoll;
 	uv_timer_t batch_timer, tick_timer, deadline_timer;
+	unsigned ticks; /* of tick_timer (100 ms): lag every 10, ping every 50 */
 	uv_signal_t sigterm, sigint;
 	uv_async_t stop_async;
 	uv_work_t prep_work, write_work, state_work, ping_work;
@@ -948,9 +949,8 @@ static void check_stall(ctc_pipeline *p, int64_t now)
 static void tick_cb(uv_timer_t *t)
 {
 	ctc_pipeline *p = t->data;
-	static unsigned ticks;
 	int64_t now = now_us();
-	ticks++;
+	p->ticks++;
 	heartbeat(p);
 	if (p->stalled && !p->stopping) {
 		p->stalled = false;
@@ -969,11 +969,11 @@ static void tick_cb(uv_timer_t *t)
 		else
 			dispatch_flush(p);
 	}
-	if (ticks % 10 == 0)
+	if (p->ticks % 10 == 0)
 		update_lag(p);
 	check_stall(p, now);
 	ctc_anchor_tick(p->anchor, now, false);
-	if (p->ping_store && !p->ping_inflight && (ticks % 50 == 1)) {
+	if (p->ping_store && !p->ping_inflight && (p->ticks % 50 == 1)) {
 		p->ping_inflight = true;
 		p->ping_start_us = now;
 		p->ping_work.data = p;
@@ -1184,52 +1184,20 @@ static int dlq_message_max_bytes(const ctc_config *cfg, rd_kafka_conf_t *pconf, 
 	return set(pconf, "message.max.bytes", v, err);
 }
 
-ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
+/* The code of the failure `err` describes, or `fallback` when it holds none: never 0. */
+static int failed(const ct_error *err, int fallback)
 {
-	char errstr[512];
-	rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
-	ctc_pipeline *p = calloc(1, sizeof(*p));
-	if (!p) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		return NULL;
-	}
-	p->cfg = cfg;
-	p->pipefd[0] = p->pipefd[1] = -1;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	pthread_mutex_init(&p->worker.pause_mu, NULL);
-	pthread_mutex_init(&p->worker.refused_mu, NULL);
-	pthread_mutex_init(&p->worker.dlq_mu, NULL);
-	ctc_metrics_init(&p->metrics);
-	p->last_flush_us = now_us();
-	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8)) ||
-	    !(p->committing = rd_kafka_topic_partition_list_new(8))) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		if (p->uncommitted)
-			rd_kafka_topic_partition_list_destroy(p->uncommitted);
-		free(p);
-		return NULL;
-	}
-	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
-	/* Test-only fault injection (the reliability suite, docs/reliability.md):
-	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
-	 * N-th batch's MongoDB write was acknowledged, before its offsets are
-	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
-	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
-	if (crash && *crash) {
-		p->crash_after_write = strtol(crash, NULL, 10);
-		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
-	}
-	if (uv_loop_init(&p->loop)) {
-		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
-		rd_kafka_topic_partition_list_destroy(p->uncommitted);
-		rd_kafka_topic_partition_list_destroy(p->committing);
-		free(p);
-		return NULL;
-	}
+	return err && err->code ? err->code : fallback;
+}
 
-	if (!(cconf = kafka_conf(cfg, true, err)))
-		goto fail;
+/* The group's consumer (and the fetcher's waker when librdkafka needs one). */
+static int setup_consumer(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512];
+	rd_kafka_conf_t *cconf = kafka_conf(cfg, true, err);
+	if (!cconf)
+		return failed(err, CT_ECONFIG);
 	if (!ctc_config_kafka_get(cfg, "auto.offset.reset") && set(cconf, "auto.offset.reset", "earliest", err))
 		goto fail;
 	/* The prefetch only has to cover the time to the next fetch once the
@@ -1259,16 +1227,26 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	rd_kafka_conf_set_error_cb(cconf, kafka_error_cb);
 	rd_kafka_conf_set_opaque(cconf, p);
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
-		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
-		goto fail;
+		rd_kafka_conf_destroy(cconf); /* still ours when rd_kafka_new() fails */
+		return ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
 	}
-	cconf = NULL;
 	if (need_waker &&
 	    !(p->fetchwake = ctc_fetchwake_new(p->rk, p->prefetch_kb, atoll(qmsgs), &p->metrics.fetch_wakeups, err)))
-		goto fail;
+		return failed(err, CT_ENOMEM);
+	return 0;
+fail:
+	rd_kafka_conf_destroy(cconf);
+	return failed(err, CT_ECONFIG);
+}
 
-	if (!(pconf = kafka_conf(cfg, false, err)))
-		goto fail;
+/* The DLQ producer, and the anchor topic's when anchors go to Kafka. */
+static int setup_producers(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512];
+	rd_kafka_conf_t *pconf = kafka_conf(cfg, false, err);
+	if (!pconf)
+		return failed(err, CT_ECONFIG);
 	/* a DLQ message must not be dropped: retry until delivered (the batch waits) */
 	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
 	    set(pconf, "message.timeout.ms", "0", err) || set(pconf, "linger.ms", "5", err) ||
@@ -1277,89 +1255,78 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	rd_kafka_conf_set_dr_msg_cb(pconf, dlq_dr_cb);
 	rd_kafka_conf_set_opaque(pconf, &p->worker);
 	if (!(p->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
-		ct_error_set(err, CT_EKAFKA, "kafka producer: %s", errstr);
-		goto fail;
+		rd_kafka_conf_destroy(pconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka producer: %s", errstr);
 	}
-	pconf = NULL;
 
 	if (ctc_anchor_new(cfg, &p->metrics, &p->anchor, err))
+		return failed(err, CT_ECONFIG);
+	if (!p->anchor || !*cfg->anchor_topic)
+		return 0;
+	if (!(pconf = kafka_conf(cfg, false, err)))
+		return failed(err, CT_ECONFIG);
+	/* its own producer: an anchor that cannot be delivered must never hold up
+	 * the DLQ deliveries a batch waits for (failed ones are produced again) */
+	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
+	    set(pconf, "message.timeout.ms", "60000", err) || set(pconf, "linger.ms", "5", err))
 		goto fail;
-	if (p->anchor && *cfg->anchor_topic) {
-		if (!(pconf = kafka_conf(cfg, false, err)))
-			goto fail;
-		/* its own producer: an anchor that cannot be delivered must never hold up
-		 * the DLQ deliveries a batch waits for (failed ones are produced again) */
-		if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
-		    set(pconf, "message.timeout.ms", "60000", err) || set(pconf, "linger.ms", "5", err))
-			goto fail;
-		rd_kafka_conf_set_dr_msg_cb(pconf, ctc_anchor_dr_cb);
-		rd_kafka_conf_set_opaque(pconf, p->anchor);
-		if (!(p->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
-			ct_error_set(err, CT_EKAFKA, "kafka anchor producer: %s", errstr);
-			goto fail;
-		}
-		pconf = NULL;
-		ctc_anchor_set_producer(p->anchor, p->anchor_rk);
+	rd_kafka_conf_set_dr_msg_cb(pconf, ctc_anchor_dr_cb);
+	rd_kafka_conf_set_opaque(pconf, p->anchor);
+	if (!(p->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(pconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka anchor producer: %s", errstr);
 	}
+	ctc_anchor_set_producer(p->anchor, p->anchor_rk);
+	return 0;
+fail:
+	rd_kafka_conf_destroy(pconf);
+	return failed(err, CT_ECONFIG);
+}
 
-	p->worker.cfg = cfg;
-	p->worker.anchor = p->anchor;
-	p->worker.consumer = p->rk;
-	p->worker.dlq = p->dlq;
-	p->worker.metrics = &p->metrics;
-	p->worker.abort = &p->abort;
-	/* Half the session timeout: stood still that long, the group may have
-	 * moved our partitions to another member (worker.h, alive_us). */
-	const char *sto = ctc_config_kafka_get(cfg, "session.timeout.ms");
-	long long session_ms = sto ? atoll(sto) : 45000;
-	p->worker.stall_limit_us = (session_ms / 2 > 1000 ? session_ms / 2 : 1000) * 1000;
-	/* The side consumer that proves offsets going back (offsets.h): no
-	 * group membership (assign only), no commits, an end or a missing
-	 * offset reported, never reset. */
-	{
-		char gid[300];
-		rd_kafka_conf_t *oconf = kafka_conf(cfg, true, err);
-		rd_kafka_t *ork;
-		snprintf(gid, sizeof(gid), "%s.offsets-proof", cfg->group_id);
-		if (!oconf)
-			goto fail;
-		if (set(oconf, "group.id", gid, err) || set(oconf, "enable.auto.commit", "false", err) ||
-		    set(oconf, "enable.auto.offset.store", "false", err) ||
-		    set(oconf, "enable.partition.eof", "true", err) || set(oconf, "auto.offset.reset", "error", err) ||
-		    set(oconf, "queued.max.messages.kbytes", "2048", err)) {
-			rd_kafka_conf_destroy(oconf);
-			goto fail;
-		}
-		if (!(ork = rd_kafka_new(RD_KAFKA_CONSUMER, oconf, errstr, sizeof(errstr)))) {
-			rd_kafka_conf_destroy(oconf);
-			ct_error_set(err, CT_EKAFKA, "kafka consumer (offsets proof): %s", errstr);
-			goto fail;
-		}
-		rd_kafka_poll_set_consumer(ork);
-		if (!(p->worker.prover = ctc_offsets_new(ork, &p->metrics.offsets_went_back))) {
-			ct_error_set(err, CT_ENOMEM, "out of memory");
-			goto fail;
-		}
+/*
+ * The worker (worker.h) with the side consumer that proves offsets going
+ * back (offsets.h: no group membership, assign only, no commits, an end or
+ * a missing offset reported, never reset), and the health check's client.
+ */
+static int setup_worker(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512], gid[300];
+	ctc_offsets_prover *prover;
+	rd_kafka_conf_t *oconf = kafka_conf(cfg, true, err);
+	rd_kafka_t *ork;
+	snprintf(gid, sizeof(gid), "%s.offsets-proof", cfg->group_id);
+	if (!oconf)
+		return failed(err, CT_ECONFIG);
+	if (set(oconf, "group.id", gid, err) || set(oconf, "enable.auto.commit", "false", err) ||
+	    set(oconf, "enable.auto.offset.store", "false", err) ||
+	    set(oconf, "enable.partition.eof", "true", err) || set(oconf, "auto.offset.reset", "error", err) ||
+	    set(oconf, "queued.max.messages.kbytes", "2048", err)) {
+		rd_kafka_conf_destroy(oconf);
+		return failed(err, CT_ECONFIG);
 	}
-	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20))) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		goto fail;
+	if (!(ork = rd_kafka_new(RD_KAFKA_CONSUMER, oconf, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(oconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka consumer (offsets proof): %s", errstr);
 	}
-	if (!cfg->no_write) {
-		/* a client per thread that uses one: libmongoc clients are not thread-safe */
-		if (!(p->worker.store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
-		    !(p->worker.read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
-		    !(p->worker.state_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
-		    !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
-			goto fail;
-	}
+	rd_kafka_poll_set_consumer(ork);
+	if (!(prover = ctc_offsets_new(ork, &p->metrics.offsets_went_back)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (ctc_worker_init(&p->worker, cfg, p->rk, p->dlq, prover, p->anchor, &p->metrics, &p->abort, err))
+		return failed(err, CT_ENOMEM);
+	/* the health check's own client (libmongoc clients are not thread-safe) */
+	if (!cfg->no_write && !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
+		return failed(err, CT_ECONFIG);
+	return 0;
+}
 
+/* The loop's handles: librdkafka's queue wake-up pipe, timers, signals, the HTTP server. */
+static int setup_loop(ctc_pipeline *p, ct_error *err)
+{
 	/* librdkafka writes to the pipe when its consumer queue turns non-empty */
 	if (pipe(p->pipefd) || fcntl(p->pipefd[0], F_SETFL, O_NONBLOCK) ||
-	    fcntl(p->pipefd[1], F_SETFL, O_NONBLOCK)) {
-		ct_error_set(err, CT_EIO, "pipe: %s", strerror(errno));
-		goto fail;
-	}
+	    fcntl(p->pipefd[1], F_SETFL, O_NONBLOCK))
+		return ct_error_set(err, CT_EIO, "pipe: %s", strerror(errno));
 	rd_kafka_poll_set_consumer(p->rk);
 	p->queue = rd_kafka_queue_get_consumer(p->rk);
 	rd_kafka_queue_io_event_enable(p->queue, p->pipefd[1], "1", 1);
@@ -1374,17 +1341,56 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	p->kpoll.data = p->batch_timer.data = p->tick_timer.data = p->deadline_timer.data = p;
 	p->sigterm.data = p->sigint.data = p->stop_async.data = p;
 	p->handles_open = true;
-	if (*cfg->http_listen &&
-	    !(p->http = ctc_http_start(&p->loop, cfg->http_listen, http_handler, p, err)))
-		goto fail;
+	if (*p->cfg->http_listen &&
+	    !(p->http = ctc_http_start(&p->loop, p->cfg->http_listen, http_handler, p, err)))
+		return failed(err, CT_EIO);
+	return 0;
+}
+
+ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
+{
+	ctc_pipeline *p = calloc(1, sizeof(*p));
+	if (!p) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->pipefd[0] = p->pipefd[1] = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	ctc_metrics_init(&p->metrics);
+	p->last_flush_us = now_us();
+	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8)) ||
+	    !(p->committing = rd_kafka_topic_partition_list_new(8))) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		if (p->uncommitted)
+			rd_kafka_topic_partition_list_destroy(p->uncommitted);
+		free(p);
+		return NULL;
+	}
+	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
+	/* Test-only fault injection (the reliability suite, docs/reliability.md):
+	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
+	 * N-th batch's MongoDB write was acknowledged, before its offsets are
+	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
+	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
+	if (crash && *crash) {
+		p->crash_after_write = strtol(crash, NULL, 10);
+		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
+	}
+	if (uv_loop_init(&p->loop)) {
+		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
+		rd_kafka_topic_partition_list_destroy(p->uncommitted);
+		rd_kafka_topic_partition_list_destroy(p->committing);
+		free(p);
+		return NULL;
+	}
+
+	if (setup_consumer(p, err) || setup_producers(p, err) || setup_worker(p, err) || setup_loop(p, err)) {
+		ctc_pipeline_free(p);
+		return NULL;
+	}
 	return p;
-fail:
-	if (cconf)
-		rd_kafka_conf_destroy(cconf);
-	if (pconf)
-		rd_kafka_conf_destroy(pconf);
-	ctc_pipeline_free(p);
-	return NULL;
 }
 
 int ctc_pipeline_http_port(const ctc_pipeline *p)
@@ -1456,24 +1462,13 @@ void ctc_pipeline_free(ctc_pipeline *p)
 	ctc_anchor_free(p->anchor);
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	rd_kafka_topic_partition_list_destroy(p->committing);
-	ctc_store_close(p->worker.store);
-	ctc_store_close(p->worker.read_store);
-	ctc_store_close(p->worker.state_store);
 	ctc_store_close(p->ping_store);
-	ctc_offsets_free(p->worker.prover);
-	ctc_cache_free(p->worker.cache);
-	ctc_contexts_free(&p->worker.ctxs);
+	ctc_worker_fini(&p->worker);
 	if (p->pipefd[0] >= 0)
 		close(p->pipefd[0]);
 	if (p->pipefd[1] >= 0)
 		close(p->pipefd[1]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->worker.pause_mu);
-	for (unsigned i = 0; i < p->worker.nrederive; i++)
-		free(p->worker.rederive[i]);
-	pthread_mutex_destroy(&p->worker.refused_mu);
-	ctc_worker_dlq_free(&p->worker);
-	pthread_mutex_destroy(&p->worker.dlq_mu);
 	free(p);
 }

@@ -20,6 +20,58 @@
 #include <string.h>
 #include <time.h>
 
+int ctc_worker_init(ctc_worker *w, const ctc_config *cfg, rd_kafka_t *consumer, rd_kafka_t *dlq,
+		    struct ctc_offsets_prover *prover, ctc_anchor *anchor, ctc_metrics *metrics, atomic_int *abort,
+		    ct_error *err)
+{
+	w->prover = prover;
+	pthread_mutex_init(&w->pause_mu, NULL);
+	pthread_mutex_init(&w->refused_mu, NULL);
+	pthread_mutex_init(&w->dlq_mu, NULL);
+	w->ready = true;
+	w->cfg = cfg;
+	w->consumer = consumer;
+	w->dlq = dlq;
+	w->anchor = anchor;
+	w->metrics = metrics;
+	w->abort = abort;
+	const char *sto = ctc_config_kafka_get(cfg, "session.timeout.ms");
+	long long session_ms = sto ? atoll(sto) : 45000;
+	w->stall_limit_us = (session_ms / 2 > 1000 ? session_ms / 2 : 1000) * 1000;
+	if (!(w->cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (cfg->no_write)
+		return 0;
+	if (!(w->store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+	    !(w->read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+	    !(w->state_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
+		return err && err->code ? err->code : CT_ECONFIG;
+	return 0;
+}
+
+void ctc_worker_fini(ctc_worker *w)
+{
+	ctc_store_close(w->store);
+	ctc_store_close(w->read_store);
+	ctc_store_close(w->state_store);
+	w->store = w->read_store = w->state_store = NULL;
+	ctc_offsets_free(w->prover);
+	w->prover = NULL;
+	ctc_cache_free(w->cache);
+	w->cache = NULL;
+	ctc_contexts_free(&w->ctxs);
+	for (unsigned i = 0; i < w->nrederive; i++)
+		free(w->rederive[i]);
+	w->nrederive = 0;
+	ctc_worker_dlq_free(w);
+	if (w->ready) {
+		pthread_mutex_destroy(&w->pause_mu);
+		pthread_mutex_destroy(&w->refused_mu);
+		pthread_mutex_destroy(&w->dlq_mu);
+		w->ready = false;
+	}
+}
+
 void ctc_batch_free(ctc_batch *b)
 {
 	if (!b)

@@ -121,7 +121,31 @@ typedef struct ctc_worker {
 	unsigned nrederive;
 	bool rederive_all;
 	ctc_anchor *anchor;       /* NULL: no anchors */
+	bool ready;               /* ctc_worker_init() set up the locks */
 } ctc_worker;
+
+/*
+ * Sets up a zeroed `w` for a consumer: its locks, the state cache bounded by
+ * cfg, the stall limit (half of [kafka] session.timeout.ms: stood still that
+ * long, the group may have moved our partitions to another member) and,
+ * unless cfg->no_write, a MongoDB client per stage that uses one (libmongoc
+ * clients are not thread-safe). `consumer` (pause/resume, assignment
+ * checks), `dlq` (its producer), `anchor` (may be NULL), `metrics` and
+ * `abort` are borrowed and must outlive `w`; `prover` (offsets.h, may be
+ * NULL) is owned from the call on. 0 or an error (CT_ENOMEM, CT_ECONFIG for
+ * a MongoDB URI); call ctc_worker_fini() in both cases.
+ */
+int ctc_worker_init(ctc_worker *w, const ctc_config *cfg, rd_kafka_t *consumer, rd_kafka_t *dlq,
+		    struct ctc_offsets_prover *prover, ctc_anchor *anchor, ctc_metrics *metrics, atomic_int *abort,
+		    ct_error *err);
+
+/*
+ * Frees what ctc_worker_init() set up (also after it failed, or on a zeroed
+ * `w` it never saw): clients, prover, cache, gathered contexts, dead letters
+ * still to send, locks. Every stage must be idle, and the DLQ producer's
+ * delivery reports served no more (destroy it first).
+ */
+void ctc_worker_fini(ctc_worker *w);
 
 /*
  * Stage 1: parse, validate (bad messages to the DLQ), load the missing
