@@ -1353,7 +1353,9 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 	b->ok = false;
 	b->states_due = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
+	atomic_store(&w->history_writing, 1);
 	int wrc = write_batch(w, w->store, b, &ws, &dups, &err);
+	atomic_store(&w->history_writing, 0);
 	if (wrc == CT_ECONFLICT) {
 		char q[512];
 		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
@@ -1430,8 +1432,17 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 	 * its own (what worker.h says of a state write holds for each part, and
 	 * offsets wait for all of them), so the history writes of later batches
 	 * are never queued behind one long state write at the server. Contexts
-	 * go with the first part. */
+	 * go with the first part. A part does not start while a history write
+	 * is under way, but waits for it at most as long as the last part took:
+	 * history goes first, and a state write takes at most twice as long. */
+	int64_t part_us = 0;
 	do {
+		for (int64_t until = mono_us() + part_us;
+		     atomic_load(&w->history_writing) && mono_us() < until && !atomic_load(w->abort);) {
+			struct timespec ts = {0, 500000};
+			nanosleep(&ts, NULL);
+		}
+		int64_t t0 = mono_us();
 		size_t end = off;
 		for (size_t k = 0; k < CTC_STATE_WRITE_CHUNK && end < b->states.len; k++) {
 			uint32_t dl;
@@ -1455,6 +1466,7 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 		}
 		b->contexts_ms += ws.contexts_ms;
 		b->state_ms += ws.state_ms;
+		part_us = mono_us() - t0;
 		off = end;
 	} while (off < b->states.len);
 	states_written(w, b);

@@ -84,6 +84,7 @@ typedef struct ctc_worker {
 	ctc_store *read_store;    /* state loads (stage 1), its own client; NULL with no_write */
 	ctc_store *state_store;   /* state writes (stage 3), its own client; NULL: stage 2 writes them */
 	atomic_int_fast64_t state_write_start_us; /* stage 3's write outstanding since (monotonic µs), 0 = none */
+	atomic_int history_writing; /* stage 2 is writing history: stage 3 lets it go first (see ctc_worker_write_states) */
 	ctc_cache *cache;
 	ctc_metrics *metrics;
 	atomic_int *abort;        /* set when the shutdown deadline passed: stop retrying */
@@ -190,7 +191,7 @@ void ctc_worker_write_history(ctc_worker *w, ctc_batch *b);
 void ctc_worker_write_states(ctc_worker *w, ctc_batch *b);
 
 /* States per write of stage 3 (see ctc_worker_write_states). */
-#define CTC_STATE_WRITE_CHUNK 50
+#define CTC_STATE_WRITE_CHUNK 25
 
 /*
  * Milliseconds from one state write to the next: state_flush_ms, stretched
