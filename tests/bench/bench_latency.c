@@ -38,7 +38,8 @@
  *        producer ("linger.ms=5,socket.nagle.disable=true"),
  *        CT_LATENCY_POLL_US: the poll period (default 1000),
  *        CT_LATENCY_KEEP_LOG=1: keep the daemon's log, CT_LATENCY_KEEP_DB=1:
- *        keep the run's database.
+ *        keep the run's database, CT_LATENCY_DUMP=file: every event's
+ *        "index emit_us e2e_us floor_us" to that file.
  * Prints one key=value line with every figure, then last
  *   latency p50_ms=.. p99_ms=.. floor_p99_ms=..
  */
@@ -496,6 +497,13 @@ int main(int argc, char **argv)
 	for (int k = warmup; k < total; k++)
 		if (floor_us[k] > 0)
 			flat[fm++] = floor_us[k];
+	const char *dump = getenv("CT_LATENCY_DUMP");
+	FILE *df = dump ? fopen(dump, "w") : NULL;
+	for (int k = warmup; df && k < total && k < got; k++)
+		fprintf(df, "%d %lld %lld %lld\n", k, (long long)emit_us[k], (long long)(seen_us[k] - emit_us[k]),
+			(long long)floor_us[k]);
+	if (df)
+		fclose(df);
 	qsort(lat, m, sizeof(*lat), cmp_i64);
 	qsort(flat, fm, sizeof(*flat), cmp_i64);
 	double tick = (double)sysconf(_SC_CLK_TCK);
