@@ -86,6 +86,7 @@ struct ctc_pipeline {
 	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
 	rd_kafka_topic_partition_list_t *committing;  /* those up to `flushing`: committed once it is written */
+	bool states_lost; /* a state write failed: no later batch may be committed (it would commit past it) */
 	uint64_t events_seen;
 	unsigned conflict_rewinds; /* in a row, without a batch written in between */
 	bool stalled; /* the heartbeat found a stall: fence and rewind at the next tick */
@@ -141,7 +142,7 @@ static void take_offsets(ctc_pipeline *p, ctc_batch *b)
 static void commit_uncommitted(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_t *offs = p->uncommitted;
-	if (offs->cnt) {
+	if (offs->cnt && !p->states_lost) {
 		rd_kafka_resp_err_t e = rd_kafka_commit(p->rk, offs, 0);
 		if (e) {
 			/* Not fatal: the next commit covers it, redelivery is harmless. */
@@ -385,9 +386,8 @@ static void after_state_cb(uv_work_t *req, int status)
 	ctc_pipeline *p = req->data;
 	ctc_batch *b = p->flushing;
 	p->flushing = NULL;
-	if (b->handled || p->result) {
-		/* settled by a revoke or discarded with its generation (its offsets
-		 * with it), or the consumer is failing: nothing to commit */
+	if (b->handled) {
+		/* settled by a revoke, or discarded with its generation (its offsets with it) */
 	} else if (b->fenced && b->nstates == 0 && b->ctxs.n == 0) {
 		/* nothing was to be written, nothing lost: the offsets wait for the next state write */
 		release_held(p);
@@ -403,6 +403,8 @@ static void after_state_cb(uv_work_t *req, int status)
 	} else {
 		ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
 			(unsigned long long)b->seq, b->nstates);
+		/* a later batch's history may still be written: its offsets must not be committed either */
+		p->states_lost = true;
 		fail_pipeline(p, "state write failed");
 	}
 	ctc_batch_free(b);
@@ -656,6 +658,7 @@ static void settle_inflight(ctc_pipeline *p)
 			if (!p->writing->ok) {
 				ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
 					(unsigned long long)p->writing->seq, p->writing->nstates);
+				p->states_lost = true;
 				goto fail;
 			}
 		}
