@@ -3,18 +3,27 @@
  *
  * Threads: the libuv loop thread owns the Kafka consumer (polling,
  * rebalances, commits), the pending batch and the HTTP server. A batch goes
- * through two stages on the libuv thread pool (worker.h): `preparing` (CPU:
- * parse, diff, records) and `writing` (MongoDB), so one batch is prepared
- * while the previous one is written. At most one batch per stage, one
+ * through stages on the libuv thread pool (worker.h): `preparing` (CPU:
+ * parse, diff, records), `writing` (history to MongoDB) and, for a batch that
+ * took the changed states, `flushing` (contexts and states, on a client of
+ * their own), so one batch is prepared while the previous one is written and
+ * no history waits for a state write. At most one batch per stage, one
  * prepared batch waiting for the writer, and one filling up to batch_size;
  * beyond that nothing is read, so librdkafka's own bounded prefetch is the
  * only queue. The cache is touched by the preparing stage, and by the loop
  * only while no batch is being prepared.
  *
+ * Batching is a group commit (issue 18): with the writer idle, what has
+ * arrived goes at once; batches grow only while a history write is in
+ * flight, up to batch_size, and batch_ms bounds the wait.
+ *
  * Offsets of written batches wait in `uncommitted` until the states they
  * changed are written too (worker.h): every state_flush_ms, on revoke and at
- * stop; a failed batch discards them, so Kafka redelivers from the last
- * commit that had everything behind it in MongoDB.
+ * stop. When a batch's states go to the `flushing` stage, the offsets up to
+ * it move to `committing` and are committed once the states are written;
+ * later batches gather in `uncommitted` meanwhile. A failed batch discards
+ * them, so Kafka redelivers from the last commit that had everything behind
+ * it in MongoDB.
  */
 #include "pipeline.h"
 
@@ -43,9 +52,10 @@ struct ctc_pipeline {
 	int pipefd[2];
 	uv_poll_t kpoll;
 	uv_timer_t batch_timer, tick_timer, deadline_timer;
+	unsigned ticks; /* of tick_timer (100 ms): lag every 10, ping every 50 */
 	uv_signal_t sigterm, sigint;
 	uv_async_t stop_async;
-	uv_work_t prep_work, write_work, ping_work;
+	uv_work_t prep_work, write_work, state_work, ping_work;
 	bool ping_inflight;
 	rd_kafka_t *rk, *dlq;
 	rd_kafka_t *anchor_rk;    /* producer of the anchor topic; NULL without one */
@@ -62,10 +72,11 @@ struct ctc_pipeline {
 	atomic_int abort;
 	/* batches */
 	ctc_batch *pending, *preparing, *prepared, *writing;
+	ctc_batch *flushing; /* its history written, its states being written (stage 3) */
 	uint64_t next_seq;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	bool prep_done, write_done; /* guarded by mu */
+	bool prep_done, write_done, state_done; /* guarded by mu */
 	/* lifecycle */
 	bool stopping, closed, handles_open, deadline_passed;
 	int result;
@@ -74,6 +85,8 @@ struct ctc_pipeline {
 	double last_state_write_ms; /* contexts + states of the last state write: see flush_gap_us() */
 	int64_t last_history_us; /* the last batch with events written */
 	rd_kafka_topic_partition_list_t *uncommitted; /* next offsets of written batches */
+	rd_kafka_topic_partition_list_t *committing;  /* those up to `flushing`: committed once it is written */
+	bool states_lost; /* a state write failed: no later batch may be committed (it would commit past it) */
 	uint64_t events_seen;
 	unsigned conflict_rewinds; /* in a row, without a batch written in between */
 	bool stalled; /* the heartbeat found a stall: fence and rewind at the next tick */
@@ -129,7 +142,7 @@ static void take_offsets(ctc_pipeline *p, ctc_batch *b)
 static void commit_uncommitted(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_t *offs = p->uncommitted;
-	if (offs->cnt) {
+	if (offs->cnt && !p->states_lost) {
 		rd_kafka_resp_err_t e = rd_kafka_commit(p->rk, offs, 0);
 		if (e) {
 			/* Not fatal: the next commit covers it, redelivery is harmless. */
@@ -148,6 +161,42 @@ static void discard_uncommitted(ctc_pipeline *p)
 {
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
 	p->uncommitted = rd_kafka_topic_partition_list_new(8);
+	rd_kafka_topic_partition_list_destroy(p->committing);
+	p->committing = rd_kafka_topic_partition_list_new(8);
+}
+
+/* The offsets gathered so far wait for the state write of the batch that took the states. */
+static void hold_for_states(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *held = p->committing;
+	p->committing = p->uncommitted;
+	p->uncommitted = held; /* empty: one state write at a time */
+}
+
+/* Those offsets back with the others (older ones: the highest per partition stays). */
+static void release_held(ctc_pipeline *p)
+{
+	for (int i = 0; i < p->committing->cnt; i++) {
+		const rd_kafka_topic_partition_t *h = &p->committing->elems[i];
+		rd_kafka_topic_partition_t *tp = rd_kafka_topic_partition_list_find(p->uncommitted, h->topic, h->partition);
+		if (!tp)
+			tp = rd_kafka_topic_partition_list_add(p->uncommitted, h->topic, h->partition);
+		if (h->offset > tp->offset)
+			tp->offset = h->offset;
+	}
+	rd_kafka_topic_partition_list_destroy(p->committing);
+	p->committing = rd_kafka_topic_partition_list_new(8);
+}
+
+/* Commits the offsets held for the state write just acknowledged. */
+static void commit_held(ctc_pipeline *p)
+{
+	rd_kafka_topic_partition_list_t *later = p->uncommitted;
+	p->uncommitted = p->committing;
+	p->committing = rd_kafka_topic_partition_list_new(8);
+	commit_uncommitted(p);
+	rd_kafka_topic_partition_list_destroy(p->uncommitted);
+	p->uncommitted = later;
 }
 
 /* See ctc_state_flush_interval_ms(). */
@@ -161,7 +210,7 @@ static int64_t flush_gap_us(const ctc_pipeline *p)
  * second for one batch's states, cost a whole scan more). */
 static bool flush_in_flight(const ctc_pipeline *p)
 {
-	return (p->writing && p->writing->flush_state) || (p->prepared && p->prepared->flush_state);
+	return p->flushing || (p->writing && p->writing->flush_state) || (p->prepared && p->prepared->flush_state);
 }
 
 static bool flush_due(const ctc_pipeline *p)
@@ -175,7 +224,18 @@ static bool flush_due(const ctc_pipeline *p)
 
 static bool busy(const ctc_pipeline *p)
 {
-	return p->preparing || p->prepared || p->writing;
+	return p->preparing || p->prepared || p->writing || p->flushing;
+}
+
+/*
+ * Group commit (issue 18): with no history write in flight or waiting for
+ * the writer, what has arrived goes to the stages at once; while one is, the
+ * pending batch grows (up to batch_size, for at most batch_ms), so a light
+ * load is written within one write's time and a heavy one in big batches.
+ */
+static bool writer_idle(const ctc_pipeline *p)
+{
+	return !p->preparing && !p->prepared && !p->writing;
 }
 
 static void prep_cb(uv_work_t *req)
@@ -191,9 +251,19 @@ static void prep_cb(uv_work_t *req)
 static void write_cb(uv_work_t *req)
 {
 	ctc_pipeline *p = req->data;
-	ctc_worker_write(&p->worker, p->writing);
+	ctc_worker_write_history(&p->worker, p->writing);
 	pthread_mutex_lock(&p->mu);
 	p->write_done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+static void state_cb(uv_work_t *req)
+{
+	ctc_pipeline *p = req->data;
+	ctc_worker_write_states(&p->worker, p->flushing);
+	pthread_mutex_lock(&p->mu);
+	p->state_done = true;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 }
@@ -201,6 +271,7 @@ static void write_cb(uv_work_t *req)
 static void dispatch(ctc_pipeline *p);
 static void after_prep_cb(uv_work_t *req, int status);
 static void after_write_cb(uv_work_t *req, int status);
+static void after_state_cb(uv_work_t *req, int status);
 
 /* Never commit past unwritten data: stop; the group redelivers from the last commit. */
 static void fail_pipeline(ctc_pipeline *p, const char *why)
@@ -220,6 +291,8 @@ static void start_write(ctc_pipeline *p)
 {
 	if (p->writing || !p->prepared || p->result)
 		return;
+	if (p->prepared->flush && p->flushing)
+		return; /* one state write at a time: a batch that took states waits for the one under way */
 	p->writing = p->prepared;
 	p->prepared = NULL;
 	p->write_done = false;
@@ -229,6 +302,21 @@ static void start_write(ctc_pipeline *p)
 		ctc_log(CTC_ERROR, "cannot queue work", NULL);
 		ctc_batch_free(p->writing);
 		p->writing = NULL;
+		fail_pipeline(p, "internal error");
+	}
+}
+
+/* Hands the states written batch `b` took to stage 3; the offsets so far wait for them. */
+static void start_states(ctc_pipeline *p, ctc_batch *b)
+{
+	hold_for_states(p);
+	p->flushing = b;
+	p->state_done = false;
+	p->state_work.data = p;
+	if (uv_queue_work(&p->loop, &p->state_work, state_cb, after_state_cb)) {
+		ctc_log(CTC_ERROR, "cannot queue work", NULL);
+		p->flushing = NULL;
+		ctc_batch_free(b);
 		fail_pipeline(p, "internal error");
 	}
 }
@@ -254,7 +342,7 @@ static void advance(ctc_pipeline *p)
 {
 	start_write(p);
 	if (p->result == 0 && p->pending &&
-	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping ||
+	    (p->pending->n >= (size_t)p->cfg->batch_size || p->stopping || writer_idle(p) ||
 	     now_us() - p->pending->start_us >= p->cfg->batch_ms * 1000 ||
 	     (p->uncommitted->cnt && flush_due(p))))
 		dispatch(p);
@@ -279,6 +367,47 @@ static void after_prep_cb(uv_work_t *req, int status)
 	} else {
 		p->prepared = b;
 	}
+	advance(p);
+}
+
+/* After a state write (of `b`) was acknowledged and its offsets committed. */
+static void states_done(ctc_pipeline *p, const ctc_batch *b)
+{
+	p->last_flush_us = now_us();
+	int64_t gap_before = flush_gap_us(p);
+	p->last_state_write_ms = b->contexts_ms + b->state_ms;
+	if (flush_gap_us(p) != gap_before)
+		ctc_log(CTC_INFO, "state write interval", "interval_ms=%lld state_write_ms=%.1f state_flush_ms=%lld",
+			(long long)(flush_gap_us(p) / 1000), p->last_state_write_ms, (long long)p->cfg->state_flush_ms);
+}
+
+static void after_state_cb(uv_work_t *req, int status)
+{
+	ctc_pipeline *p = req->data;
+	ctc_batch *b = p->flushing;
+	p->flushing = NULL;
+	if (b->handled) {
+		/* settled by a revoke, or discarded with its generation (its offsets with it) */
+	} else if (b->fenced && b->nstates == 0 && b->ctxs.n == 0) {
+		/* nothing was to be written, nothing lost: the offsets wait for the next state write */
+		release_held(p);
+	} else if (b->fenced) {
+		p->flushing = b; /* discard_generation() marks it handled; freed below */
+		fence_and_rewind(p, "state write fenced");
+		p->flushing = NULL;
+	} else if (b->ok) {
+		commit_held(p);
+		states_done(p, b);
+		ctc_log(CTC_INFO, "states written", "batch=%llu states=%zu contexts=%zu contexts_ms=%.1f state_ms=%.1f committed=yes",
+			(unsigned long long)b->seq, b->nstates, b->ctxs.n, b->contexts_ms, b->state_ms);
+	} else {
+		ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
+			(unsigned long long)b->seq, b->nstates);
+		/* a later batch's history may still be written: its offsets must not be committed either */
+		p->states_lost = true;
+		fail_pipeline(p, "state write failed");
+	}
+	ctc_batch_free(b);
 	advance(p);
 }
 
@@ -319,15 +448,11 @@ static void after_write_cb(uv_work_t *req, int status)
 			raise(SIGKILL);
 		}
 		take_offsets(p, b);
-		if (b->state_flushed) {
+		/* with a state write under way, committing these would commit past its states */
+		bool commit = b->state_flushed && !b->states_due && !p->flushing;
+		if (commit) {
 			commit_uncommitted(p);
-			p->last_flush_us = now_us();
-			int64_t gap_before = flush_gap_us(p);
-			p->last_state_write_ms = b->contexts_ms + b->state_ms;
-			if (flush_gap_us(p) != gap_before)
-				ctc_log(CTC_INFO, "state write interval", "interval_ms=%lld state_write_ms=%.1f state_flush_ms=%lld",
-					(long long)(flush_gap_us(p) / 1000), p->last_state_write_ms,
-					(long long)p->cfg->state_flush_ms);
+			states_done(p, b);
 		}
 		if (b->n) {
 			p->last_history_us = now_us();
@@ -338,10 +463,14 @@ static void after_write_cb(uv_work_t *req, int status)
 				(unsigned long long)b->seq, b->n, (unsigned long long)b->persisted,
 				(unsigned long long)b->duplicate, (unsigned long long)b->empty,
 				(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0,
-				b->history_ms, b->contexts_ms, b->state_ms, b->state_flushed ? "yes" : "no");
-		} else {
-			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=yes",
-				(unsigned long long)b->seq, b->contexts_ms, b->state_ms);
+				b->history_ms, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
+		} else if (!b->states_due) {
+			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=%s",
+				(unsigned long long)b->seq, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
+		}
+		if (b->states_due) { /* its states go on in stage 3; nothing waits for them */
+			start_states(p, b);
+			b = NULL;
 		}
 	} else {
 		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
@@ -395,7 +524,7 @@ static void heartbeat(ctc_pipeline *p);
 static void wait_stages(ctc_pipeline *p)
 {
 	pthread_mutex_lock(&p->mu);
-	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done)) {
+	while ((p->preparing && !p->prep_done) || (p->writing && !p->write_done) || (p->flushing && !p->state_done)) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_nsec += 100000000;
@@ -429,6 +558,8 @@ static void discard_generation(ctc_pipeline *p, const char *why)
 		p->preparing->handled = true; /* after_prep_cb frees it */
 	if (p->writing)
 		p->writing->handled = true; /* after_write_cb frees it */
+	if (p->flushing)
+		p->flushing->handled = true; /* after_state_cb frees it */
 	if (p->prepared) {
 		ctc_batch_free(p->prepared);
 		p->prepared = NULL;
@@ -512,6 +643,15 @@ static void settle_inflight(ctc_pipeline *p)
 	wait_stages(p);
 	if (p->result)
 		goto fail;
+	/* the state write under way is the oldest: its offsets first */
+	if (p->flushing && !p->flushing->handled) {
+		if (p->flushing->fenced)
+			goto fenced;
+		if (!p->flushing->ok)
+			goto fail; /* after_state_cb stops the consumer */
+		p->flushing->handled = true;
+		release_held(p);
+	}
 	if (p->writing && !p->writing->handled) {
 		if (p->writing->fenced || p->writing->conflict)
 			goto fenced;
@@ -519,6 +659,18 @@ static void settle_inflight(ctc_pipeline *p)
 			goto fail; /* after_write_cb stops the consumer */
 		p->writing->handled = true;
 		take_offsets(p, p->writing);
+		if (p->writing->states_due) {
+			/* its history is written, the states it took not yet: here, before any newer ones */
+			ctc_worker_write_states(&p->worker, p->writing);
+			if (p->writing->fenced)
+				goto fenced;
+			if (!p->writing->ok) {
+				ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
+					(unsigned long long)p->writing->seq, p->writing->nstates);
+				p->states_lost = true;
+				goto fail;
+			}
+		}
 	}
 	/* the waiting batch is older than the one in preparation */
 	ctc_batch *order[2] = {p->prepared, p->preparing};
@@ -693,8 +845,12 @@ static void drain(ctc_pipeline *p)
 				rd_kafka_message_destroy(m);
 			return;
 		}
-		if (!m)
+		if (!m) {
+			/* all there is for now: written at once when the writer is idle */
+			if (writer_idle(p))
+				dispatch(p);
 			return;
+		}
 		if (m->err) {
 			if (m->err == RD_KAFKA_RESP_ERR__AUTHENTICATION || m->err == RD_KAFKA_RESP_ERR__FATAL)
 				kafka_error_cb(p->rk, m->err, rd_kafka_message_errstr(m), p);
@@ -789,8 +945,11 @@ static int64_t stall_age_us(ctc_pipeline *p, int64_t now)
 {
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
 	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	int64_t states = atomic_load(&p->worker.state_write_start_us);
 	if (read && now - read > age)
 		age = now - read;
+	if (states && now - states > age)
+		age = now - states;
 	if (p->ping_inflight && p->ping_start_us && now - p->ping_start_us > age)
 		age = now - p->ping_start_us;
 	return age;
@@ -800,10 +959,15 @@ static void check_stall(ctc_pipeline *p, int64_t now)
 {
 	int64_t start = atomic_load(&p->metrics.store_write_start_us);
 	int64_t read = atomic_load(&p->metrics.store_read_start_us);
+	int64_t states = atomic_load(&p->worker.state_write_start_us);
 	int64_t age = ctc_metrics_store_write_age_us(&p->metrics, now);
-	if (read && (!start || read < start)) { /* the older of the two operations under way */
+	if (read && (!start || read < start)) { /* the oldest of the operations under way */
 		start = read;
 		age = now - read;
+	}
+	if (states && (!start || states < start)) {
+		start = states;
+		age = now - states;
 	}
 	if (start && age > p->cfg->store_stall_ms * 1000 && p->stall_counted != start) {
 		p->stall_counted = start;
@@ -816,9 +980,8 @@ static void check_stall(ctc_pipeline *p, int64_t now)
 static void tick_cb(uv_timer_t *t)
 {
 	ctc_pipeline *p = t->data;
-	static unsigned ticks;
 	int64_t now = now_us();
-	ticks++;
+	p->ticks++;
 	heartbeat(p);
 	uint64_t continued = atomic_load(&continued_count);
 	bool resumed = continued != atomic_load(&p->worker.continued_seen);
@@ -844,11 +1007,11 @@ static void tick_cb(uv_timer_t *t)
 		else
 			dispatch_flush(p);
 	}
-	if (ticks % 10 == 0)
+	if (p->ticks % 10 == 0)
 		update_lag(p);
 	check_stall(p, now);
 	ctc_anchor_tick(p->anchor, now, false);
-	if (p->ping_store && !p->ping_inflight && (ticks % 50 == 1)) {
+	if (p->ping_store && !p->ping_inflight && (p->ticks % 50 == 1)) {
 		p->ping_inflight = true;
 		p->ping_start_us = now;
 		p->ping_work.data = p;
@@ -1068,48 +1231,20 @@ static int dlq_message_max_bytes(const ctc_config *cfg, rd_kafka_conf_t *pconf, 
 	return set(pconf, "message.max.bytes", v, err);
 }
 
-ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
+/* The code of the failure `err` describes, or `fallback` when it holds none: never 0. */
+static int failed(const ct_error *err, int fallback)
 {
-	char errstr[512];
-	rd_kafka_conf_t *cconf = NULL, *pconf = NULL;
-	ctc_pipeline *p = calloc(1, sizeof(*p));
-	if (!p) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		return NULL;
-	}
-	p->cfg = cfg;
-	p->pipefd[0] = p->pipefd[1] = -1;
-	pthread_mutex_init(&p->mu, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	pthread_mutex_init(&p->worker.pause_mu, NULL);
-	pthread_mutex_init(&p->worker.refused_mu, NULL);
-	pthread_mutex_init(&p->worker.dlq_mu, NULL);
-	ctc_metrics_init(&p->metrics);
-	p->last_flush_us = now_us();
-	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8))) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		free(p);
-		return NULL;
-	}
-	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
-	/* Test-only fault injection (the reliability suite, docs/reliability.md):
-	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
-	 * N-th batch's MongoDB write was acknowledged, before its offsets are
-	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
-	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
-	if (crash && *crash) {
-		p->crash_after_write = strtol(crash, NULL, 10);
-		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
-	}
-	if (uv_loop_init(&p->loop)) {
-		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
-		rd_kafka_topic_partition_list_destroy(p->uncommitted);
-		free(p);
-		return NULL;
-	}
+	return err && err->code ? err->code : fallback;
+}
 
-	if (!(cconf = kafka_conf(cfg, true, err)))
-		goto fail;
+/* The group's consumer (and the fetcher's waker when librdkafka needs one). */
+static int setup_consumer(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512];
+	rd_kafka_conf_t *cconf = kafka_conf(cfg, true, err);
+	if (!cconf)
+		return failed(err, CT_ECONFIG);
 	if (!ctc_config_kafka_get(cfg, "auto.offset.reset") && set(cconf, "auto.offset.reset", "earliest", err))
 		goto fail;
 	/* The prefetch only has to cover the time to the next fetch once the
@@ -1143,16 +1278,26 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	rd_kafka_conf_set_stats_cb(cconf, kafka_stats_cb);
 	rd_kafka_conf_set_opaque(cconf, p);
 	if (!(p->rk = rd_kafka_new(RD_KAFKA_CONSUMER, cconf, errstr, sizeof(errstr)))) {
-		ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
-		goto fail;
+		rd_kafka_conf_destroy(cconf); /* still ours when rd_kafka_new() fails */
+		return ct_error_set(err, CT_EKAFKA, "kafka consumer: %s", errstr);
 	}
-	cconf = NULL;
 	if (need_waker &&
 	    !(p->fetchwake = ctc_fetchwake_new(p->rk, p->prefetch_kb, atoll(qmsgs), &p->metrics.fetch_wakeups, err)))
-		goto fail;
+		return failed(err, CT_ENOMEM);
+	return 0;
+fail:
+	rd_kafka_conf_destroy(cconf);
+	return failed(err, CT_ECONFIG);
+}
 
-	if (!(pconf = kafka_conf(cfg, false, err)))
-		goto fail;
+/* The DLQ producer, and the anchor topic's when anchors go to Kafka. */
+static int setup_producers(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512];
+	rd_kafka_conf_t *pconf = kafka_conf(cfg, false, err);
+	if (!pconf)
+		return failed(err, CT_ECONFIG);
 	/* a DLQ message must not be dropped: retry until delivered (the batch waits) */
 	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
 	    set(pconf, "message.timeout.ms", "0", err) || set(pconf, "linger.ms", "5", err) ||
@@ -1161,88 +1306,78 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	rd_kafka_conf_set_dr_msg_cb(pconf, dlq_dr_cb);
 	rd_kafka_conf_set_opaque(pconf, &p->worker);
 	if (!(p->dlq = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
-		ct_error_set(err, CT_EKAFKA, "kafka producer: %s", errstr);
-		goto fail;
+		rd_kafka_conf_destroy(pconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka producer: %s", errstr);
 	}
-	pconf = NULL;
 
 	if (ctc_anchor_new(cfg, &p->metrics, &p->anchor, err))
+		return failed(err, CT_ECONFIG);
+	if (!p->anchor || !*cfg->anchor_topic)
+		return 0;
+	if (!(pconf = kafka_conf(cfg, false, err)))
+		return failed(err, CT_ECONFIG);
+	/* its own producer: an anchor that cannot be delivered must never hold up
+	 * the DLQ deliveries a batch waits for (failed ones are produced again) */
+	if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
+	    set(pconf, "message.timeout.ms", "60000", err) || set(pconf, "linger.ms", "5", err))
 		goto fail;
-	if (p->anchor && *cfg->anchor_topic) {
-		if (!(pconf = kafka_conf(cfg, false, err)))
-			goto fail;
-		/* its own producer: an anchor that cannot be delivered must never hold up
-		 * the DLQ deliveries a batch waits for (failed ones are produced again) */
-		if (set(pconf, "enable.idempotence", "true", err) || set(pconf, "acks", "all", err) ||
-		    set(pconf, "message.timeout.ms", "60000", err) || set(pconf, "linger.ms", "5", err))
-			goto fail;
-		rd_kafka_conf_set_dr_msg_cb(pconf, ctc_anchor_dr_cb);
-		rd_kafka_conf_set_opaque(pconf, p->anchor);
-		if (!(p->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
-			ct_error_set(err, CT_EKAFKA, "kafka anchor producer: %s", errstr);
-			goto fail;
-		}
-		pconf = NULL;
-		ctc_anchor_set_producer(p->anchor, p->anchor_rk);
+	rd_kafka_conf_set_dr_msg_cb(pconf, ctc_anchor_dr_cb);
+	rd_kafka_conf_set_opaque(pconf, p->anchor);
+	if (!(p->anchor_rk = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(pconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka anchor producer: %s", errstr);
 	}
+	ctc_anchor_set_producer(p->anchor, p->anchor_rk);
+	return 0;
+fail:
+	rd_kafka_conf_destroy(pconf);
+	return failed(err, CT_ECONFIG);
+}
 
-	p->worker.cfg = cfg;
-	p->worker.anchor = p->anchor;
-	p->worker.consumer = p->rk;
-	p->worker.dlq = p->dlq;
-	p->worker.metrics = &p->metrics;
-	p->worker.abort = &p->abort;
-	/* Half the session timeout: stood still that long, the group may have
-	 * moved our partitions to another member (worker.h, alive_us). */
-	const char *sto = ctc_config_kafka_get(cfg, "session.timeout.ms");
-	long long session_ms = sto ? atoll(sto) : 45000;
-	p->worker.stall_limit_us = (session_ms / 2 > 1000 ? session_ms / 2 : 1000) * 1000;
-	/* The side consumer that proves offsets going back (offsets.h): no
-	 * group membership (assign only), no commits, an end or a missing
-	 * offset reported, never reset. */
-	{
-		char gid[300];
-		rd_kafka_conf_t *oconf = kafka_conf(cfg, true, err);
-		rd_kafka_t *ork;
-		snprintf(gid, sizeof(gid), "%s.offsets-proof", cfg->group_id);
-		if (!oconf)
-			goto fail;
-		if (set(oconf, "group.id", gid, err) || set(oconf, "enable.auto.commit", "false", err) ||
-		    set(oconf, "enable.auto.offset.store", "false", err) ||
-		    set(oconf, "enable.partition.eof", "true", err) || set(oconf, "auto.offset.reset", "error", err) ||
-		    set(oconf, "queued.max.messages.kbytes", "2048", err)) {
-			rd_kafka_conf_destroy(oconf);
-			goto fail;
-		}
-		if (!(ork = rd_kafka_new(RD_KAFKA_CONSUMER, oconf, errstr, sizeof(errstr)))) {
-			rd_kafka_conf_destroy(oconf);
-			ct_error_set(err, CT_EKAFKA, "kafka consumer (offsets proof): %s", errstr);
-			goto fail;
-		}
-		rd_kafka_poll_set_consumer(ork);
-		if (!(p->worker.prover = ctc_offsets_new(ork, &p->metrics.offsets_went_back))) {
-			ct_error_set(err, CT_ENOMEM, "out of memory");
-			goto fail;
-		}
+/*
+ * The worker (worker.h) with the side consumer that proves offsets going
+ * back (offsets.h: no group membership, assign only, no commits, an end or
+ * a missing offset reported, never reset), and the health check's client.
+ */
+static int setup_worker(ctc_pipeline *p, ct_error *err)
+{
+	const ctc_config *cfg = p->cfg;
+	char errstr[512], gid[300];
+	ctc_offsets_prover *prover;
+	rd_kafka_conf_t *oconf = kafka_conf(cfg, true, err);
+	rd_kafka_t *ork;
+	snprintf(gid, sizeof(gid), "%s.offsets-proof", cfg->group_id);
+	if (!oconf)
+		return failed(err, CT_ECONFIG);
+	if (set(oconf, "group.id", gid, err) || set(oconf, "enable.auto.commit", "false", err) ||
+	    set(oconf, "enable.auto.offset.store", "false", err) ||
+	    set(oconf, "enable.partition.eof", "true", err) || set(oconf, "auto.offset.reset", "error", err) ||
+	    set(oconf, "queued.max.messages.kbytes", "2048", err)) {
+		rd_kafka_conf_destroy(oconf);
+		return failed(err, CT_ECONFIG);
 	}
-	if (!(p->worker.cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20))) {
-		ct_error_set(err, CT_ENOMEM, "out of memory");
-		goto fail;
+	if (!(ork = rd_kafka_new(RD_KAFKA_CONSUMER, oconf, errstr, sizeof(errstr)))) {
+		rd_kafka_conf_destroy(oconf);
+		return ct_error_set(err, CT_EKAFKA, "kafka consumer (offsets proof): %s", errstr);
 	}
-	if (!cfg->no_write) {
-		/* a client per thread that uses one: libmongoc clients are not thread-safe */
-		if (!(p->worker.store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
-		    !(p->worker.read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
-		    !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
-			goto fail;
-	}
+	rd_kafka_poll_set_consumer(ork);
+	if (!(prover = ctc_offsets_new(ork, &p->metrics.offsets_went_back)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (ctc_worker_init(&p->worker, cfg, p->rk, p->dlq, prover, p->anchor, &p->metrics, &p->abort, err))
+		return failed(err, CT_ENOMEM);
+	/* the health check's own client (libmongoc clients are not thread-safe) */
+	if (!cfg->no_write && !(p->ping_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
+		return failed(err, CT_ECONFIG);
+	return 0;
+}
 
+/* The loop's handles: librdkafka's queue wake-up pipe, timers, signals, the HTTP server. */
+static int setup_loop(ctc_pipeline *p, ct_error *err)
+{
 	/* librdkafka writes to the pipe when its consumer queue turns non-empty */
 	if (pipe(p->pipefd) || fcntl(p->pipefd[0], F_SETFL, O_NONBLOCK) ||
-	    fcntl(p->pipefd[1], F_SETFL, O_NONBLOCK)) {
-		ct_error_set(err, CT_EIO, "pipe: %s", strerror(errno));
-		goto fail;
-	}
+	    fcntl(p->pipefd[1], F_SETFL, O_NONBLOCK))
+		return ct_error_set(err, CT_EIO, "pipe: %s", strerror(errno));
 	rd_kafka_poll_set_consumer(p->rk);
 	p->queue = rd_kafka_queue_get_consumer(p->rk);
 	rd_kafka_queue_io_event_enable(p->queue, p->pipefd[1], "1", 1);
@@ -1257,17 +1392,56 @@ ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
 	p->kpoll.data = p->batch_timer.data = p->tick_timer.data = p->deadline_timer.data = p;
 	p->sigterm.data = p->sigint.data = p->stop_async.data = p;
 	p->handles_open = true;
-	if (*cfg->http_listen &&
-	    !(p->http = ctc_http_start(&p->loop, cfg->http_listen, http_handler, p, err)))
-		goto fail;
+	if (*p->cfg->http_listen &&
+	    !(p->http = ctc_http_start(&p->loop, p->cfg->http_listen, http_handler, p, err)))
+		return failed(err, CT_EIO);
+	return 0;
+}
+
+ctc_pipeline *ctc_pipeline_new(const ctc_config *cfg, ct_error *err)
+{
+	ctc_pipeline *p = calloc(1, sizeof(*p));
+	if (!p) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		return NULL;
+	}
+	p->cfg = cfg;
+	p->pipefd[0] = p->pipefd[1] = -1;
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
+	ctc_metrics_init(&p->metrics);
+	p->last_flush_us = now_us();
+	if (!(p->uncommitted = rd_kafka_topic_partition_list_new(8)) ||
+	    !(p->committing = rd_kafka_topic_partition_list_new(8))) {
+		ct_error_set(err, CT_ENOMEM, "out of memory");
+		if (p->uncommitted)
+			rd_kafka_topic_partition_list_destroy(p->uncommitted);
+		free(p);
+		return NULL;
+	}
+	ctc_log_set_level((ctc_log_level)ctc_log_level_parse(cfg->log_level));
+	/* Test-only fault injection (the reliability suite, docs/reliability.md):
+	 * CT_TEST_CRASH_AFTER_WRITE=N kills the process with SIGKILL after the
+	 * N-th batch's MongoDB write was acknowledged, before its offsets are
+	 * committed. Not a CHANGETRAIL_ setting on purpose: never in a config. */
+	const char *crash = getenv("CT_TEST_CRASH_AFTER_WRITE");
+	if (crash && *crash) {
+		p->crash_after_write = strtol(crash, NULL, 10);
+		ctc_log(CTC_WARN, "test fault hook armed", "crash_after_write=%ld", p->crash_after_write);
+	}
+	if (uv_loop_init(&p->loop)) {
+		ct_error_set(err, CT_EINTERNAL, "uv_loop_init failed");
+		rd_kafka_topic_partition_list_destroy(p->uncommitted);
+		rd_kafka_topic_partition_list_destroy(p->committing);
+		free(p);
+		return NULL;
+	}
+
+	if (setup_consumer(p, err) || setup_producers(p, err) || setup_worker(p, err) || setup_loop(p, err)) {
+		ctc_pipeline_free(p);
+		return NULL;
+	}
 	return p;
-fail:
-	if (cconf)
-		rd_kafka_conf_destroy(cconf);
-	if (pconf)
-		rd_kafka_conf_destroy(pconf);
-	ctc_pipeline_free(p);
-	return NULL;
 }
 
 int ctc_pipeline_http_port(const ctc_pipeline *p)
@@ -1344,23 +1518,14 @@ void ctc_pipeline_free(ctc_pipeline *p)
 		rd_kafka_destroy(p->anchor_rk);
 	ctc_anchor_free(p->anchor);
 	rd_kafka_topic_partition_list_destroy(p->uncommitted);
-	ctc_store_close(p->worker.store);
-	ctc_store_close(p->worker.read_store);
+	rd_kafka_topic_partition_list_destroy(p->committing);
 	ctc_store_close(p->ping_store);
-	ctc_offsets_free(p->worker.prover);
-	ctc_cache_free(p->worker.cache);
-	ctc_contexts_free(&p->worker.ctxs);
+	ctc_worker_fini(&p->worker);
 	if (p->pipefd[0] >= 0)
 		close(p->pipefd[0]);
 	if (p->pipefd[1] >= 0)
 		close(p->pipefd[1]);
 	pthread_mutex_destroy(&p->mu);
 	pthread_cond_destroy(&p->cv);
-	pthread_mutex_destroy(&p->worker.pause_mu);
-	for (unsigned i = 0; i < p->worker.nrederive; i++)
-		free(p->worker.rederive[i]);
-	pthread_mutex_destroy(&p->worker.refused_mu);
-	ctc_worker_dlq_free(&p->worker);
-	pthread_mutex_destroy(&p->worker.dlq_mu);
 	free(p);
 }

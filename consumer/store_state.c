@@ -432,6 +432,13 @@ static bool only_duplicates(const bson_t *reply)
 	return n > 0;
 }
 
+/* A count of a bulk write's reply (nInserted, nMatched), -1 when absent. */
+static int64_t reply_count(const bson_t *reply, const char *key)
+{
+	bson_iter_t it;
+	return bson_iter_init_find(&it, reply, key) && BSON_ITER_HOLDS_NUMBER(&it) ? bson_iter_as_int64(&it) : -1;
+}
+
 /* A state to write: its document, _id and version, and what `state` holds (-1: nothing). */
 typedef struct pending {
 	const uint8_t *data; /* its BSON (in the caller's buffer) */
@@ -490,7 +497,8 @@ static int read_versions(ctc_store *s, pending *p, size_t n, ct_error *err)
  * inserts (nothing stored) and compare-and-swap replaces
  * replaceOne({_id, version: <the version read>}, state) (an older one
  * stored); a newer or equal stored state is left alone. Whatever changed in
- * between (another writer) is seen by the next round's read. The filters
+ * between (another writer) is seen by the next round's read; a bulk that
+ * inserted or matched every one of them needs no next round. The filters
  * are equalities on the whole of an index (`_id`, or `id_version` on
  * (_id, version)): the guard `version: {$lt: v}` costs a collection scan
  * per statement on servers that use an index only for such queries
@@ -561,13 +569,19 @@ int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_err
 			if (!ok)
 				rc = cts_mongo_error(err, "state write", &e);
 		}
+		bool all = false;
 		if (!rc) {
 			bson_t reply;
-			if (!mongoc_bulk_operation_execute(bulk, &reply, &e) && !only_duplicates(&reply))
+			bool ok = mongoc_bulk_operation_execute(bulk, &reply, &e);
+			if (!ok && !only_duplicates(&reply))
 				rc = cts_mongo_error(err, "state write", &e);
+			/* every state inserted or swapped as read: nothing for a next round to find */
+			all = ok && reply_count(&reply, "nInserted") + reply_count(&reply, "nMatched") == (int64_t)n;
 			bson_destroy(&reply);
 		}
 		mongoc_bulk_operation_destroy(bulk);
+		if (all)
+			break;
 	}
 out:
 	free(p);

@@ -20,6 +20,58 @@
 #include <string.h>
 #include <time.h>
 
+int ctc_worker_init(ctc_worker *w, const ctc_config *cfg, rd_kafka_t *consumer, rd_kafka_t *dlq,
+		    struct ctc_offsets_prover *prover, ctc_anchor *anchor, ctc_metrics *metrics, atomic_int *abort,
+		    ct_error *err)
+{
+	w->prover = prover;
+	pthread_mutex_init(&w->pause_mu, NULL);
+	pthread_mutex_init(&w->refused_mu, NULL);
+	pthread_mutex_init(&w->dlq_mu, NULL);
+	w->ready = true;
+	w->cfg = cfg;
+	w->consumer = consumer;
+	w->dlq = dlq;
+	w->anchor = anchor;
+	w->metrics = metrics;
+	w->abort = abort;
+	const char *sto = ctc_config_kafka_get(cfg, "session.timeout.ms");
+	long long session_ms = sto ? atoll(sto) : 45000;
+	w->stall_limit_us = (session_ms / 2 > 1000 ? session_ms / 2 : 1000) * 1000;
+	if (!(w->cache = ctc_cache_new((size_t)cfg->cache_max_documents, (size_t)cfg->cache_max_mb << 20)))
+		return ct_error_set(err, CT_ENOMEM, "out of memory");
+	if (cfg->no_write)
+		return 0;
+	if (!(w->store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+	    !(w->read_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)) ||
+	    !(w->state_store = ctc_store_open(cfg->mongodb_uri, cfg->mongodb_database, err)))
+		return err && err->code ? err->code : CT_ECONFIG;
+	return 0;
+}
+
+void ctc_worker_fini(ctc_worker *w)
+{
+	ctc_store_close(w->store);
+	ctc_store_close(w->read_store);
+	ctc_store_close(w->state_store);
+	w->store = w->read_store = w->state_store = NULL;
+	ctc_offsets_free(w->prover);
+	w->prover = NULL;
+	ctc_cache_free(w->cache);
+	w->cache = NULL;
+	ctc_contexts_free(&w->ctxs);
+	for (unsigned i = 0; i < w->nrederive; i++)
+		free(w->rederive[i]);
+	w->nrederive = 0;
+	ctc_worker_dlq_free(w);
+	if (w->ready) {
+		pthread_mutex_destroy(&w->pause_mu);
+		pthread_mutex_destroy(&w->refused_mu);
+		pthread_mutex_destroy(&w->dlq_mu);
+		w->ready = false;
+	}
+}
+
 void ctc_batch_free(ctc_batch *b)
 {
 	if (!b)
@@ -529,40 +581,57 @@ out:
 	return rc;
 }
 
-/* *dups: history records that were in MongoDB already (redelivered events). */
-static int write_batch(ctc_worker *w, ctc_batch *b, ctc_write_set *ws, size_t *dups, ct_error *err)
+/* Marks a MongoDB write of `store` outstanding (or done) for the loop's stall check (store_stall_ms). */
+static void write_outstanding(ctc_worker *w, const ctc_store *store, bool start)
+{
+	if (store == w->store)
+		ctc_metrics_store_write(w->metrics, start);
+	else
+		atomic_store(&w->state_write_start_us, start ? ctc_metrics_now_us() : 0);
+}
+
+/*
+ * Writes `ws` through `store` (the writer's, or the state writer's own
+ * client), retrying while MongoDB fails. *dups: history records that were
+ * in MongoDB already (redelivered events).
+ */
+static int write_batch(ctc_worker *w, ctc_store *store, ctc_batch *b, ctc_write_set *ws, size_t *dups,
+		       ct_error *err)
 {
 	int64_t delay = 100;
 	*dups = 0;
-	if (!w->store)
+	if (!store)
 		return 0;
 	/* outstanding until written, retries included: the loop's stall check (store_stall_ms) */
-	ctc_metrics_store_write(w->metrics, true);
+	write_outstanding(w, store, true);
 	for (;;) {
 		int rc = 0;
 		/* checked before every attempt: a retry may outlive the assignment */
 		if (ctc_worker_fenced(w, b)) {
 			b->fenced = true;
-			ctc_metrics_store_write(w->metrics, false);
+			write_outstanding(w, store, false);
 			return CT_ETIMEDOUT;
 		}
-		if (!w->indexes_done && !(rc = ctc_store_ensure_indexes(w->store, w->cfg->history_ttl_days, err)))
+		/* the writer's first write makes the indexes; the state writer only
+		 * ever writes after a history write of the same batch */
+		if (store == w->store && !w->indexes_done &&
+		    !(rc = ctc_store_ensure_indexes(store, w->cfg->history_ttl_days, err)))
 			w->indexes_done = true;
-		if (!rc && !(rc = ctc_store_write(w->store, ws, dups, err)))
+		if (!rc && !(rc = ctc_store_write(store, ws, dups, err)))
 			break;
 		/* records that collide with other stored records: retrying cannot
 		 * help, the batch fails with what was found (ws->conflicts) */
 		if (rc == CT_ECONFLICT) {
-			ctc_metrics_store_write(w->metrics, false);
+			write_outstanding(w, store, false);
 			return rc;
 		}
-		store_failed(w, "write batch", err);
+		store_failed(w, store == w->store ? "write batch" : "write states", err);
 		if (!backoff(w, &delay)) {
-			ctc_metrics_store_write(w->metrics, false);
+			write_outstanding(w, store, false);
 			return CT_ETIMEDOUT;
 		}
 	}
-	ctc_metrics_store_write(w->metrics, false);
+	write_outstanding(w, store, false);
 	store_succeeded(w);
 	return 0;
 }
@@ -1264,20 +1333,38 @@ out:
 	return rc;
 }
 
-void ctc_worker_write(ctc_worker *w, ctc_batch *b)
+/* What follows a state write (of `b`, taken in stage 1) that MongoDB acknowledged. */
+static void states_written(ctc_worker *w, ctc_batch *b)
 {
+	atomic_store(&w->written_take, b->take);
+	atomic_fetch_add(&w->metrics->state_writes, 1);
+	atomic_fetch_add(&w->metrics->states_written, b->nstates);
+	ctc_anchor_add(w->anchor, &b->heads); /* only what MongoDB holds now */
+}
+
+/*
+ * Stage 2, and the whole write when `with_states`: history, then (with
+ * states) contexts and states. Without, a batch that took the states
+ * leaves them to ctc_worker_write_states() (b->states_due).
+ */
+static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
+{
+	bool states = b->flush && with_states;
 	ctc_write_set ws = {.history_bson = (const uint8_t *)b->history.data,
 			    .history_bson_len = b->history.len,
-			    .states_bson = b->flush ? (const uint8_t *)b->states.data : NULL,
-			    .states_bson_len = b->flush ? b->states.len : 0,
-			    .contexts = b->flush && b->ctxs.n ? &b->ctxs : NULL};
+			    .states_bson = states ? (const uint8_t *)b->states.data : NULL,
+			    .states_bson_len = states ? b->states.len : 0,
+			    .contexts = states && b->ctxs.n ? &b->ctxs : NULL};
 	ct_error err;
 	size_t dups;
 	int rc;
 
 	b->ok = false;
+	b->states_due = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
-	int wrc = write_batch(w, b, &ws, &dups, &err);
+	atomic_store(&w->history_writing, 1);
+	int wrc = write_batch(w, w->store, b, &ws, &dups, &err);
+	atomic_store(&w->history_writing, 0);
 	if (wrc == CT_ECONFLICT) {
 		char q[512];
 		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
@@ -1317,15 +1404,81 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b)
 		ctc_log(CTC_ERROR, "DLQ delivery failed", "error=\"%s\"", ct_strerror(rc));
 		return;
 	}
-	if (b->flush) {
-		atomic_store(&w->written_take, b->take);
-		atomic_fetch_add(&w->metrics->state_writes, 1);
-		atomic_fetch_add(&w->metrics->states_written, b->nstates);
-		ctc_anchor_add(w->anchor, &b->heads); /* only what MongoDB holds now */
-	}
+	if (states)
+		states_written(w, b);
+	else if (b->flush)
+		b->states_due = true;
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);
 	atomic_fetch_add(&w->metrics->empty, b->empty);
 	atomic_fetch_add(&w->metrics->markers, b->markers);
+	b->ok = true;
+}
+
+void ctc_worker_write(ctc_worker *w, ctc_batch *b)
+{
+	write_stage(w, b, true);
+}
+
+void ctc_worker_write_history(ctc_worker *w, ctc_batch *b)
+{
+	write_stage(w, b, !w->state_store);
+}
+
+void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
+{
+	const uint8_t *data = (const uint8_t *)b->states.data;
+	size_t off = 0;
+	ct_error err;
+	size_t dups;
+
+	b->ok = false;
+	b->contexts_ms = b->state_ms = 0;
+	if (!b->states_due)
+		return;
+	ctc_store *store = w->state_store ? w->state_store : w->store;
+	/* In parts of CTC_STATE_WRITE_CHUNK states: each is a guarded write of
+	 * its own (what worker.h says of a state write holds for each part, and
+	 * offsets wait for all of them), so the history writes of later batches
+	 * are never queued behind one long state write at the server. Contexts
+	 * go with the first part. A part does not start while a history write
+	 * is under way, but waits for it at most as long as the last part took:
+	 * history goes first, and a state write takes at most twice as long. */
+	int64_t part_us = 0;
+	do {
+		for (int64_t until = mono_us() + part_us;
+		     atomic_load(&w->history_writing) && mono_us() < until && !atomic_load(w->abort);) {
+			struct timespec ts = {0, 500000};
+			nanosleep(&ts, NULL);
+		}
+		int64_t t0 = mono_us();
+		size_t end = off;
+		for (size_t k = 0; k < CTC_STATE_WRITE_CHUNK && end < b->states.len; k++) {
+			uint32_t dl;
+			if (b->states.len - end < 5) {
+				end = b->states.len; /* malformed: the write refuses it */
+				break;
+			}
+			memcpy(&dl, data + end, 4);
+			dl = BSON_UINT32_FROM_LE(dl);
+			end = dl < 5 || dl > b->states.len - end ? b->states.len : end + dl;
+		}
+		ctc_write_set ws = {.states_bson = data ? data + off : NULL,
+				    .states_bson_len = end - off,
+				    .contexts = off == 0 && b->ctxs.n ? &b->ctxs : NULL};
+		if (write_batch(w, store, b, &ws, &dups, &err)) {
+			/* states and contexts never conflict: fenced, or the shutdown deadline */
+			if (b->fenced)
+				ctc_log(CTC_WARN, "state write fenced, not written", "batch=%llu states=%zu generation=%llu",
+					(unsigned long long)b->seq, b->nstates, (unsigned long long)b->generation);
+			return;
+		}
+		b->contexts_ms += ws.contexts_ms;
+		b->state_ms += ws.state_ms;
+		part_us = mono_us() - t0;
+		off = end;
+	} while (off < b->states.len);
+	states_written(w, b);
+	b->states_due = false;
 	b->ok = true;
 }

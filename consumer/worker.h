@@ -44,6 +44,7 @@ typedef struct ctc_batch {
 	bool flush;                /* stage 1 took the states and contexts: they go with this batch */
 	bool state_flushed;        /* once written, every state changed so far is in MongoDB */
 	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
+	bool states_due;           /* history written, its states (flush) not yet: ctc_worker_write_states() */
 	ct_buf history;            /* records to insert, BSON documents end to end (stage 1 -> 2) */
 	ct_buf states;             /* when flush: the stored states to write, BSON documents end to end */
 	size_t nstates;            /* how many documents `states` holds */
@@ -81,6 +82,9 @@ typedef struct ctc_worker {
 	rd_kafka_t *dlq;          /* producer of the dead-letter topic */
 	ctc_store *store;         /* writes (stage 2); NULL with no_write */
 	ctc_store *read_store;    /* state loads (stage 1), its own client; NULL with no_write */
+	ctc_store *state_store;   /* state writes (stage 3), its own client; NULL: stage 2 writes them */
+	atomic_int_fast64_t state_write_start_us; /* stage 3's write outstanding since (monotonic µs), 0 = none */
+	atomic_int history_writing; /* stage 2 is writing history: stage 3 lets it go first (see ctc_worker_write_states) */
 	ctc_cache *cache;
 	ctc_metrics *metrics;
 	atomic_int *abort;        /* set when the shutdown deadline passed: stop retrying */
@@ -129,7 +133,31 @@ typedef struct ctc_worker {
 	unsigned nrederive;
 	bool rederive_all;
 	ctc_anchor *anchor;       /* NULL: no anchors */
+	bool ready;               /* ctc_worker_init() set up the locks */
 } ctc_worker;
+
+/*
+ * Sets up a zeroed `w` for a consumer: its locks, the state cache bounded by
+ * cfg, the stall limit (half of [kafka] session.timeout.ms: stood still that
+ * long, the group may have moved our partitions to another member) and,
+ * unless cfg->no_write, a MongoDB client per stage that uses one (libmongoc
+ * clients are not thread-safe). `consumer` (pause/resume, assignment
+ * checks), `dlq` (its producer), `anchor` (may be NULL), `metrics` and
+ * `abort` are borrowed and must outlive `w`; `prover` (offsets.h, may be
+ * NULL) is owned from the call on. 0 or an error (CT_ENOMEM, CT_ECONFIG for
+ * a MongoDB URI); call ctc_worker_fini() in both cases.
+ */
+int ctc_worker_init(ctc_worker *w, const ctc_config *cfg, rd_kafka_t *consumer, rd_kafka_t *dlq,
+		    struct ctc_offsets_prover *prover, ctc_anchor *anchor, ctc_metrics *metrics, atomic_int *abort,
+		    ct_error *err);
+
+/*
+ * Frees what ctc_worker_init() set up (also after it failed, or on a zeroed
+ * `w` it never saw): clients, prover, cache, gathered contexts, dead letters
+ * still to send, locks. Every stage must be idle, and the DLQ producer's
+ * delivery reports served no more (destroy it first).
+ */
+void ctc_worker_fini(ctc_worker *w);
 
 /*
  * Stage 1: parse, validate (bad messages to the DLQ), load the missing
@@ -145,13 +173,36 @@ typedef struct ctc_worker {
 void ctc_worker_prepare(ctc_worker *w, ctc_batch *b);
 
 /*
- * Stage 2: writes what stage 1 put in `b`: history, then contexts, then
- * states (retrying while MongoDB fails), then waits for the DLQ deliveries.
+ * Writes what stage 1 put in `b`: history, then contexts, then states
+ * (retrying while MongoDB fails), then waits for the DLQ deliveries.
  * Sets b->ok; only then may offsets up to `b` be committed (and only with
  * b->state_flushed). One thread at a time, batches in stage 1 order. A
  * failed batch stops the consumer: later prepared batches must be dropped.
+ * The loop uses it when it writes a batch itself (a revoke).
  */
 void ctc_worker_write(ctc_worker *w, ctc_batch *b);
+
+/*
+ * Stage 2 (issue 18): the same, except that with a state writer
+ * (w->state_store) a batch that took the states (b->flush) writes only its
+ * history and sets b->states_due: nothing a reader needs waits for the
+ * state write. b->ok then says the history is written; offsets up to `b`
+ * wait for ctc_worker_write_states() too.
+ */
+void ctc_worker_write_history(ctc_worker *w, ctc_batch *b);
+
+/*
+ * Stage 3: the contexts and states `b` took, after its history was written
+ * (b->states_due), through w->state_store, retrying while MongoDB fails and
+ * refusing to write once fenced (b->fenced). Sets b->ok when written: the
+ * offsets up to `b` may then be committed. One state write at a time, in
+ * the order they were taken; it may run beside stage 2 of later batches
+ * (history is never behind the states written).
+ */
+void ctc_worker_write_states(ctc_worker *w, ctc_batch *b);
+
+/* States per write of stage 3 (see ctc_worker_write_states). */
+#define CTC_STATE_WRITE_CHUNK 25
 
 /*
  * Milliseconds from one state write to the next: state_flush_ms, stretched

@@ -301,6 +301,9 @@ int ct_producer_new(const ct_producer_config *conf, ct_producer **out, ct_error 
 	kc = rd_kafka_conf_new();
 	static const char *const defaults[][2] = {
 		{"enable.idempotence", "true"}, {"acks", "all"}, {"linger.ms", "10"},
+		/* TCP_NODELAY: a produce request sent while the previous one is
+		 * unanswered is not held back by Nagle's algorithm (docs/producer.md) */
+		{"socket.nagle.disable", "true"},
 		{"compression.type", "lz4"}, {"message.timeout.ms", "0"},
 		{"client.id", "changetrail-producer"},
 	};

@@ -54,8 +54,9 @@ CT_EXTERN void ct_producer_config_destroy(ct_producer_config *conf);
  *                          "kafka.bootstrap.servers", "kafka.security.protocol",
  *                          "kafka.sasl.password". Defaults set by changetrail:
  *                          enable.idempotence=true, acks=all, linger.ms=10,
- *                          compression.type=lz4, message.timeout.ms=0 (never
- *                          give up while the broker is away)
+ *                          socket.nagle.disable=true, compression.type=lz4,
+ *                          message.timeout.ms=0 (never give up while the
+ *                          broker is away); docs/producer.md says why
  *  - "queue.full"          "block" (default) or "fail": what ct_emit() does
  *                          when librdkafka's queue is full and no spool is set
  *  - "queue.block.ms"      longest time ct_emit() blocks, default 100
