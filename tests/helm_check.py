@@ -18,7 +18,8 @@
             bookkeeping labels and checksum annotations aside)
   refused   values the chart must refuse fail to render (grace period too
             short, KEDA and HPA together, more replicas than partitions,
-            loopback listen, no Secret at all)
+            loopback listen, no Secret at all, a misspelt value refused by
+            values.schema.json)
   config    the rendered consumer.ini through `changetrail-consumer
             --check-config` (with --consumer)
 
@@ -395,7 +396,9 @@ def main():
                 ("loopback [http] listen", ["config.http.listen=127.0.0.1:9464"], "loopback"),
                 ("no Secret at all", ["secret.create=false"], "existingSecret"),
                 ("ServiceMonitor without the Service", ["serviceMonitor.enabled=true", "service.enabled=false"],
-                 "service.enabled")):
+                 "service.enabled"),
+                ("a misspelt value (values.schema.json)", ["keda.enable=true"], "additional properties"),
+                ("a nested [section] in config (values.schema.json)", ["config.consumer.batch.size=1"], "config")):
             r = helm.template(sets)
             check(r.returncode != 0 and msg in r.stderr, f"refused: {name}",
                   f"exit {r.returncode}: {r.stderr.strip()[-300:]}")
