@@ -1,5 +1,5 @@
 # release: LICENSE, CHANGELOG.md and the one version (project() -> version.h,
-# changetrail.pc, --version of both programs), tests/tools/check_release.cmake.
+# changetrail.pc, --version of both programs, Chart.yaml), tests/tools/check_release.cmake.
 add_test(NAME release_conventions
   COMMAND ${CMAKE_COMMAND} -DSRC=${PROJECT_SOURCE_DIR} -DVERSION=${PROJECT_VERSION}
     -DPC=${PROJECT_BINARY_DIR}/changetrail.pc

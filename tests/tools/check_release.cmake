@@ -3,7 +3,8 @@
 #   -DSRC=<source dir> -DVERSION=<project version> -DPC=<generated changetrail.pc>
 #   -DVERSION_H=<generated changetrail/version.h> -DCLI=<changetrail> -DCONSUMER=<changetrail-consumer>
 # A licence, a changelog with an Unreleased section, and one version everywhere
-# (the Python package's pyproject.toml, which cannot read CMake's, checked to agree).
+# (the Python package's pyproject.toml and the Helm chart's Chart.yaml, which cannot read
+# CMake's, checked to agree).
 cmake_minimum_required(VERSION 3.25)
 
 set(failures "")
@@ -62,6 +63,16 @@ if(EXISTS "${SRC}/producer/python/pyproject.toml")
   endif()
   if(NOT pyv MATCHES "^version *= *\"${VERSION}\"")
     fail("producer/python/pyproject.toml says '${pyv}', not version = \"${VERSION}\"")
+  endif()
+endif()
+# the Helm chart (deploy/helm/changetrail-consumer/Chart.yaml): version and appVersion (the
+# default image tag) follow too; ctest helm_check checks the same with helm, when helm is there
+set(chart "${SRC}/deploy/helm/changetrail-consumer/Chart.yaml")
+if(EXISTS "${chart}")
+  file(STRINGS "${chart}" chv REGEX "^version: ")
+  file(STRINGS "${chart}" cha REGEX "^appVersion: ")
+  if(NOT chv MATCHES "^version: \"?${VERSION}\"?$" OR NOT cha MATCHES "^appVersion: \"?${VERSION}\"?$")
+    fail("deploy/helm/changetrail-consumer/Chart.yaml says '${chv}', '${cha}', not ${VERSION}")
   endif()
 endif()
 foreach(prog "${CLI}" "${CONSUMER}")
