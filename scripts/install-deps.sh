@@ -54,8 +54,12 @@ else
   mkdir -p "$CT_CACHE_DIR/bin"
   start=$(date +%s)
   # -X: `helm version` says v3.22.1, not the module's default "v3.22"
-  GOBIN="$CT_CACHE_DIR/bin" GOFLAGS="-p=2 -buildvcs=false" \
+  # a failed build (no module proxy) costs the helm check, not the whole run
+  if GOBIN="$CT_CACHE_DIR/bin" GOFLAGS="-p=2 -buildvcs=false" \
     "$GO" install -ldflags "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" \
-    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
-  echo "install-deps: helm $HELM_VERSION built in $(( $(date +%s) - start )) s"
+    "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"; then
+    echo "install-deps: helm $HELM_VERSION built in $(( $(date +%s) - start )) s"
+  else
+    echo "install-deps: helm $HELM_VERSION could not be built: ctest helm_check will skip" >&2
+  fi
 fi
