@@ -9,11 +9,33 @@
 #include "store.h"
 
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 extern char **environ;
+
+/*
+ * The teardown after the pipeline stopped is bounded: librdkafka 2.0.2 was
+ * seen (reliability suite, topic-recreated, all three workers at once) to
+ * hang in rd_kafka_destroy(), its main thread joining a broker thread that
+ * never ended, after a clean stop with everything written, dead letters
+ * delivered and offsets committed. Nothing is left to lose then: the
+ * process exits with the run's status instead of hanging until killed.
+ */
+#define TEARDOWN_MAX_S 20
+static int teardown_rc;
+
+static void *teardown_watchdog(void *arg)
+{
+	(void)arg;
+	sleep(TEARDOWN_MAX_S);
+	ctc_log(CTC_ERROR, "teardown hung, exiting without it", "seconds=%d", TEARDOWN_MAX_S);
+	_exit(teardown_rc);
+	return NULL;
+}
 
 static void usage(FILE *out)
 {
@@ -117,6 +139,10 @@ int main(int argc, char **argv)
 	rc = ctc_pipeline_run(p, &err) ? 1 : 0;
 	if (rc)
 		ctc_log(CTC_ERROR, "consumer failed", "error=\"%s\"", err.message);
+	teardown_rc = rc;
+	pthread_t watchdog;
+	if (!pthread_create(&watchdog, NULL, teardown_watchdog, NULL))
+		pthread_detach(watchdog);
 	ctc_pipeline_free(p);
 out:
 	ctc_store_global_cleanup();
