@@ -386,6 +386,22 @@ static size_t dlq_with_code(const run *r, size_t want, const char *code)
 	return k;
 }
 
+/*
+ * `rounds` versions of documents d0..d(docs-1) of "items", round by round:
+ * the first an insert unless `updates_only`, "again" marking a second
+ * incarnation's events.
+ */
+static void add_rounds(kmsg *m, size_t *n, int docs, int rounds, bool updates_only, bool again)
+{
+	for (int v = 0; v < rounds; v++)
+		for (int d = 0; d < docs; d++) {
+			char id[16], extra[64];
+			snprintf(id, sizeof(id), "d%d", d);
+			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d%s}", v, again ? ",\"again\":true" : "");
+			add(m, n, "items", id, event("items", id, v || updates_only ? "update" : "insert", extra));
+		}
+}
+
 /* (b) issue 16 case 2: new events at offsets at or below the stored last_offset are new. */
 static void test_topic_recreated(void **state)
 {
@@ -397,13 +413,7 @@ static void test_topic_recreated(void **state)
 	new_run(&r, "ctfence-recreate");
 	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
 	create_topic(r.topic, 1);
-	for (int v = 0; v < first; v++)
-		for (int d = 0; d < docs; d++) {
-			char id[16], extra[64];
-			snprintf(id, sizeof(id), "d%d", d);
-			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d}", v);
-			add(m, &n, "items", id, event("items", id, v ? "update" : "insert", extra));
-		}
+	add_rounds(m, &n, docs, first, false, false);
 	produce(r.topic, m, n);
 	write_config_k(&r, 100, 1500, "", "");
 	assert_int_equal(wait_daemon(start_daemon(&r), 60000), 0);
@@ -413,13 +423,7 @@ static void test_topic_recreated(void **state)
 
 	delete_topic(r.topic);
 	recreate_topic(r.topic);
-	for (int v = 0; v < second; v++)
-		for (int d = 0; d < docs; d++) {
-			char id[16], extra[64];
-			snprintf(id, sizeof(id), "d%d", d);
-			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d,\"again\":true}", v);
-			add(m, &n, "items", id, event("items", id, "update", extra));
-		}
+	add_rounds(m, &n, docs, second, true, true);
 	produce(r.topic, m, n);
 	assert_int_equal(wait_daemon(start_daemon_log(&r, log), 90000), 0);
 	/* every new event recorded: none taken for one seen before */
@@ -457,13 +461,7 @@ static void test_topic_recreated_while_stopped(void **state)
 	new_run(&r, "ctfence-recreate-stop");
 	snprintf(log, sizeof(log), "/tmp/%s.log", r.topic);
 	create_topic(r.topic, 1);
-	for (int v = 0; v < first; v++)
-		for (int d = 0; d < docs; d++) {
-			char id[16], extra[64];
-			snprintf(id, sizeof(id), "d%d", d);
-			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d}", v);
-			add(m, &n, "items", id, event("items", id, v ? "update" : "insert", extra));
-		}
+	add_rounds(m, &n, docs, first, false, false);
 	produce(r.topic, m, n);
 	/* a session long enough that the stop does not end it: the group keeps the partition */
 	write_config_k(&r, 100, 60000, "session.timeout.ms = 45000\n", "");
@@ -479,13 +477,7 @@ static void test_topic_recreated_while_stopped(void **state)
 	assert_int_equal(kill(pid, SIGSTOP), 0);
 	delete_topic(r.topic);
 	recreate_topic(r.topic);
-	for (int v = 0; v < second; v++)
-		for (int d = 0; d < docs; d++) {
-			char id[16], extra[64];
-			snprintf(id, sizeof(id), "d%d", d);
-			snprintf(extra, sizeof(extra), "\"after\":{\"v\":%d,\"again\":true}", v);
-			add(m, &n, "items", id, event("items", id, "update", extra));
-		}
+	add_rounds(m, &n, docs, second, true, true);
 	produce(r.topic, m, n); /* 250 events: past the old position, 150 */
 	assert_int_equal(kill(pid, SIGCONT), 0);
 	end = ct_test_now_us() + 60000000;
