@@ -518,43 +518,6 @@ def live_context(context_id: str) -> Optional[_Ctx]:
     return ctx if ctx is not None and ctx.acquire_ok() else None
 
 
-class join_context(object):
-    """Continues a context that began elsewhere (its id from a task's headers,
-    a request from another service): events inside carry `context_id`, with
-    `metadata`; no begin/end markers are sent (ct_context_join), the changeset
-    keeps those of the place that opened it. Inside an open context it nests
-    like changetrail.context. Context manager (sync and async) and decorator."""
-
-    def __init__(self, context_id: str, producer: Optional["Producer"] = None, /, **metadata: Any):
-        self._id = context_id
-        self._producer = producer
-        self._metadata = metadata
-        self._stack: list = []
-
-    def __enter__(self) -> str:
-        outer = _current.get()
-        if outer is not None and outer.acquire_ok():
-            outer.merge(self._metadata)
-            self._stack.append((_current.set(outer), None))
-            return outer.id
-        p = self._producer if self._producer is not None else get_default_producer()
-        ctx = _open_root(p, self._metadata, join=self._id)
-        self._stack.append((_current.set(ctx), ctx))
-        return ctx.id
-
-    def __exit__(self, *exc) -> None:
-        token, ctx = self._stack.pop()
-        _current.reset(token)
-        if ctx is not None:
-            ctx.close()
-
-    async def __aenter__(self) -> str:
-        return self.__enter__()
-
-    async def __aexit__(self, *exc) -> None:
-        self.__exit__(*exc)
-
-
 _default_producer: Optional["Producer"] = None
 _default_factory: Optional[Callable[[], "Producer"]] = None
 
@@ -622,7 +585,12 @@ class context:
     def __init__(self, producer: Optional["Producer"] = None, /, **metadata: Any):
         self._producer = producer
         self._metadata = metadata
+        self._join: Optional[str] = None  # join_context: the id continued
         self._stack: list = []
+
+    def _again(self) -> "context":
+        """A new context like this one (a decorated function's call opens its own)."""
+        return context(self._producer, **self._metadata)
 
     def __enter__(self) -> str:
         outer = _current.get()
@@ -631,7 +599,7 @@ class context:
             self._stack.append((_current.set(outer), None))
             return outer.id
         p = self._producer if self._producer is not None else get_default_producer()
-        ctx = _open_root(p, self._metadata)
+        ctx = _open_root(p, self._metadata, join=self._join)
         self._stack.append((_current.set(ctx), ctx))
         return ctx.id
 
@@ -650,19 +618,33 @@ class context:
     def __call__(self, fn: Callable) -> Callable:
         import functools
         import inspect
-        producer, metadata = self._producer, self._metadata
         if inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def awrapper(*a, **kw):
-                async with context(producer, **metadata):
+                async with self._again():
                     return await fn(*a, **kw)
             return awrapper
 
         @functools.wraps(fn)
         def wrapper(*a, **kw):
-            with context(producer, **metadata):
+            with self._again():
                 return fn(*a, **kw)
         return wrapper
+
+
+class join_context(context):
+    """Continues a context that began elsewhere (its id from a task's headers,
+    a request from another service): events inside carry `context_id`, with
+    `metadata`; no begin/end markers are sent (ct_context_join), the changeset
+    keeps those of the place that opened it. Inside an open context it nests
+    like changetrail.context. Context manager (sync and async) and decorator."""
+
+    def __init__(self, context_id: str, producer: Optional["Producer"] = None, /, **metadata: Any):
+        super().__init__(producer, **metadata)
+        self._join = context_id
+
+    def _again(self) -> "context":
+        return join_context(self._join, self._producer, **self._metadata)
 
 
 def _acquire_ok(self: _Ctx) -> bool:
