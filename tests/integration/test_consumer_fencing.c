@@ -402,6 +402,27 @@ static void add_rounds(kmsg *m, size_t *n, int docs, int rounds, bool updates_on
 		}
 }
 
+/*
+ * Both incarnations recorded whole: `versions` records per document d0..,
+ * each chain intact and its state at its head, the path under test named in
+ * the daemon's log, `changetrail verify` clean.
+ */
+static void assert_all_recorded(const run *r, int docs, int versions, const char *log, const char *logged)
+{
+	assert_int_equal(count(r, "history", NULL), docs * versions);
+	for (int d = 0; d < docs; d++) {
+		char id[16];
+		snprintf(id, sizeof(id), "d%d", d);
+		assert_int_equal(assert_doc(r, "items", id), versions);
+	}
+	size_t len;
+	char *text = ct_test_read_file(log, &len);
+	assert_non_null(text);
+	assert_true(ct_test_contains(text, len, logged));
+	free(text);
+	assert_int_equal(cli_verify(r), 0);
+}
+
 /* (b) issue 16 case 2: new events at offsets at or below the stored last_offset are new. */
 static void test_topic_recreated(void **state)
 {
@@ -427,18 +448,7 @@ static void test_topic_recreated(void **state)
 	produce(r.topic, m, n);
 	assert_int_equal(wait_daemon(start_daemon_log(&r, log), 90000), 0);
 	/* every new event recorded: none taken for one seen before */
-	assert_int_equal(count(&r, "history", NULL), docs * (first + second));
-	for (int d = 0; d < docs; d++) {
-		char id[16];
-		snprintf(id, sizeof(id), "d%d", d);
-		assert_int_equal(assert_doc(&r, "items", id), first + second);
-	}
-	size_t len;
-	char *text = ct_test_read_file(log, &len);
-	assert_non_null(text);
-	assert_true(ct_test_contains(text, len, "offsets went back"));
-	free(text);
-	assert_int_equal(cli_verify(&r), 0);
+	assert_all_recorded(&r, docs, first + second, log, "offsets went back");
 	unlink(log);
 	free_msgs(m, n);
 	drop_db(&r);
@@ -487,18 +497,7 @@ static void test_topic_recreated_while_stopped(void **state)
 	kill(pid, SIGTERM);
 	assert_int_equal(wait_daemon(pid, 30000), 0);
 	/* every event of the new incarnation recorded, the first ones too */
-	assert_int_equal(count(&r, "history", NULL), docs * (first + second));
-	for (int d = 0; d < docs; d++) {
-		char id[16];
-		snprintf(id, sizeof(id), "d%d", d);
-		assert_int_equal(assert_doc(&r, "items", id), first + second);
-	}
-	size_t len;
-	char *text = ct_test_read_file(log, &len);
-	assert_non_null(text);
-	assert_true(ct_test_contains(text, len, "process continued after a stop"));
-	free(text);
-	assert_int_equal(cli_verify(&r), 0);
+	assert_all_recorded(&r, docs, first + second, log, "process continued after a stop");
 	if (!getenv("CT_E2E_KEEP_LOGS"))
 		unlink(log);
 	free_msgs(m, n);
