@@ -34,6 +34,7 @@ ctc_doc_state *ctc_state_new(const char *collection, const char *document_id, ct
 	}
 	st->last_partition = -1;
 	st->last_offset = -1;
+	st->stored = CTC_STORED_UNKNOWN;
 	return st;
 }
 
@@ -235,6 +236,10 @@ int ctc_state_from_json(const json_t *stored, ctc_doc_state **out, ct_error *err
 		goto out;
 	}
 	st->version = json_integer_value(v);
+	/* set by ctc_store_load_states() beside a state it read (or found none
+	 * of): the version `state` holds, before any roll forward */
+	json_t *sv = json_object_get(stored, "stored_version");
+	st->stored = json_is_integer(sv) && json_integer_value(sv) >= -1 ? json_integer_value(sv) : CTC_STORED_UNKNOWN;
 	st->deleted = json_is_true(json_object_get(stored, "deleted"));
 	const char *h = get_str(stored, "hash");
 	if (h && strlen(h) == 64)

@@ -16,6 +16,7 @@
 
 /* How many event ids of a document the state remembers for redelivery checks. */
 #define CTC_RECENT_IDS 32
+#define CTC_STORED_UNKNOWN (-2)
 
 typedef struct ctc_doc_state {
 	char *key;          /* "<collection>/<document_id>" (the `state` _id) */
@@ -34,6 +35,10 @@ typedef struct ctc_doc_state {
 	unsigned nrecent, recent_head;
 	char last_ts[40];   /* ts of the last history record */
 	bool dirty;         /* changed since it was last taken for a write to `state` (not stored) */
+	int64_t stored;     /* the version `state` holds as far as this worker knows: read at the load,
+	                       then the version of its last write taken; -1 none stored, CTC_STORED_UNKNOWN.
+	                       Only a guess for the state write's first compare-and-swap: a wrong one costs
+	                       a read of the stored versions, never a write (store_state.c) */
 	uint64_t taken;     /* the worker's state write (take number) that holds it; it stays cached
 	                       until that write is done (read back, it would be the older state) */
 	const json_t *sized_doc; /* the `doc` that doc_bytes was measured for */

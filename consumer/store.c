@@ -160,12 +160,12 @@ int ctc_store_write(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *er
 		return rc;
 	ws->contexts_ms = ms_since(t0);
 	t0 = bson_get_monotonic_time();
-	if (ws->states_bson_len && (rc = ctc_store_write_states(s, ws->states_bson, ws->states_bson_len, err)))
+	if (ws->states_bson_len && (rc = ctc_store_write_states(s, ws->states_bson, ws->states_bson_len, ws->states_expected, err)))
 		return rc;
 	if (json_array_size(ws->states)) {
 		ct_buf buf = {0};
 		if (!(rc = states_from_json(ws->states, &buf, err)))
-			rc = ctc_store_write_states(s, (const uint8_t *)buf.data, buf.len, err);
+			rc = ctc_store_write_states(s, (const uint8_t *)buf.data, buf.len, NULL, err);
 		ct_buf_free(&buf);
 		if (rc)
 			return rc;

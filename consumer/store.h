@@ -65,6 +65,11 @@ typedef struct ctc_write_set {
 	 * concatenated: how the consumer hands them over */
 	const uint8_t *states_bson;
 	size_t states_bson_len;
+	/* NULL, or beside each of states_bson: the version `state` is thought
+	 * to hold (-1 none, CTC_STORED_UNKNOWN), tried first by the
+	 * compare-and-swap instead of reading them (a wrong guess costs that
+	 * read, never a state moved back) */
+	const int64_t *states_expected;
 	ctc_contexts *contexts;
 	/* set by ctc_store_write: time spent on each part of the last attempt */
 	double history_ms, contexts_ms, state_ms;

@@ -23,6 +23,6 @@ int ctc_store_next_doc(const uint8_t *data, size_t len, size_t *off, bson_t *doc
 
 int ctc_store_write_history(ctc_store *s, ctc_write_set *ws, size_t *n_dup, ct_error *err);
 int ctc_store_write_contexts(ctc_store *s, ctc_contexts *c, ct_error *err);
-int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err);
+int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, const int64_t *expected, ct_error *err);
 
 #endif

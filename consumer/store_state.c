@@ -19,6 +19,11 @@
 /* Documents per query of a load: bounds the size of one $in / $or. */
 #define LOAD_CHUNK 500
 
+static int64_t version_of(const json_t *st)
+{
+	return st ? (int64_t)json_integer_value(json_object_get(st, "version")) : 0;
+}
+
 static int load_chunk(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *by_key, ct_error *err)
 {
 	bson_t filter = BSON_INITIALIZER, idq, in;
@@ -41,7 +46,11 @@ static int load_chunk(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *b
 		const char *id;
 		if ((rc = cts_state_from_bson(doc, &st, err)))
 			break;
-		if (!(id = json_string_value(json_object_get(st, "_id"))))
+		/* what `state` holds, kept through the roll forward: the first guess
+		 * of the next state write's compare-and-swap (state.h, `stored`) */
+		if (json_object_set_new(st, "stored_version", json_integer(version_of(st))))
+			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
+		else if (!(id = json_string_value(json_object_get(st, "_id"))))
 			rc = ct_error_set(err, CT_EINVAL, "state without a string _id");
 		else if (json_object_set_new(by_key, id, st))
 			rc = ct_error_set(err, CT_ENOMEM, "out of memory");
@@ -55,17 +64,13 @@ static int load_chunk(ctc_store *s, const ctc_doc_ref *refs, size_t n, json_t *b
 	return rc;
 }
 
-static int64_t version_of(const json_t *st)
-{
-	return st ? (int64_t)json_integer_value(json_object_get(st, "version")) : 0;
-}
-
 /* A state of version 0 for `ref`, for a document whose only trace is history. */
 static json_t *fresh_state(const ctc_doc_ref *ref)
 {
-	return json_pack("{s:s, s:s, s:s, s:I, s:b, s:n, s:n, s:n, s:n, s:n, s:[]}", "_id", ref->key, "collection",
+	return json_pack("{s:s, s:s, s:s, s:I, s:b, s:n, s:n, s:n, s:n, s:n, s:[], s:I}", "_id", ref->key, "collection",
 			 ref->collection, "document_id", ref->document_id, "version", (json_int_t)0, "deleted", 0,
-			 "hash", "doc", "ts", "last_offset", "last_event", "recent_events");
+			 "hash", "doc", "ts", "last_offset", "last_event", "recent_events", "stored_version",
+			 (json_int_t)-1);
 }
 
 /* The document after record `rec` was applied to state `st`'s (new reference; NULL: none). */
@@ -493,7 +498,8 @@ static int read_versions(ctc_store *s, pending *p, size_t n, ct_error *err)
 
 /*
  * The states data[0..len) (BSON documents end to end) written so that none
- * moves back: their stored versions read by _id, then one unordered bulk of
+ * moves back: their stored versions read by _id (or, first, taken from
+ * `expected`), then one unordered bulk of
  * inserts (nothing stored) and compare-and-swap replaces
  * replaceOne({_id, version: <the version read>}, state) (an older one
  * stored); a newer or equal stored state is left alone. Whatever changed in
@@ -505,7 +511,7 @@ static int read_versions(ctc_store *s, pending *p, size_t n, ct_error *err)
  * (mongo-java-server: 196 upserts/s among 20000 states against 13000/s),
  * and this is the same guarantee at the cost of an _id lookup.
  */
-int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_error *err)
+int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, const int64_t *expected, ct_error *err)
 {
 	bson_t *opts = BCON_NEW("ordered", BCON_BOOL(false)), *wopts = BCON_NEW("validate", BCON_BOOL(false));
 	bson_t doc;
@@ -535,9 +541,20 @@ int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_err
 		rc = ct_error_set(err, CT_EINVAL, "state: malformed BSON at offset %zu", off);
 		goto out;
 	}
+	/* The caller's guesses of the stored versions spare the first read when
+	 * every one is known and older than its state (the usual case: what this
+	 * worker wrote or loaded itself). A guess never decides that a state is
+	 * left alone: anything else, and every round after the first, reads. */
+	bool guessed = expected != NULL;
+	for (size_t i = 0; guessed && i < n; i++)
+		guessed = expected[i] >= -1 && expected[i] < p[i].version;
 	for (int round = 0; n && !rc; round++) {
-		if ((rc = read_versions(s, p, n, err)))
+		if (round == 0 && guessed) {
+			for (size_t i = 0; i < n; i++)
+				p[i].stored = expected[i];
+		} else if ((rc = read_versions(s, p, n, err))) {
 			break;
+		}
 		/* what is done drops out: stored as new or newer */
 		size_t m = 0;
 		for (size_t i = 0; i < n; i++)
@@ -546,7 +563,7 @@ int ctc_store_write_states(ctc_store *s, const uint8_t *data, size_t len, ct_err
 		n = m;
 		if (!n)
 			break;
-		if (round == STATE_ROUNDS) {
+		if (round == STATE_ROUNDS + (int)guessed) {
 			rc = ct_error_set(err, CT_EMONGO, "state write: %zu states changed by another writer %d times in a row",
 					  n, STATE_ROUNDS);
 			break;

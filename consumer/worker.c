@@ -81,6 +81,7 @@ void ctc_batch_free(ctc_batch *b)
 	free(b->msgs);
 	ct_buf_free(&b->history);
 	ct_buf_free(&b->states);
+	ct_buf_free(&b->expected);
 	ctc_contexts_free(&b->ctxs);
 	free(b->rec_msg);
 	ctc_anchor_heads_free(&b->heads);
@@ -525,6 +526,8 @@ static int load_states(ctc_worker *w, ctc_batch *b, ct_event **evs, ct_error *er
 			continue;
 		/* put a placeholder now so a key repeated in the batch is asked for once */
 		ctc_doc_state *st = ctc_state_new(ct_event_collection(evs[i]), ct_event_document_id(evs[i]), err);
+		if (st)
+			st->stored = -1; /* unless the load finds it */
 		if (!st || (rc = ctc_cache_put(w->cache, st, b->msgs[i]->partition, err))) {
 			ctc_state_free(st);
 			rc = rc ? rc : CT_ENOMEM;
@@ -786,8 +789,13 @@ static int collect_dirty(ctc_doc_state *st, void *ud)
 	ctc_batch *b = ud;
 	ct_error err;
 	int rc = ctc_state_append_bson(st, &b->states, &err);
-	if (rc == 0)
+	if (rc == 0 && ct_buf_put(&b->expected, &st->stored, sizeof(st->stored)))
+		rc = CT_ENOMEM;
+	if (rc == 0) {
 		b->nstates++;
+		/* once this write is done; if it fails, the guess is wrong and costs a read */
+		st->stored = st->version;
+	}
 	return rc;
 }
 
@@ -1347,6 +1355,13 @@ static void states_written(ctc_worker *w, ctc_batch *b)
  * states) contexts and states. Without, a batch that took the states
  * leaves them to ctc_worker_write_states() (b->states_due).
  */
+/* The guesses of what `state` holds for b's states from the i-th on (NULL: none, read them). */
+static const int64_t *expected_of(const ctc_batch *b, size_t i)
+{
+	return b->expected.len == b->nstates * sizeof(int64_t) && i < b->nstates ? (const int64_t *)b->expected.data + i
+										     : NULL;
+}
+
 static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 {
 	bool states = b->flush && with_states;
@@ -1354,6 +1369,7 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 			    .history_bson_len = b->history.len,
 			    .states_bson = states ? (const uint8_t *)b->states.data : NULL,
 			    .states_bson_len = states ? b->states.len : 0,
+			    .states_expected = states ? expected_of(b, 0) : NULL,
 			    .contexts = states && b->ctxs.n ? &b->ctxs : NULL};
 	ct_error err;
 	size_t dups;
@@ -1428,7 +1444,7 @@ void ctc_worker_write_history(ctc_worker *w, ctc_batch *b)
 void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 {
 	const uint8_t *data = (const uint8_t *)b->states.data;
-	size_t off = 0;
+	size_t off = 0, si = 0; /* bytes and states written */
 	ct_error err;
 	size_t dups;
 
@@ -1452,8 +1468,8 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 			nanosleep(&ts, NULL);
 		}
 		int64_t t0 = mono_us();
-		size_t end = off;
-		for (size_t k = 0; k < CTC_STATE_WRITE_CHUNK && end < b->states.len; k++) {
+		size_t end = off, k;
+		for (k = 0; k < CTC_STATE_WRITE_CHUNK && end < b->states.len; k++) {
 			uint32_t dl;
 			if (b->states.len - end < 5) {
 				end = b->states.len; /* malformed: the write refuses it */
@@ -1465,6 +1481,7 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 		}
 		ctc_write_set ws = {.states_bson = data ? data + off : NULL,
 				    .states_bson_len = end - off,
+				    .states_expected = expected_of(b, si),
 				    .contexts = off == 0 && b->ctxs.n ? &b->ctxs : NULL};
 		if (write_batch(w, store, b, &ws, &dups, &err)) {
 			/* states and contexts never conflict: fenced, or the shutdown deadline */
@@ -1477,6 +1494,7 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 		b->state_ms += ws.state_ms;
 		part_us = mono_us() - t0;
 		off = end;
+		si += k;
 	} while (off < b->states.len);
 	states_written(w, b);
 	b->states_due = false;

@@ -48,6 +48,8 @@ typedef struct ctc_batch {
 	ct_buf history;            /* records to insert, BSON documents end to end (stage 1 -> 2) */
 	ct_buf states;             /* when flush: the stored states to write, BSON documents end to end */
 	size_t nstates;            /* how many documents `states` holds */
+	ct_buf expected;           /* beside each of `states` (int64_t): the version `state` holds as far
+	                              as the cache knows (state.h `stored`), the first compare-and-swap's guess */
 	uint64_t take;             /* when flush: its number among the worker's state writes */
 	ctc_contexts ctxs;         /* context updates to write, when flush */
 	ctc_anchor_heads heads;    /* when flush and anchoring: the heads of `states`, anchored once written */

@@ -14,6 +14,7 @@
 #include "testutil.h"
 #include "changetrail/event.h"
 #include "contexts.h"
+#include "cts_codec.h"
 #include "record.h"
 #include "store.h"
 
@@ -272,6 +273,74 @@ static void test_guarded_upsert_never_moves_back(void **state)
 	json_decref(got);
 	bson_t empty = BSON_INITIALIZER;
 	assert_int_equal(count(db, "state", &empty), 2);
+	drop_database(db);
+	ctc_store_close(s);
+}
+
+/*
+ * The consumer hands its state writes a guess of what `state` holds (the
+ * version it loaded or last wrote) to spare a read. Guesses go wrong when
+ * another writer was there in between or a write failed: every wrong guess
+ * must end as the guard says (the newer state stored, none moved back).
+ */
+static void test_wrong_guesses_never_move_a_state_back(void **state)
+{
+	char db[64];
+	ct_error err;
+	ctc_store *s = open_fresh(db, sizeof(db));
+	const char *ids[] = {"a", "b", "c", "d"};
+	json_t *states = json_pack("[o, o]", state_json("orders/a", 5, 5), state_json("orders/b", 2, 2));
+	assert_int_equal(write_set(s, NULL, states, NULL, NULL, &err), 0);
+	json_decref(states);
+	/* a@4 guessed at 3 (stored: 5, a newer writer), b@3 guessed absent
+	 * (stored: 2), c@1 guessed at 0 and d@2 at 1 (neither stored) */
+	json_t *js = json_pack("[o, o, o, o]", state_json("orders/a", 4, 4), state_json("orders/b", 3, 3),
+			       state_json("orders/c", 1, 1), state_json("orders/d", 2, 2));
+	int64_t guess[] = {3, -1, 0, 1};
+	ct_buf buf = {0};
+	for (size_t i = 0; i < json_array_size(js); i++) {
+		bson_t d = BSON_INITIALIZER;
+		assert_int_equal(cts_state_to_bson(json_array_get(js, i), &d, &err), 0);
+		assert_int_equal(ct_buf_put(&buf, bson_get_data(&d), d.len), 0);
+		bson_destroy(&d);
+	}
+	ctc_write_set ws = {.states_bson = (const uint8_t *)buf.data, .states_bson_len = buf.len, .states_expected = guess};
+	if (ctc_store_write(s, &ws, NULL, &err))
+		fail_msg("write: %s", err.message);
+	ctc_conflicts_free(&ws.conflicts);
+	json_t *got = load(s, "orders", ids, 4);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/a"), "version")), 5);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(state_of(got, "orders/a"), "doc"), "qty")), 5);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/b"), "version")), 3);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/c"), "version")), 1);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/d"), "version")), 2);
+	/* what the load says `state` holds: the next write's guesses */
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/a"), "stored_version")), 5);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/d"), "stored_version")), 2);
+	json_decref(got);
+	/* right guesses: one write, no read, and the states move on */
+	ct_buf_free(&buf);
+	json_decref(js);
+	js = json_pack("[o, o]", state_json("orders/a", 6, 6), state_json("orders/b", 4, 4));
+	int64_t right[] = {5, 3};
+	for (size_t i = 0; i < json_array_size(js); i++) {
+		bson_t d = BSON_INITIALIZER;
+		assert_int_equal(cts_state_to_bson(json_array_get(js, i), &d, &err), 0);
+		assert_int_equal(ct_buf_put(&buf, bson_get_data(&d), d.len), 0);
+		bson_destroy(&d);
+	}
+	ws = (ctc_write_set){.states_bson = (const uint8_t *)buf.data, .states_bson_len = buf.len, .states_expected = right};
+	if (ctc_store_write(s, &ws, NULL, &err))
+		fail_msg("write: %s", err.message);
+	ctc_conflicts_free(&ws.conflicts);
+	got = load(s, "orders", ids, 2);
+	assert_int_equal(json_integer_value(json_object_get(json_object_get(state_of(got, "orders/a"), "doc"), "qty")), 6);
+	assert_int_equal(json_integer_value(json_object_get(state_of(got, "orders/b"), "version")), 4);
+	json_decref(got);
+	ct_buf_free(&buf);
+	json_decref(js);
+	bson_t empty = BSON_INITIALIZER;
+	assert_int_equal(count(db, "state", &empty), 4);
 	drop_database(db);
 	ctc_store_close(s);
 }
@@ -565,6 +634,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_native_form_is_queryable),
 		cmocka_unit_test(test_guarded_upsert_never_moves_back),
+		cmocka_unit_test(test_wrong_guesses_never_move_a_state_back),
 		cmocka_unit_test(test_redelivered_batch_is_a_noop),
 		cmocka_unit_test(test_reused_id_and_taken_version_are_conflicts),
 		cmocka_unit_test(test_same_event_at_another_version_is_not_a_reuse),
