@@ -135,7 +135,6 @@ static void take_offsets(ctc_pipeline *p, ctc_batch *b)
 		if (m->offset + 1 > tp->offset)
 			tp->offset = m->offset + 1; /* the next offset to read */
 	}
-	b->committed = true;
 }
 
 /* Commits what take_offsets() gathered: call only when the states are written. */
@@ -291,7 +290,7 @@ static void start_write(ctc_pipeline *p)
 {
 	if (p->writing || !p->prepared || p->result)
 		return;
-	if (p->prepared->flush && p->flushing)
+	if (p->prepared->took_states && p->flushing)
 		return; /* one state write at a time: a batch that took states waits for the one under way */
 	p->writing = p->prepared;
 	p->prepared = NULL;
@@ -357,9 +356,9 @@ static void after_prep_cb(uv_work_t *req, int status)
 	ctc_pipeline *p = req->data;
 	ctc_batch *b = p->preparing;
 	p->preparing = NULL;
-	if (b->handled || p->result) {
+	if (b->stage == CTC_BATCH_HANDLED || p->result) {
 		ctc_batch_free(b); /* written by the revoke already, or the consumer is failing */
-	} else if (!b->prepared) {
+	} else if (b->stage != CTC_BATCH_PREPARED) {
 		ctc_log(CTC_ERROR, "batch not prepared, not committed", "batch=%llu events=%zu",
 			(unsigned long long)b->seq, b->n);
 		ctc_batch_free(b);
@@ -386,21 +385,21 @@ static void after_state_cb(uv_work_t *req, int status)
 	ctc_pipeline *p = req->data;
 	ctc_batch *b = p->flushing;
 	p->flushing = NULL;
-	if (b->handled) {
+	if (b->stage == CTC_BATCH_HANDLED) {
 		/* settled by a revoke, or discarded with its generation (its offsets with it) */
-	} else if (b->fenced && b->nstates == 0 && b->ctxs.n == 0) {
+	} else if (b->stage == CTC_BATCH_FENCED && b->nstates == 0 && b->ctxs.n == 0) {
 		/* nothing was to be written, nothing lost: the offsets wait for the next state write */
 		release_held(p);
-	} else if (b->fenced) {
-		p->flushing = b; /* discard_generation() marks it handled; freed below */
+	} else if (b->stage == CTC_BATCH_FENCED) {
+		p->flushing = b; /* discard_generation() makes it HANDLED; freed below */
 		fence_and_rewind(p, "state write fenced");
 		p->flushing = NULL;
-	} else if (b->ok) {
+	} else if (b->stage == CTC_BATCH_WRITTEN) {
 		commit_held(p);
 		states_done(p, b);
 		ctc_log(CTC_INFO, "states written", "batch=%llu states=%zu contexts=%zu contexts_ms=%.1f state_ms=%.1f committed=yes",
 			(unsigned long long)b->seq, b->nstates, b->ctxs.n, b->contexts_ms, b->state_ms);
-	} else {
+	} else { /* still STATES_DUE */
 		ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
 			(unsigned long long)b->seq, b->nstates);
 		/* a later batch's history may still be written: its offsets must not be committed either */
@@ -417,15 +416,15 @@ static void after_write_cb(uv_work_t *req, int status)
 	ctc_batch *b = p->writing;
 	int64_t us = now_us() - b->start_us;
 	p->writing = NULL;
-	if (b->handled) {
+	if (b->stage == CTC_BATCH_HANDLED) {
 		/* its offsets were taken by the revoke */
-	} else if (b->fenced && b->n == 0 && b->nstates == 0 && b->ctxs.n == 0) {
+	} else if (b->stage == CTC_BATCH_FENCED && b->n == 0 && b->nstates == 0 && b->ctxs.n == 0) {
 		/* a state write with nothing in it, made just before a rebalance: nothing lost */
-	} else if (b->fenced) {
-		p->writing = b; /* discard_generation() marks it handled; freed below */
+	} else if (b->stage == CTC_BATCH_FENCED) {
+		p->writing = b; /* discard_generation() makes it HANDLED; freed below */
 		fence_and_rewind(p, "batch fenced");
 		p->writing = NULL;
-	} else if (b->conflict) {
+	} else if (b->stage == CTC_BATCH_CONFLICT) {
 		atomic_fetch_add(&p->metrics.conflicts, 1);
 		if (++p->conflict_rewinds > 5) {
 			ctc_log(CTC_ERROR, "history conflicts persist: stopping", "batch=%llu rewinds=%u",
@@ -436,7 +435,9 @@ static void after_write_cb(uv_work_t *req, int status)
 			fence_and_rewind(p, "history conflict: derive again from MongoDB");
 			p->writing = NULL;
 		}
-	} else if (b->ok) {
+	} else if (b->stage == CTC_BATCH_WRITTEN || b->stage == CTC_BATCH_STATES_DUE) {
+		/* its history is written; STATES_DUE: the states it took go on in stage 3 */
+		bool states_due = b->stage == CTC_BATCH_STATES_DUE;
 		if (b->n)
 			p->conflict_rewinds = 0;
 		if (p->crash_after_write > 0 && --p->crash_after_write == 0) {
@@ -449,7 +450,7 @@ static void after_write_cb(uv_work_t *req, int status)
 		}
 		take_offsets(p, b);
 		/* with a state write under way, committing these would commit past its states */
-		bool commit = b->state_flushed && !b->states_due && !p->flushing;
+		bool commit = b->state_flushed && !states_due && !p->flushing;
 		if (commit) {
 			commit_uncommitted(p);
 			states_done(p, b);
@@ -464,15 +465,15 @@ static void after_write_cb(uv_work_t *req, int status)
 				(unsigned long long)b->duplicate, (unsigned long long)b->empty,
 				(unsigned long long)b->markers, (unsigned long long)b->dlq, (double)us / 1000.0,
 				b->history_ms, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
-		} else if (!b->states_due) {
+		} else if (!states_due) {
 			ctc_log(CTC_INFO, "states written", "batch=%llu contexts_ms=%.1f state_ms=%.1f committed=%s",
 				(unsigned long long)b->seq, b->contexts_ms, b->state_ms, commit ? "yes" : "no");
 		}
-		if (b->states_due) { /* its states go on in stage 3; nothing waits for them */
+		if (states_due) { /* its states go on in stage 3; nothing waits for them */
 			start_states(p, b);
 			b = NULL;
 		}
-	} else {
+	} else { /* still PREPARED */
 		ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
 			(unsigned long long)b->seq, b->n);
 		fail_pipeline(p, "batch failed");
@@ -554,12 +555,13 @@ static void discard_generation(ctc_pipeline *p, const char *why)
 	ctc_log(CTC_WARN, "fenced: unwritten work discarded", "reason=%s generation=%llu", why,
 		(unsigned long long)atomic_load(&p->worker.generation));
 	wait_stages(p);
+	/* the stages are done with them (wait_stages): the loop may set their stage */
 	if (p->preparing)
-		p->preparing->handled = true; /* after_prep_cb frees it */
+		p->preparing->stage = CTC_BATCH_HANDLED; /* after_prep_cb frees it */
 	if (p->writing)
-		p->writing->handled = true; /* after_write_cb frees it */
+		p->writing->stage = CTC_BATCH_HANDLED; /* after_write_cb frees it */
 	if (p->flushing)
-		p->flushing->handled = true; /* after_state_cb frees it */
+		p->flushing->stage = CTC_BATCH_HANDLED; /* after_state_cb frees it */
 	if (p->prepared) {
 		ctc_batch_free(p->prepared);
 		p->prepared = NULL;
@@ -634,7 +636,7 @@ static void heartbeat(ctc_pipeline *p)
 /*
  * Before a revoke (blocking the loop): waits for both stages, writes on
  * this thread what was prepared but not written, then the changed states,
- * and commits everything written. Batches it wrote are marked handled for
+ * and commits everything written. Batches it settled are HANDLED for
  * their stage callbacks, which run later.
  */
 static void settle_inflight(ctc_pipeline *p)
@@ -644,47 +646,51 @@ static void settle_inflight(ctc_pipeline *p)
 	if (p->result)
 		goto fail;
 	/* the state write under way is the oldest: its offsets first */
-	if (p->flushing && !p->flushing->handled) {
-		if (p->flushing->fenced)
+	if (p->flushing && p->flushing->stage != CTC_BATCH_HANDLED) {
+		if (p->flushing->stage == CTC_BATCH_FENCED)
 			goto fenced;
-		if (!p->flushing->ok)
-			goto fail; /* after_state_cb stops the consumer */
-		p->flushing->handled = true;
+		if (p->flushing->stage != CTC_BATCH_WRITTEN)
+			goto fail; /* still STATES_DUE: after_state_cb stops the consumer */
+		p->flushing->stage = CTC_BATCH_HANDLED;
 		release_held(p);
 	}
-	if (p->writing && !p->writing->handled) {
-		if (p->writing->fenced || p->writing->conflict)
+	if (p->writing && p->writing->stage != CTC_BATCH_HANDLED) {
+		ctc_batch *b = p->writing;
+		if (b->stage == CTC_BATCH_FENCED || b->stage == CTC_BATCH_CONFLICT)
 			goto fenced;
-		if (!p->writing->ok)
-			goto fail; /* after_write_cb stops the consumer */
-		p->writing->handled = true;
-		take_offsets(p, p->writing);
-		if (p->writing->states_due) {
-			/* its history is written, the states it took not yet: here, before any newer ones */
-			ctc_worker_write_states(&p->worker, p->writing);
-			if (p->writing->fenced)
-				goto fenced;
-			if (!p->writing->ok) {
-				ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
-					(unsigned long long)p->writing->seq, p->writing->nstates);
-				p->states_lost = true;
-				goto fail;
-			}
+		if (b->stage != CTC_BATCH_WRITTEN && b->stage != CTC_BATCH_STATES_DUE)
+			goto fail; /* still PREPARED: after_write_cb stops the consumer */
+		take_offsets(p, b);
+		/* its history is written, the states it took maybe not yet: here, before any newer ones */
+		if (b->stage == CTC_BATCH_STATES_DUE)
+			ctc_worker_write_states(&p->worker, b);
+		/* settled here, whatever came of it: after_write_cb only frees it */
+		enum ctc_batch_stage stage = b->stage;
+		b->stage = CTC_BATCH_HANDLED;
+		if (stage == CTC_BATCH_FENCED)
+			goto fenced;
+		if (stage != CTC_BATCH_WRITTEN) {
+			ctc_log(CTC_ERROR, "states not written, not committed", "batch=%llu states=%zu",
+				(unsigned long long)b->seq, b->nstates);
+			p->states_lost = true;
+			goto fail;
 		}
 	}
 	/* the waiting batch is older than the one in preparation */
 	ctc_batch *order[2] = {p->prepared, p->preparing};
 	for (int i = 0; i < 2; i++) {
 		ctc_batch *b = order[i];
-		if (!b || b->handled)
+		if (!b || b->stage == CTC_BATCH_HANDLED)
 			continue;
-		if (!b->prepared)
-			goto fail; /* after_prep_cb stops the consumer */
+		if (b->stage != CTC_BATCH_PREPARED)
+			goto fail; /* still NEW: after_prep_cb stops the consumer */
 		ctc_worker_write(&p->worker, b);
-		b->handled = true;
-		if (b->fenced || b->conflict)
+		/* settled here, whatever came of it: after_prep_cb (or the free below) only frees it */
+		enum ctc_batch_stage stage = b->stage;
+		b->stage = CTC_BATCH_HANDLED;
+		if (stage == CTC_BATCH_FENCED || stage == CTC_BATCH_CONFLICT)
 			goto fenced;
-		if (!b->ok) {
+		if (stage != CTC_BATCH_WRITTEN) {
 			ctc_log(CTC_ERROR, "batch not written, not committed", "batch=%llu events=%zu",
 				(unsigned long long)b->seq, b->n);
 			goto fail;

@@ -611,7 +611,7 @@ static int write_batch(ctc_worker *w, ctc_store *store, ctc_batch *b, ctc_write_
 		int rc = 0;
 		/* checked before every attempt: a retry may outlive the assignment */
 		if (ctc_worker_fenced(w, b)) {
-			b->fenced = true;
+			b->stage = CTC_BATCH_FENCED;
 			write_outstanding(w, store, false);
 			return CT_ETIMEDOUT;
 		}
@@ -837,7 +837,7 @@ static int take_unwritten(ctc_worker *w, ctc_batch *b)
 	b->ctxs = w->ctxs;
 	ctc_contexts_init(&w->ctxs);
 	w->ndirty = 0;
-	b->flush = true;
+	b->took_states = true;
 	return 0;
 }
 
@@ -858,8 +858,9 @@ int ctc_worker_flush_states(ctc_worker *w, double *contexts_ms, double *states_m
 	b->generation = atomic_load(&w->generation);
 	if (take_unwritten(w, b))
 		goto out;
+	b->stage = CTC_BATCH_PREPARED; /* it carries states only: no records to build */
 	ctc_worker_write(w, b);
-	rc = b->ok ? 0 : CT_ETIMEDOUT;
+	rc = b->stage == CTC_BATCH_WRITTEN ? 0 : CT_ETIMEDOUT;
 	if (contexts_ms)
 		*contexts_ms = b->contexts_ms;
 	if (states_ms)
@@ -1124,7 +1125,6 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 	size_t i = 0;
 	int rc;
 
-	b->prepared = false;
 	b->state_flushed = false;
 	ct_buf_free(&b->history);
 	if (!evs) {
@@ -1199,9 +1199,9 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b)
 		goto out;
 	}
 	b->state_flushed = !ctc_worker_has_unwritten(w);
-	b->prepared = true;
+	b->stage = CTC_BATCH_PREPARED;
 out:
-	if (!b->prepared) /* what the cache holds may be ahead of MongoDB now: forget it all */
+	if (b->stage != CTC_BATCH_PREPARED) /* what the cache holds may be ahead of MongoDB now: forget it all */
 		ctc_worker_drop_cache(w);
 	ctc_cache_trim(w->cache, atomic_load(&w->written_take));
 	atomic_store(&w->metrics->cache_documents, ctc_cache_count(w->cache));
@@ -1315,7 +1315,7 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 			 * taking them back now would cut its chain. They stay, and
 			 * the new owner meets them as conflicts of its own. */
 			if (ctc_worker_fenced(w, b)) {
-				b->fenced = true;
+				b->stage = CTC_BATCH_FENCED;
 				rc = 0;
 				goto out;
 			}
@@ -1333,7 +1333,7 @@ int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c,
 		ct_error_set(err, rc, "DLQ delivery failed");
 		goto out;
 	}
-	b->conflict = true;
+	b->stage = CTC_BATCH_CONFLICT;
 out:
 	free(v);
 	free(back);
@@ -1353,7 +1353,8 @@ static void states_written(ctc_worker *w, ctc_batch *b)
 /*
  * Stage 2, and the whole write when `with_states`: history, then (with
  * states) contexts and states. Without, a batch that took the states
- * leaves them to ctc_worker_write_states() (b->states_due).
+ * leaves them to ctc_worker_write_states() (STATES_DUE). From PREPARED;
+ * when it fails, the batch stays PREPARED (worker.h).
  */
 /* The guesses of what `state` holds for b's states from the i-th on (NULL: none, read them). */
 static const int64_t *expected_of(const ctc_batch *b, size_t i)
@@ -1364,7 +1365,7 @@ static const int64_t *expected_of(const ctc_batch *b, size_t i)
 
 static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 {
-	bool states = b->flush && with_states;
+	bool states = b->took_states && with_states;
 	ctc_write_set ws = {.history_bson = (const uint8_t *)b->history.data,
 			    .history_bson_len = b->history.len,
 			    .states_bson = states ? (const uint8_t *)b->states.data : NULL,
@@ -1375,8 +1376,6 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 	size_t dups;
 	int rc;
 
-	b->ok = false;
-	b->states_due = false;
 	/* history, then contexts, then states: a state is never ahead of its history */
 	atomic_store(&w->history_writing, 1);
 	int wrc = write_batch(w, w->store, b, &ws, &dups, &err);
@@ -1397,10 +1396,10 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 		if ((rc = ctc_worker_on_conflicts(w, b, &ws.conflicts, &err))) {
 			ctc_log(CTC_ERROR, "history conflict not resolved", "batch=%llu error=%s",
 				(unsigned long long)b->seq, ctc_log_q(err.message, q, sizeof(q)));
-			b->conflict = false; /* the consumer stops */
+			b->stage = CTC_BATCH_PREPARED; /* not written, not CONFLICT: the consumer stops */
 		}
 	}
-	if (b->fenced)
+	if (b->stage == CTC_BATCH_FENCED)
 		ctc_log(CTC_WARN, "batch fenced, not written", "batch=%llu events=%zu generation=%llu", (unsigned long long)b->seq,
 			b->n, (unsigned long long)b->generation);
 	ctc_conflicts_free(&ws.conflicts);
@@ -1422,13 +1421,12 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 	}
 	if (states)
 		states_written(w, b);
-	else if (b->flush)
-		b->states_due = true;
 	atomic_fetch_add(&w->metrics->persisted, b->persisted);
 	atomic_fetch_add(&w->metrics->duplicate, b->duplicate);
 	atomic_fetch_add(&w->metrics->empty, b->empty);
 	atomic_fetch_add(&w->metrics->markers, b->markers);
-	b->ok = true;
+	/* the states it took and did not write go on in stage 3 */
+	b->stage = b->took_states && !states ? CTC_BATCH_STATES_DUE : CTC_BATCH_WRITTEN;
 }
 
 void ctc_worker_write(ctc_worker *w, ctc_batch *b)
@@ -1448,10 +1446,9 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 	ct_error err;
 	size_t dups;
 
-	b->ok = false;
 	b->contexts_ms = b->state_ms = 0;
-	if (!b->states_due)
-		return;
+	if (b->stage != CTC_BATCH_STATES_DUE)
+		return; /* nothing due: it stays as it is, not WRITTEN */
 	ctc_store *store = w->state_store ? w->state_store : w->store;
 	/* In parts of CTC_STATE_WRITE_CHUNK states: each is a guarded write of
 	 * its own (what worker.h says of a state write holds for each part, and
@@ -1485,7 +1482,7 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 				    .contexts = off == 0 && b->ctxs.n ? &b->ctxs : NULL};
 		if (write_batch(w, store, b, &ws, &dups, &err)) {
 			/* states and contexts never conflict: fenced, or the shutdown deadline */
-			if (b->fenced)
+			if (b->stage == CTC_BATCH_FENCED)
 				ctc_log(CTC_WARN, "state write fenced, not written", "batch=%llu states=%zu generation=%llu",
 					(unsigned long long)b->seq, b->nstates, (unsigned long long)b->generation);
 			return;
@@ -1497,6 +1494,5 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 		si += k;
 	} while (off < b->states.len);
 	states_written(w, b);
-	b->states_due = false;
-	b->ok = true;
+	b->stage = CTC_BATCH_WRITTEN;
 }

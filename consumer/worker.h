@@ -10,7 +10,7 @@
  * are gathered in the worker; both are written together when the
  * loop asks for it (flush_state: every state_flush_ms, on revoke and stop)
  * or when state_flush_max_documents are dirty. Offsets may be committed only
- * up to a batch whose state_flushed is set: until then a crash must make
+ * up to a batch WRITTEN with state_flushed set: until then a crash must make
  * Kafka redeliver the events, which rebuild the same records (duplicates of
  * what is in `history`) on top of the older stored states.
  */
@@ -31,34 +31,82 @@
 #include "metrics.h"
 #include "store.h"
 
+/*
+ * Where a batch is in its life. One field, so that a reader of pipeline.c
+ * tells from it alone where a batch is, and so that what cannot happen
+ * (written and fenced, a state write due on a batch not written) cannot be
+ * said.
+ *
+ *   NEW --stage 1--> PREPARED --stage 2--> WRITTEN
+ *                             --stage 2--> STATES_DUE --stage 3--> WRITTEN
+ *                             --stage 2--> FENCED | CONFLICT
+ *                                          STATES_DUE --stage 3--> FENCED
+ *   any --the loop--> HANDLED
+ *
+ * Stage 1 is ctc_worker_prepare(). Stage 2 is ctc_worker_write_history()
+ * (STATES_DUE only for a batch that took_states, with a state writer), or
+ * ctc_worker_write() (history and states at once: never STATES_DUE). Stage
+ * 3 is ctc_worker_write_states(). ctc_worker_flush_states() makes a batch
+ * PREPARED itself (it only carries states) and writes it as stage 2.
+ *
+ * A stage that fails (MongoDB down past the shutdown deadline, out of
+ * memory, the DLQ refusing) leaves the batch where it was: NEW after stage
+ * 1, PREPARED after stage 2, STATES_DUE after stage 3. The loop looks only
+ * once the stage is done and reads "not moved on" as the failure (what
+ * `prepared` or `ok` false said before).
+ *
+ * Threads: the field is not atomic, and needs not be. A pool thread writes
+ * it only while it runs a stage of the batch. The loop reads or writes it
+ * only when no stage runs on the batch: in the stage's after-work callback
+ * (libuv orders it after the work), after wait_stages() saw the stage's
+ * done flag (prep_done, write_done, state_done) under pipeline.c's `mu`
+ * (the worker sets the stage before it takes `mu` to set that flag), for
+ * the batches no stage holds (pending, prepared), or when it runs the
+ * writes itself (settle_inflight). HANDLED is set by the loop only
+ * (discard_generation, settle_inflight) and is final: whatever it says of
+ * the batch was read before, and the stage callback still to come only
+ * frees it.
+ */
+enum ctc_batch_stage {
+	CTC_BATCH_NEW = 0,    /* filling up (a zeroed batch), or in stage 1 */
+	CTC_BATCH_PREPARED,   /* stage 1 built its records (and took the states, if took_states) */
+	CTC_BATCH_STATES_DUE, /* stage 2 wrote its history; the states it took wait for stage 3 */
+	CTC_BATCH_WRITTEN,    /* everything it carries is in MongoDB: its offsets may be taken */
+	CTC_BATCH_FENCED,     /* a write found it fenced (ctc_worker_fenced): what remained is not written */
+	CTC_BATCH_CONFLICT,   /* its history collided (reused id, version taken): derive again */
+	CTC_BATCH_HANDLED,    /* the loop settled it itself (revoke) or discarded it (fencing) */
+};
+
 typedef struct ctc_batch {
 	rd_kafka_message_t **msgs; /* owned; destroyed with the batch */
 	size_t n, cap;
 	uint64_t seq;              /* batch number, from 1 */
 	int64_t start_us;          /* monotonic, when handed to the worker */
-	/* results, set by the worker */
-	bool ok;                   /* written (or nothing to write): offsets may be committed */
-	bool committed;            /* the loop took its offsets already (rebalance) */
+	enum ctc_batch_stage stage; /* see above */
+	/*
+	 * Not stages. flush_state is the loop's request, set before the batch
+	 * is handed to stage 1 and never after: the loop reads it while a
+	 * stage runs (flush_in_flight), which it could not do with a field the
+	 * worker writes. took_states is stage 1's decision (the request, or
+	 * too much waiting): what the batch carries, which picks its path
+	 * (through STATES_DUE or not), not a place on it. state_flushed is a
+	 * fact stage 1 found: nothing unwritten is left outside the batch.
+	 */
 	bool flush_state;          /* set by the loop: write every dirty state after this batch */
-	bool prepared;             /* stage 1 succeeded: ready for ctc_worker_write() */
-	bool flush;                /* stage 1 took the states and contexts: they go with this batch */
-	bool state_flushed;        /* once written, every state changed so far is in MongoDB */
-	bool handled;              /* written and its offsets taken by the loop itself (revoke) */
-	bool states_due;           /* history written, its states (flush) not yet: ctc_worker_write_states() */
+	bool took_states;          /* stage 1 took the states and contexts: they go with this batch */
+	bool state_flushed;        /* once WRITTEN, every state changed so far is in MongoDB */
 	ct_buf history;            /* records to insert, BSON documents end to end (stage 1 -> 2) */
-	ct_buf states;             /* when flush: the stored states to write, BSON documents end to end */
+	ct_buf states;             /* when took_states: the stored states to write, BSON documents end to end */
 	size_t nstates;            /* how many documents `states` holds */
 	ct_buf expected;           /* beside each of `states` (int64_t): the version `state` holds as far
 	                              as the cache knows (state.h `stored`), the first compare-and-swap's guess */
-	uint64_t take;             /* when flush: its number among the worker's state writes */
-	ctc_contexts ctxs;         /* context updates to write, when flush */
-	ctc_anchor_heads heads;    /* when flush and anchoring: the heads of `states`, anchored once written */
+	uint64_t take;             /* when took_states: its number among the worker's state writes */
+	ctc_contexts ctxs;         /* context updates to write, when took_states */
+	ctc_anchor_heads heads;    /* when took_states and anchoring: the heads of `states`, anchored once written */
 	uint64_t persisted, duplicate, empty, dlq, markers;
 	double history_ms, contexts_ms, state_ms; /* MongoDB time by collection */
 	/* fencing (issue 16) */
 	uint64_t generation;       /* the worker's generation when the batch was made */
-	bool fenced;               /* stage 2 found the assignment gone or stale: nothing written */
-	bool conflict;             /* history collided (reused id, version taken): derive again */
 	size_t *rec_msg;           /* history record i came from message rec_msg[i] */
 	size_t nrec, rec_cap;
 } ctc_batch;
@@ -167,8 +215,8 @@ void ctc_worker_fini(ctc_worker *w);
  * ahead. Events whose states are cached are recorded as they are parsed;
  * from the first that is not, the rest of the batch is parsed first and
  * its missing states loaded at once. When b->flush_state is set (or too much is waiting) the dirty
- * states and the gathered contexts are taken into `b` too. Sets b->prepared;
- * on failure the cache is dropped. One thread at a time; may run beside
+ * states and the gathered contexts are taken into `b` too (b->took_states).
+ * NEW -> PREPARED; on failure it stays NEW and the cache is dropped. One thread at a time; may run beside
  * stage 2 of the previous batch (they share nothing but the DLQ producer,
  * the metrics and the pause flag).
  */
@@ -177,7 +225,8 @@ void ctc_worker_prepare(ctc_worker *w, ctc_batch *b);
 /*
  * Writes what stage 1 put in `b`: history, then contexts, then states
  * (retrying while MongoDB fails), then waits for the DLQ deliveries.
- * Sets b->ok; only then may offsets up to `b` be committed (and only with
+ * PREPARED -> WRITTEN (or FENCED, CONFLICT; PREPARED still when it failed);
+ * only WRITTEN may offsets up to `b` be committed (and only with
  * b->state_flushed). One thread at a time, batches in stage 1 order. A
  * failed batch stops the consumer: later prepared batches must be dropped.
  * The loop uses it when it writes a batch itself (a revoke).
@@ -186,18 +235,19 @@ void ctc_worker_write(ctc_worker *w, ctc_batch *b);
 
 /*
  * Stage 2 (issue 18): the same, except that with a state writer
- * (w->state_store) a batch that took the states (b->flush) writes only its
- * history and sets b->states_due: nothing a reader needs waits for the
- * state write. b->ok then says the history is written; offsets up to `b`
- * wait for ctc_worker_write_states() too.
+ * (w->state_store) a batch that took the states (b->took_states) writes only
+ * its history and becomes STATES_DUE, not WRITTEN: nothing a reader needs
+ * waits for the state write. Offsets up to `b` wait for
+ * ctc_worker_write_states() then.
  */
 void ctc_worker_write_history(ctc_worker *w, ctc_batch *b);
 
 /*
  * Stage 3: the contexts and states `b` took, after its history was written
- * (b->states_due), through w->state_store, retrying while MongoDB fails and
- * refusing to write once fenced (b->fenced). Sets b->ok when written: the
- * offsets up to `b` may then be committed. One state write at a time, in
+ * (STATES_DUE), through w->state_store, retrying while MongoDB fails and
+ * refusing to write once fenced (FENCED). STATES_DUE -> WRITTEN: the
+ * offsets up to `b` may then be committed; STATES_DUE still when it failed
+ * (a batch in any other stage is left alone). One state write at a time, in
  * the order they were taken; it may run beside stage 2 of later batches
  * (history is never behind the states written).
  */
@@ -254,10 +304,11 @@ void ctc_batch_free(ctc_batch *b);
  * conflicts) of batch `b`, on the writer thread: a reused event id sends
  * its message to the DLQ (reason code EREUSED) and remembers it; records of
  * the batch inserted after a conflicting record of the same document are
- * taken back (store_fence.h). Then b->conflict is set: the loop rewinds to
+ * taken back (store_fence.h). Then `b` is CONFLICT: the loop rewinds to
  * the committed offsets and the documents are derived again from what
- * MongoDB holds (states rolled forward from history). 0, or an error when
- * the take-back failed (the consumer must stop).
+ * MongoDB holds (states rolled forward from history); FENCED instead when
+ * fenced before the take-back. 0, or an error when the take-back failed
+ * (the consumer must stop; `b` is left as it was).
  */
 int ctc_worker_on_conflicts(ctc_worker *w, ctc_batch *b, const ctc_conflicts *c, ct_error *err);
 
