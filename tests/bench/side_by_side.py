@@ -35,8 +35,8 @@ What is measured (all systems run one at a time, each as a child process):
   emit-to-persist = that sample time - emit time (p50, p99). Resolution is
   the sampling period; commit-based progress includes the commit round trip.
 - replay: `changetrail replay` from earliest into a null sink and into
-  FerretDB; the events done by the consumer it runs (its /metrics, through
-  CHANGETRAIL_HTTP_LISTEN) sampled every 50 ms; the rate of each tenth of
+  FerretDB; the events done by the consumer it runs (its /metrics, served on
+  `--metrics-listen 127.0.0.1:<free port>`) sampled every 50 ms; the rate of each tenth of
   the run (the first tenth from the first sample with progress); the end is
   when the replay's own progress (committed offsets) reached every event.
 
@@ -485,10 +485,10 @@ def replay(topic, n, sink, partitions, tag):
     cmd = [ct_bin("changetrail"), "replay", "--config", cfg, "--from", "earliest", "--topic", topic,
            "--idle-ms", "2000"] + (["--no-write"] if sink == "null" else ["--into", into])
     logpath = os.path.join(WORK, f"replay-{sink}-{tag}.log")
+    # the consumer replay runs gets no CHANGETRAIL_* variables: its /metrics only through --metrics-listen
     port = free_port()
-    env = dict(os.environ, CHANGETRAIL_HTTP_LISTEN=f"127.0.0.1:{port}")  # the consumer replay runs
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
-                         env=env)
+    cmd += ["--metrics-listen", f"127.0.0.1:{port}"]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
     first = p.stderr.readline()
     m = re.search(r"\(group (\S+)\)", first)
     row = {"system": "ct replay", "sink": sink, "events": n, "tag": tag, "ok": False}
