@@ -523,8 +523,11 @@ def replay(topic, n, sink, partitions, tag):
     if not s.reached(n):
         log(f"  replay: {smp[-1][1] if smp else 0}/{n}; log {logpath}")
         return row
-    # time each tenth was reached; the first tenth is timed from the first progress
+    # time each tenth was reached; the first tenth is timed from the first progress, or, when everything
+    # came in one sample period (tiny runs), from the last sample without progress, as throughput() does
     first_s = next(x for x in smp if x[1] > 0)
+    if first_s[1] >= n:
+        first_s = next((x for x in reversed(smp) if x[1] == 0), first_s)
     marks = [first_s]
     for k in range(1, 11):
         marks.append(next(x for x in smp if x[1] >= n * k / 10))
@@ -534,9 +537,10 @@ def replay(topic, n, sink, partitions, tag):
         rates.append((b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else None)
     steady = [r for r in rates[1:] if r]
     mean = statistics.mean(steady) if steady else 0
-    row.update(ok=True, events_per_s=(marks[10][1] - first_s[1]) / (marks[10][0] - first_s[0]), tenths=rates,
+    span = marks[10][0] - first_s[0]  # 0: finished before the first sample with its metrics: no rate to give
+    row.update(ok=True, events_per_s=(marks[10][1] - first_s[1]) / span if span > 0 else None, tenths=rates,
                max_dev_10_100=max(abs(r - mean) / mean for r in steady) if mean else None)
-    log(f"  {row['events_per_s']:.0f} events/s; tenths " + " ".join(f"{r:.0f}" if r else "-" for r in rates))
+    log(f"  {fmt(row['events_per_s'], '.0f')} events/s; tenths " + " ".join(f"{r:.0f}" if r else "-" for r in rates))
     return row
 
 
@@ -572,8 +576,10 @@ def report(res):
             if not r.get("ok"):
                 out.append(f"| {r['sink']} | {r['tag']} | {r['events']} | did not finish | | |")
                 continue
-            out.append(f"| {r['sink']} | {r['tag'].split('-')[0]} | {r['events']} | {r['events_per_s']:.0f} | "
-                       + " ".join(fmt(x, ".0f") for x in r["tenths"]) + f" | {100 * r['max_dev_10_100']:.1f}% |")
+            dev = r["max_dev_10_100"]
+            out.append(f"| {r['sink']} | {r['tag'].split('-')[0]} | {r['events']} | {fmt(r['events_per_s'], '.0f')} | "
+                       + " ".join(fmt(x, ".0f") for x in r["tenths"])
+                       + (f" | {100 * dev:.1f}% |" if dev is not None else " | - |"))
     out.append("")
     out.append(targets(res))
     return "\n".join(out)
