@@ -5,10 +5,14 @@
  * from a start position, until it is caught up; shows progress from the
  * group's committed offsets; --verify then compares the two databases;
  * --no-write rebuilds into a null sink (the consumer's no_write mode:
- * everything but the MongoDB reads and writes), to time the rebuild itself.
+ * everything but the MongoDB reads and writes), to time the rebuild itself;
+ * --metrics-listen lets that consumer serve its /metrics, /healthz and
+ * /readyz, since its configuration is ours and the CHANGETRAIL_* variables
+ * (CHANGETRAIL_HTTP_LISTEN among them) do not reach it.
  */
 #include "cli.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <librdkafka/rdkafka.h>
 #include <limits.h>
@@ -24,7 +28,8 @@ extern char **environ;
 
 static const char usage[] =
 	"usage: changetrail replay --from earliest|TIME|OFFSETS (--into DB [--verify] | --no-write)\n"
-	"                          [--topic T] [--idle-ms N] [--json] [--config FILE] [--uri URI] [--db NAME]\n"
+	"                          [--topic T] [--idle-ms N] [--metrics-listen HOST:PORT] [--json]\n"
+	"                          [--config FILE] [--uri URI] [--db NAME]\n"
 	"\n"
 	"Runs changetrail-consumer as a new consumer group on the topic (default: the\n"
 	"configuration's), from the earliest offsets, from a time (RFC 3339 or a\n"
@@ -36,6 +41,9 @@ static const char usage[] =
 	"and reports differences. With --no-write, nothing is read from or written to\n"
 	"MongoDB: the events are parsed, diffed and turned into records, then dropped\n"
 	"(a null sink, to measure the rebuild). Bad events go to <topic>.replay.dlq.\n"
+	"With --metrics-listen HOST:PORT (a numeric address, port 1..65535), the\n"
+	"replaying consumer serves /metrics, /healthz and /readyz there (default: no\n"
+	"HTTP server).\n"
 	"exit status: 0 ok (identical), 1 differences found, 2 bad usage, 3 failure\n";
 
 /*
@@ -59,6 +67,28 @@ static char **replay_environ(void)
 		if (strncmp(environ[i], "CHANGETRAIL_", 12))
 			env[k++] = environ[i];
 	return env;
+}
+
+/*
+ * --metrics-listen: "HOST:PORT" as the consumer's [http] listen takes it (the
+ * last ':' separates the port, so "::1:9464" is IPv6), checked here so that a
+ * bad value is a usage error rather than a consumer failing to start: HOST a
+ * numeric IPv4 or IPv6 address (the consumer resolves no names), PORT
+ * 1..65535 (0 would pick a port nobody is told about).
+ */
+static bool valid_listen(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN], *end;
+	unsigned char addr[sizeof(struct in6_addr)];
+	if (!colon || colon == s || (size_t)(colon - s) >= sizeof(host) || colon[1] < '0' || colon[1] > '9')
+		return false;
+	long port = strtol(colon + 1, &end, 10);
+	if (*end || port < 1 || port > 65535)
+		return false;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	return inet_pton(AF_INET, host, addr) == 1 || inet_pton(AF_INET6, host, addr) == 1;
 }
 
 static int64_t mono_us(void)
@@ -199,7 +229,7 @@ out:
 
 /* Writes the consumer's configuration (0600: it holds the URI). CLI exit code. */
 static int write_config(const cli_common *c, const char *path_tmpl, char *path, const char *topic,
-			const char *db, const char *group, long idle_ms, bool no_write)
+			const char *db, const char *group, long idle_ms, bool no_write, const char *listen)
 {
 	snprintf(path, PATH_MAX, "%s", path_tmpl);
 	int fd = mkstemp(path);
@@ -226,9 +256,15 @@ static int write_config(const cli_common *c, const char *path_tmpl, char *path, 
 	fprintf(f, "\n[consumer]\ntopic = ");
 	same &= ctc_config_fprint_value(f, topic);
 	fprintf(f, "\ndlq_topic = %s.replay.dlq\ngroup_id = %s\nbatch_size = %lld\n"
-		   "batch_ms = %lld\nexit_on_idle_ms = %ld\nno_write = %s\nlog_level = warn\n[http]\nlisten =\n",
+		   "batch_ms = %lld\nexit_on_idle_ms = %ld\nno_write = %s\nlog_level = warn\n[http]\nlisten =",
 		topic, group, (long long)c->cfg.batch_size, (long long)c->cfg.batch_ms, idle_ms,
 		no_write ? "true" : "false");
+	/* only what --metrics-listen asked for: the configuration's own [http] listen is the live daemon's */
+	if (listen) {
+		fputc(' ', f);
+		same &= ctc_config_fprint_value(f, listen);
+	}
+	fputc('\n', f);
 	if (fclose(f))
 		return CLI_FAILURE;
 	if (!same) {
@@ -266,7 +302,7 @@ static void show_progress(int64_t done, int64_t total, int64_t t0, bool tty, boo
 int cmd_replay(int argc, char **argv)
 {
 	cli_common c = {.cmd = "replay"};
-	const char *from = NULL, *into = NULL, *topic = NULL, *idle = "3000";
+	const char *from = NULL, *into = NULL, *topic = NULL, *idle = "3000", *listen = NULL;
 	bool verify = false, no_write = false;
 	int rc = CLI_USAGE;
 	char group[128], errstr[512], cfgpath[PATH_MAX] = "", bin[PATH_MAX];
@@ -296,7 +332,8 @@ int cmd_replay(int argc, char **argv)
 		if ((r = cli_common_arg(&c, argc, argv, &i)) || (r = cli_opt("replay", argc, argv, &i, "--from", &from)) ||
 		    (r = cli_opt("replay", argc, argv, &i, "--into", &into)) ||
 		    (r = cli_opt("replay", argc, argv, &i, "--topic", &topic)) ||
-		    (r = cli_opt("replay", argc, argv, &i, "--idle-ms", &idle))) {
+		    (r = cli_opt("replay", argc, argv, &i, "--idle-ms", &idle)) ||
+		    (r = cli_opt("replay", argc, argv, &i, "--metrics-listen", &listen))) {
 			if (r < 0)
 				goto usage;
 			continue;
@@ -324,6 +361,11 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (*end || idle_ms < 100 || idle_ms > 600000) {
 		fprintf(stderr, "changetrail replay: --idle-ms must be 100..600000\n");
+		goto usage;
+	}
+	if (listen && !valid_listen(listen)) {
+		fprintf(stderr, "changetrail replay: --metrics-listen '%s': expected HOST:PORT (numeric address, port 1..65535)\n",
+			cli_esc(listen));
 		goto usage;
 	}
 	if ((rc = cli_load_config(&c)))
@@ -358,7 +400,7 @@ int cmd_replay(int argc, char **argv)
 	int64_t total = 0;
 	for (int i = 0; i < start->cnt; i++)
 		total += high->elems[i].offset > start->elems[i].offset ? high->elems[i].offset - start->elems[i].offset : 0;
-	if ((rc = write_config(&c, "/tmp/changetrail-replay-XXXXXX", cfgpath, topic, into, group, idle_ms, no_write)))
+	if ((rc = write_config(&c, "/tmp/changetrail-replay-XXXXXX", cfgpath, topic, into, group, idle_ms, no_write, listen)))
 		goto out;
 	consumer_path(consumer_env, bin, sizeof(bin));
 	if (no_write)
@@ -367,6 +409,8 @@ int cmd_replay(int argc, char **argv)
 	else
 		fprintf(stderr, "replay: %s from %s into database %s (group %s), %lld events\n", cli_esc(topic),
 			cli_esc(from), cli_esc(into), group, (long long)total);
+	if (listen)
+		fprintf(stderr, "replay: the consumer serves /metrics on %s\n", cli_esc(listen));
 	int64_t t0 = mono_us(), last = 0;
 	bool tty = isatty(2);
 	char **child_env = replay_environ();

@@ -31,7 +31,7 @@ _changetrail() {
 		COMPREPLY=($(compgen -W "kafka" -f -- "$cur")); return ;;
 	--uri | --db | --since | --until | --at | --to | --version | --limit | --older-than | --actor | \
 		--collection | --into | --topic | --idle-ms | --batch | --max-records | --from-db | --from-collection | \
-		--id-field | --anchor-topic | --listen)
+		--id-field | --anchor-topic | --listen | --metrics-listen)
 		return ;; # a value of the user's
 	esac
 	local commands

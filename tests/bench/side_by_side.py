@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """side_by_side.py - issue #7: changetrail next to the two things users would
-use instead, on the same Kafka topics and the same FerretDB, in one run:
+use instead, on the same Kafka topics and the same MongoDB server (the local
+mongo-java-server of deploy/local/mongodb.sh; sink "mongodb"), in one run:
 
-  ct      changetrail-consumer (--no-write = null sink, or into FerretDB)
+  ct      changetrail-consumer (--no-write = null sink, or into MongoDB)
   python  tests/bench/peer_python.py: confluent-kafka + dictdiffer + pymongo,
-          batched, bulk writes, commit after write (null sink or FerretDB)
+          batched, bulk writes, commit after write (null sink or MongoDB)
   connect Kafka Connect standalone worker + MongoDB sink connector writing
-          the raw events into FerretDB (tests/bench/connect.sh resolves it)
+          the raw events into MongoDB (tests/bench/connect.sh resolves it)
 
 and changetrail's replay (`changetrail replay --no-write` and `--into DB`).
 Run it through tests/bench/side_by_side.sh (servers, venv, build); it needs
@@ -35,8 +36,8 @@ What is measured (all systems run one at a time, each as a child process):
   emit-to-persist = that sample time - emit time (p50, p99). Resolution is
   the sampling period; commit-based progress includes the commit round trip.
 - replay: `changetrail replay` from earliest into a null sink and into
-  FerretDB; the events done by the consumer it runs (its /metrics, through
-  CHANGETRAIL_HTTP_LISTEN) sampled every 50 ms; the rate of each tenth of
+  MongoDB; the events done by the consumer it runs (its /metrics, served on
+  `--metrics-listen 127.0.0.1:<free port>`) sampled every 50 ms; the rate of each tenth of
   the run (the first tenth from the first sample with progress); the end is
   when the replay's own progress (committed offsets) reached every event.
 
@@ -414,7 +415,7 @@ def throughput(system, sink, topic, n, partitions, tag):
     ok = s.reached(n)
     stop(p, logf)
     prog.close()
-    if sink == "ferretdb":
+    if sink == "mongodb":
         drop_db(db)
     row = {"system": system, "sink": sink, "events": n, "tag": tag, "ok": ok, "peak_rss_mb": (hwm or 0) / 1024}
     smp = [x for x in s.samples if x[2] is not None]
@@ -460,7 +461,7 @@ def latency(system, sink, doc_bytes, n, rate, tag):
     s.join()
     stop(p, logf)
     prog.close()
-    if sink == "ferretdb":
+    if sink == "mongodb":
         drop_db(db)
     if not s.reached(n):
         log(f"  {system}: persisted {s.samples[-1][1] if s.samples else 0}/{n}; log {logf.name}")
@@ -485,10 +486,10 @@ def replay(topic, n, sink, partitions, tag):
     cmd = [ct_bin("changetrail"), "replay", "--config", cfg, "--from", "earliest", "--topic", topic,
            "--idle-ms", "2000"] + (["--no-write"] if sink == "null" else ["--into", into])
     logpath = os.path.join(WORK, f"replay-{sink}-{tag}.log")
+    # the consumer replay runs gets no CHANGETRAIL_* variables: its /metrics only through --metrics-listen
     port = free_port()
-    env = dict(os.environ, CHANGETRAIL_HTTP_LISTEN=f"127.0.0.1:{port}")  # the consumer replay runs
-    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True,
-                         env=env)
+    cmd += ["--metrics-listen", f"127.0.0.1:{port}"]
+    p = subprocess.Popen(cmd, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, start_new_session=True)
     first = p.stderr.readline()
     m = re.search(r"\(group (\S+)\)", first)
     row = {"system": "ct replay", "sink": sink, "events": n, "tag": tag, "ok": False}
@@ -516,15 +517,18 @@ def replay(topic, n, sink, partitions, tag):
     with open(logpath, "w") as f:
         f.write(first + "".join(rest))
     prog.close()
-    if sink == "ferretdb":
+    if sink == "mongodb":
         drop_db(into)
         drop_db(live)
     smp = s.samples
     if not s.reached(n):
         log(f"  replay: {smp[-1][1] if smp else 0}/{n}; log {logpath}")
         return row
-    # time each tenth was reached; the first tenth is timed from the first progress
+    # time each tenth was reached; the first tenth is timed from the first progress, or, when everything
+    # came in one sample period (tiny runs), from the last sample without progress, as throughput() does
     first_s = next(x for x in smp if x[1] > 0)
+    if first_s[1] >= n:
+        first_s = next((x for x in reversed(smp) if x[1] == 0), first_s)
     marks = [first_s]
     for k in range(1, 11):
         marks.append(next(x for x in smp if x[1] >= n * k / 10))
@@ -534,9 +538,10 @@ def replay(topic, n, sink, partitions, tag):
         rates.append((b[1] - a[1]) / (b[0] - a[0]) if b[0] > a[0] else None)
     steady = [r for r in rates[1:] if r]
     mean = statistics.mean(steady) if steady else 0
-    row.update(ok=True, events_per_s=(marks[10][1] - first_s[1]) / (marks[10][0] - first_s[0]), tenths=rates,
+    span = marks[10][0] - first_s[0]  # 0: finished before the first sample with its metrics: no rate to give
+    row.update(ok=True, events_per_s=(marks[10][1] - first_s[1]) / span if span > 0 else None, tenths=rates,
                max_dev_10_100=max(abs(r - mean) / mean for r in steady) if mean else None)
-    log(f"  {row['events_per_s']:.0f} events/s; tenths " + " ".join(f"{r:.0f}" if r else "-" for r in rates))
+    log(f"  {fmt(row['events_per_s'], '.0f')} events/s; tenths " + " ".join(f"{r:.0f}" if r else "-" for r in rates))
     return row
 
 
@@ -572,8 +577,10 @@ def report(res):
             if not r.get("ok"):
                 out.append(f"| {r['sink']} | {r['tag']} | {r['events']} | did not finish | | |")
                 continue
-            out.append(f"| {r['sink']} | {r['tag'].split('-')[0]} | {r['events']} | {r['events_per_s']:.0f} | "
-                       + " ".join(fmt(x, ".0f") for x in r["tenths"]) + f" | {100 * r['max_dev_10_100']:.1f}% |")
+            dev = r["max_dev_10_100"]
+            out.append(f"| {r['sink']} | {r['tag'].split('-')[0]} | {r['events']} | {fmt(r['events_per_s'], '.0f')} | "
+                       + " ".join(fmt(x, ".0f") for x in r["tenths"])
+                       + (f" | {100 * dev:.1f}% |" if dev is not None else " | - |"))
     out.append("")
     out.append(targets(res))
     return "\n".join(out)
@@ -590,13 +597,14 @@ def targets(res):
     if ct_n and py_n and ct_n.get("events_per_cpu_s") and py_n.get("events_per_cpu_s"):
         x = ct_n["events_per_cpu_s"] / py_n["events_per_cpu_s"]
         lines.append(f"- per core, ct >= 4x python at 1 KB into a null sink: {x:.1f}x -> {'MET' if x >= 4 else 'NOT MET'}")
-    ct_f = get("ct", "ferretdb")
-    peers = [r for r in (get("python", "ferretdb"), get("connect", "ferretdb")) if r]
+    ct_f = get("ct", "mongodb")
+    peers = [r for r in (get("python", "mongodb"), get("connect", "mongodb")) if r]
     if ct_f and peers and all(r["cpu_s_per_1k"] > 0 for r in peers):
         best = max(peers, key=lambda r: r["events_per_s"])
         tp = ct_f["events_per_s"] / best["events_per_s"]
         cpu = ct_f["cpu_s_per_1k"] / best["cpu_s_per_1k"]
-        lines.append(f"- into FerretDB, the best peer's throughput ({best['system']}, {best['events_per_s']:.0f}/s) "
+        lines.append(f"- into MongoDB (the local mongo-java-server), the best peer's throughput "
+                     f"({best['system']}, {best['events_per_s']:.0f}/s) "
                      f"at <= 1/3 of its CPU: ct {ct_f['events_per_s']:.0f}/s = {tp:.2f}x, CPU per event "
                      f"{cpu:.2f}x -> {'MET' if tp >= 0.95 and cpu <= 1 / 3 else 'NOT MET'}")
         if "events_per_s_committed" in ct_f:
@@ -605,7 +613,7 @@ def targets(res):
             lines.append(f"  (to ct's last commit, its states written: {ct_f['events_per_s_committed']:.0f}/s = "
                          f"{tpc:.2f}x, CPU per event {cpuc:.2f}x -> "
                          f"{'MET' if tpc >= 0.95 and cpuc <= 1 / 3 else 'NOT MET'})")
-    kc = get("connect", "ferretdb")
+    kc = get("connect", "mongodb")
     if ct_f and kc and ct_f.get("events_per_cpu_s") and kc.get("events_per_cpu_s") and kc["peak_rss_mb"]:
         x = ct_f["events_per_cpu_s"] / kc["events_per_cpu_s"]
         m = ct_f["peak_rss_mb"] / kc["peak_rss_mb"]
@@ -627,7 +635,7 @@ def main():
     ap.add_argument("--smoke", action="store_true", help="tiny sizes (< 2 minutes): proves the harness works")
     ap.add_argument("--sizes", default="1024,4096", help="document sizes in bytes")
     ap.add_argument("--n-null", type=int, default=100000, help="events for the null-sink runs")
-    ap.add_argument("--n-db", type=int, default=20000, help="events for the FerretDB runs")
+    ap.add_argument("--n-db", type=int, default=20000, help="events for the MongoDB runs")
     ap.add_argument("--n-big", type=int, default=1000000, help="events of the large 1 KB null-sink and replay run (0: none)")
     ap.add_argument("--lat-n", type=int, default=3000)
     ap.add_argument("--lat-rate", type=int, default=300, help="events/s of the latency runs (below every system's capacity)")
@@ -663,13 +671,13 @@ def main():
                 if system != "connect":
                     res["throughput"].append(throughput(system, "null", t_null, ARGS.n_null, 4, f"{tag}-main"))
             for system in systems:
-                res["throughput"].append(throughput(system, "ferretdb", t_db, ARGS.n_db, 4, f"{tag}-main"))
+                res["throughput"].append(throughput(system, "mongodb", t_db, ARGS.n_db, 4, f"{tag}-main"))
             for system in systems:
-                for sink in (("null", "ferretdb") if system != "connect" else ("ferretdb",)):
+                for sink in (("null", "mongodb") if system != "connect" else ("mongodb",)):
                     res["latency"].append(latency(system, sink, size, ARGS.lat_n, ARGS.lat_rate, tag))
             if tag == "1KB":
                 res["replay"].append(replay(t_null, ARGS.n_null, "null", 4, f"{tag}"))
-                res["replay"].append(replay(t_db, ARGS.n_db, "ferretdb", 4, f"{tag}"))
+                res["replay"].append(replay(t_db, ARGS.n_db, "mongodb", 4, f"{tag}"))
         if ARGS.n_big:
             t_big = f"sbs-{RUN}-big-1KB"
             create_topic(t_big, 4)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the side-by-side benchmark of issue #7 (changetrail, the
 # Python peer, Kafka Connect + MongoDB sink; tests/bench/side_by_side.py):
-# starts the local Kafka and FerretDB on 127.0.0.1 (its own ports and data
+# starts the local Kafka and MongoDB (mongo-java-server) on 127.0.0.1 (its own ports and data
 # directory unless told otherwise; stopped again at the end if it started
 # them), makes the tests' Python venv (tests/requirements.txt), builds the
 # consumer and the CLI, resolves Kafka Connect, then runs the driver with the
@@ -13,7 +13,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 cd "$ROOT"
 export CT_KAFKA_PORT=${CT_KAFKA_PORT:-31092} CT_KAFKA_CONTROLLER_PORT=${CT_KAFKA_CONTROLLER_PORT:-31093}
-export CT_FERRETDB_PORT=${CT_FERRETDB_PORT:-31017} CT_LOCAL_DIR=${CT_LOCAL_DIR:-/tmp/ct-bench-local}
+# CT_FERRETDB_PORT: the old name of CT_MONGODB_PORT, still honoured as deploy/local/env.sh does
+export CT_MONGODB_PORT=${CT_MONGODB_PORT:-${CT_FERRETDB_PORT:-31017}} CT_LOCAL_DIR=${CT_LOCAL_DIR:-/tmp/ct-bench-local}
 . deploy/local/env.sh
 BUILD=${CT_BENCH_BUILD_DIR:-$ROOT/build/bench}
 

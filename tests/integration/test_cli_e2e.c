@@ -6,7 +6,8 @@
  * as a user runs it: show --at/--version reproduce every intermediate
  * state, log/context/actor/blame read them, revert --emit goes through
  * the pipeline and shows in log, replay into a new database is identical
- * (and replay --no-write consumes everything and writes nothing),
+ * (and replay --no-write consumes everything and writes nothing;
+ * replay --metrics-listen serves the replaying consumer's /metrics),
  * prune leaves verifiable chains, scan backfills and detects deletions,
  * and verify catches a record edited in MongoDB by hand.
  */
@@ -15,10 +16,15 @@
 #include "changetrail/history.h"
 #include "store.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <mongoc/mongoc.h>
+#include <netinet/in.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -330,6 +336,138 @@ static void test_replay_no_write(void **state)
 	bson_strfreev(names);
 }
 
+/* A port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0). */
+static int free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t len = sizeof(a);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+/* GET `path` from 127.0.0.1:port: the whole response (malloc'd), NULL when nothing listens (yet). */
+static char *http_get(int port, const char *path)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	assert_true(fd >= 0);
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		close(fd);
+		return NULL;
+	}
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	assert_int_equal(write(fd, req, (size_t)n), n);
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	ssize_t got;
+	while (len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0)
+		len += (size_t)got;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
+}
+
+/* The sum of the changetrail_events_total{result=...} lines of a /metrics response, -1 when none. */
+static long long events_total(const char *text)
+{
+	static const char name[] = "\nchangetrail_events_total{result=\"";
+	long long sum = -1;
+	for (const char *at = strstr(text, name); at; at = strstr(at + 1, name)) {
+		const char *sp = strchr(at + 1, ' ');
+		if (sp)
+			sum = (sum < 0 ? 0 : sum) + strtoll(sp + 1, NULL, 10);
+	}
+	return sum;
+}
+
+/*
+ * --metrics-listen: the consumer that replay runs (whose configuration says
+ * no HTTP otherwise, and which gets no CHANGETRAIL_* variables) serves
+ * /metrics and /healthz there while it runs; --idle-ms keeps it up for 4 s
+ * once caught up, so the last sample sees every event the replay did.
+ */
+static void test_replay_metrics_listen(void **state)
+{
+	char bin[1024], listen[64], outpath[256], errpath[300];
+	const char *dir = getenv("CT_BINARY_DIR");
+	int port = free_port();
+	snprintf(bin, sizeof(bin), "%s/cli/changetrail", dir ? dir : ".");
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	ct_test_unique_name(outpath, sizeof(outpath), "/tmp/ct-cli-replay");
+	snprintf(errpath, sizeof(errpath), "%s.err", outpath);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int out = open(outpath, O_WRONLY | O_CREAT | O_TRUNC, 0600), err = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (out < 0 || err < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0)
+			_exit(126);
+		execl(bin, bin, "replay", "--from", "earliest", "--no-write", "--idle-ms", "4000", "--metrics-listen", listen,
+		      "--json", "--config", config, (char *)NULL);
+		_exit(127);
+	}
+	bool metrics = false, healthz = false;
+	long long last = -1;
+	int status = 0;
+	int64_t deadline = ct_test_now_us() + 60 * 1000000LL;
+	while (waitpid(pid, &status, WNOHANG) == 0) {
+		if (ct_test_now_us() > deadline) {
+			kill(pid, SIGKILL);
+			waitpid(pid, &status, 0);
+			fail_msg("replay --metrics-listen %s did not finish in 60 s", listen);
+		}
+		char *body = http_get(port, "/metrics");
+		if (body && strstr(body, "HTTP/1.1 200") && events_total(body) >= 0) {
+			metrics = true;
+			last = events_total(body);
+		}
+		free(body);
+		if (!healthz && (body = http_get(port, "/healthz"))) {
+			healthz = strstr(body, "HTTP/1.1 200") != NULL;
+			free(body);
+		}
+		usleep(100000);
+	}
+	char *out = ct_test_read_file(outpath, NULL), *err = ct_test_read_file(errpath, NULL);
+	remove(outpath);
+	remove(errpath);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("replay --metrics-listen %s: status %d; stderr: %s", listen, status, err ? err : "");
+	if (!metrics || !healthz)
+		fail_msg("replay --metrics-listen %s: /metrics %s, /healthz %s; stderr: %s", listen,
+			 metrics ? "answered" : "never answered with changetrail_events_total",
+			 healthz ? "answered" : "never answered 200", err ? err : "");
+	json_t *res = json_loads(out ? out : "", 0, NULL);
+	assert_non_null(res);
+	long long done = (long long)json_integer_value(json_object_get(res, "done"));
+	assert_true(done > 0);
+	if (last != done)
+		fail_msg("the replay did %lld events, its consumer's /metrics said %lld at the end", done, last);
+	json_decref(res);
+	free(out);
+	free(err);
+
+	/* values the consumer's [http] listen would refuse (or that say nothing): a usage error, nothing run */
+	static const char *const bad[] = {"127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", ":9464", "localhost:9464",
+					  "127.0.0.1:80x"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char args[512];
+		snprintf(args, sizeof(args), "replay --from earliest --no-write --metrics-listen '%s' 2>%s", bad[i], errpath);
+		assert_int_equal(cli(NULL, "%s", args), 2);
+		err = ct_test_read_file(errpath, NULL);
+		remove(errpath);
+		if (!err || !strstr(err, "--metrics-listen") || !strstr(err, "expected HOST:PORT"))
+			fail_msg("--metrics-listen '%s': %s", bad[i], err ? err : "(no message)");
+		free(err);
+	}
+}
+
 static void test_scan_backfill_and_deletions(void **state)
 {
 	char path[256];
@@ -427,6 +565,7 @@ int main(void)
 		cmocka_unit_test(test_revert_emit_shows_in_log),
 		cmocka_unit_test(test_replay_is_identical),
 		cmocka_unit_test(test_replay_no_write),
+		cmocka_unit_test(test_replay_metrics_listen),
 		cmocka_unit_test(test_scan_backfill_and_deletions),
 		cmocka_unit_test(test_prune_keeps_chain_verifiable),
 		cmocka_unit_test(test_verify_catches_hand_edit),

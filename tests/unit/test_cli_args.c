@@ -152,6 +152,11 @@ static void test_usage_errors(void **state)
 		{"replay --from earliest --no-write --into x", "no --into, no --verify"},
 		{"replay --from earliest --no-write --verify", "no --into, no --verify"},
 		{"replay --from earliest --into x --idle-ms 5", "--idle-ms"},
+		{"replay --from earliest --no-write --metrics-listen 127.0.0.1", "--metrics-listen '127.0.0.1': expected HOST:PORT"},
+		{"replay --from earliest --no-write --metrics-listen 127.0.0.1:0", "port 1..65535"},
+		{"replay --from earliest --no-write --metrics-listen 127.0.0.1:65536", "port 1..65535"},
+		{"replay --from earliest --no-write --metrics-listen localhost:9464", "numeric address"},
+		{"replay --from earliest --no-write --metrics-listen", "--metrics-listen needs a value"},
 		{"nosuchcommand", "unknown command"},
 		/* issue #21: "--" ends the options; help CMD */
 		{"log products --", "missing argument"},
