@@ -1380,6 +1380,7 @@ static void write_stage(ctc_worker *w, ctc_batch *b, bool with_states)
 	atomic_store(&w->history_writing, 1);
 	int wrc = write_batch(w, w->store, b, &ws, &dups, &err);
 	atomic_store(&w->history_writing, 0);
+	atomic_fetch_add(&w->history_writes, 1);
 	if (wrc == CT_ECONFLICT) {
 		char q[512];
 		ctc_log(CTC_ERROR, "history conflict", "batch=%llu conflicts=%zu error=%s", (unsigned long long)b->seq,
@@ -1458,8 +1459,22 @@ void ctc_worker_write_states(ctc_worker *w, ctc_batch *b)
 	 * is under way, but waits for it at most as long as the last part took:
 	 * history goes first, and a state write takes at most twice as long. */
 	int64_t part_us = 0;
+	uint64_t writes_before = atomic_load(&w->history_writes);
 	do {
-		for (int64_t until = mono_us() + part_us;
+		/* History flowed while the last part was written: it met that part
+		 * at the server (a store shared by both, on shared cores), which is
+		 * the tail of the emit-to-readable latency. The next part waits as
+		 * long as the last one took, so a state write takes at most half
+		 * the server while history flows, and all of it when none does (a
+		 * backlog's end, a stop, a revoke). */
+		uint64_t writes_now = atomic_load(&w->history_writes);
+		int64_t until = mono_us() + (writes_now != writes_before ? part_us : 0);
+		writes_before = writes_now;
+		while (mono_us() < until && !atomic_load(w->abort)) {
+			struct timespec ts = {0, 500000};
+			nanosleep(&ts, NULL);
+		}
+		for (until = mono_us() + part_us;
 		     atomic_load(&w->history_writing) && mono_us() < until && !atomic_load(w->abort);) {
 			struct timespec ts = {0, 500000};
 			nanosleep(&ts, NULL);

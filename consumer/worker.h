@@ -135,6 +135,7 @@ typedef struct ctc_worker {
 	ctc_store *state_store;   /* state writes (stage 3), its own client; NULL: stage 2 writes them */
 	atomic_int_fast64_t state_write_start_us; /* stage 3's write outstanding since (monotonic µs), 0 = none */
 	atomic_int history_writing; /* stage 2 is writing history: stage 3 lets it go first (see ctc_worker_write_states) */
+	atomic_uint_fast64_t history_writes; /* stage 2's history writes so far: stage 3 paces itself while they flow */
 	ctc_cache *cache;
 	ctc_metrics *metrics;
 	atomic_int *abort;        /* set when the shutdown deadline passed: stop retrying */
