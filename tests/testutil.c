@@ -3,9 +3,12 @@
  */
 #include "testutil.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,4 +210,30 @@ char *ct_test_msg_header(const ct_test_msg *m, const char *name)
 		p = end + 1;
 	}
 	return NULL;
+}
+
+char *ct_test_http_get(int port, const char *path)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	char req[512];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+	size_t cap = 1 << 16, len = 0;
+	char *buf = malloc(cap);
+	if (!buf || n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n) {
+		free(buf);
+		close(fd);
+		return NULL;
+	}
+	for (ssize_t got; len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0;)
+		len += (size_t)got;
+	buf[len] = '\0';
+	close(fd);
+	return buf;
 }

@@ -33,6 +33,11 @@ const char *ct_test_source_path(const char *rel);
 /* Monotonic time in microseconds. */
 int64_t ct_test_now_us(void);
 
+/* GET `path` from 127.0.0.1:`port` (HTTP/1.1, Connection: close): the whole
+ * response (status line, headers, body; at most 64 KiB), malloc'd and
+ * NUL-terminated, or NULL when nothing listens there. */
+char *ct_test_http_get(int port, const char *path);
+
 /* true when the NUL-free string `needle` occurs in the `len` bytes at `hay`
  * (which may hold NULs). */
 int ct_test_contains(const void *hay, size_t len, const char *needle);

@@ -350,30 +350,6 @@ static int free_port(void)
 	return ntohs(a.sin_port);
 }
 
-/* GET `path` from 127.0.0.1:port: the whole response (malloc'd), NULL when nothing listens (yet). */
-static char *http_get(int port, const char *path)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	assert_true(fd >= 0);
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		close(fd);
-		return NULL;
-	}
-	char req[256];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-	assert_int_equal(write(fd, req, (size_t)n), n);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	ssize_t got;
-	while (len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += (size_t)got;
-	buf[len] = '\0';
-	close(fd);
-	return buf;
-}
-
 /* The sum of the changetrail_events_total{result=...} lines of a /metrics response, -1 when none. */
 static long long events_total(const char *text)
 {
@@ -422,13 +398,13 @@ static void test_replay_metrics_listen(void **state)
 			waitpid(pid, &status, 0);
 			fail_msg("replay --metrics-listen %s did not finish in 60 s", listen);
 		}
-		char *body = http_get(port, "/metrics");
+		char *body = ct_test_http_get(port, "/metrics");
 		if (body && strstr(body, "HTTP/1.1 200") && events_total(body) >= 0) {
 			metrics = true;
 			last = events_total(body);
 		}
 		free(body);
-		if (!healthz && (body = http_get(port, "/healthz"))) {
+		if (!healthz && (body = ct_test_http_get(port, "/healthz"))) {
 			healthz = strstr(body, "HTTP/1.1 200") != NULL;
 			free(body);
 		}

@@ -537,22 +537,9 @@ static int http_port_of(const char *log)
 /* GET `path`; returns the whole response (status line, headers, body), malloc'd. */
 static char *http_get(int port, const char *path)
 {
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	assert_true(fd >= 0);
-	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	char req[256];
-	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-	assert_int_equal(write(fd, req, (size_t)n), n);
-	size_t cap = 1 << 16, len = 0;
-	char *buf = malloc(cap);
-	ssize_t got;
-	while (len + 1 < cap && (got = read(fd, buf + len, cap - 1 - len)) > 0)
-		len += (size_t)got;
-	buf[len] = '\0';
-	close(fd);
-	return buf;
+	char *resp = ct_test_http_get(port, path);
+	assert_non_null(resp); /* the daemon listens */
+	return resp;
 }
 
 static void assert_metric(const char *text, const char *line)

@@ -71,31 +71,13 @@ static pid_t find_mongo_pid(void)
 /* GET path on the consumer's HTTP port: the status, the body in *body (may be NULL). */
 static int http_get(const char *path, char **body)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)http_port)};
-	char req[256], resp[65536];
-	size_t n = 0;
-	int fd = socket(AF_INET, SOCK_STREAM, 0), status = -1;
-	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
-	if (write(fd, req, strlen(req)) < 0) {
-		close(fd);
-		return -1;
-	}
-	for (ssize_t r; n < sizeof(resp) - 1 && (r = read(fd, resp + n, sizeof(resp) - 1 - n)) > 0;)
-		n += (size_t)r;
-	close(fd);
-	resp[n] = '\0';
-	if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1)
-		return -1;
-	if (body) {
+	char *resp = ct_test_http_get(http_port, path);
+	int status = -1;
+	if (resp && sscanf(resp, "HTTP/1.%*d %d", &status) == 1 && body) {
 		const char *b = strstr(resp, "\r\n\r\n");
 		*body = strdup(b ? b + 4 : "");
 	}
+	free(resp);
 	return status;
 }
 
